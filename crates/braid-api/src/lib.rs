@@ -1,0 +1,58 @@
+//! Braid's HTTP API: the actix-web application, its routes, the problem+json errors every
+//! route answers with, the OpenAPI document generated from the handlers, and the
+//! operational endpoints (`/healthz`, `/readyz`, `/metrics`).
+//!
+//! This is the only crate that knows HTTP status codes.
+
+mod error;
+mod health;
+mod metrics;
+mod openapi;
+pub mod password;
+mod request_id;
+mod state;
+
+pub use error::{ApiError, ErrorCode};
+pub use metrics::Metrics;
+pub use openapi::openapi;
+pub use state::{AppState, Limits};
+
+use actix_web::middleware::from_fn;
+use actix_web::{App, web};
+use utoipa_actix_web::AppExt;
+
+/// Builds the application for one worker thread. `HttpServer::new` calls it once per
+/// worker; all of them share `state`.
+pub fn app(
+    state: web::Data<AppState>,
+) -> App<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let limits = state.limits;
+    let (app, api) = App::new()
+        .app_data(state)
+        .app_data(error::json_config(limits.json_body_bytes))
+        .app_data(error::path_config())
+        .app_data(error::query_config())
+        .into_utoipa_app()
+        .openapi(openapi::base())
+        .configure(routes)
+        .default_service(web::to(error::no_route))
+        .split_for_parts();
+    app.service(openapi::docs(api))
+        .wrap(from_fn(metrics::record))
+        .wrap(from_fn(request_id::echo))
+        .wrap(tracing_actix_web::TracingLogger::default())
+}
+
+/// Every documented route. `openapi()` walks the same function, so the served document
+/// and the routes cannot disagree.
+fn routes(config: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
+    config.service(health::healthz).service(health::readyz).service(metrics::expose);
+}

@@ -1,0 +1,43 @@
+//! Events: every change Braid makes is recorded as one, numbered in commit order. The one
+//! log feeds the live stream, outbound webhooks and the connector sync feed.
+
+use serde::{Deserialize, Serialize};
+
+use crate::text_enum;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EventKind {
+    #[serde(rename = "customer.created")]
+    CustomerCreated,
+    #[serde(rename = "customer.updated")]
+    CustomerUpdated,
+    #[serde(rename = "identity.added")]
+    IdentityAdded,
+    #[serde(rename = "identity.removed")]
+    IdentityRemoved,
+    #[serde(rename = "ticket.created")]
+    TicketCreated,
+    #[serde(rename = "ticket.updated")]
+    TicketUpdated,
+    #[serde(rename = "message.created")]
+    MessageCreated,
+    #[serde(rename = "message.updated")]
+    MessageUpdated,
+    #[serde(rename = "agent.created")]
+    AgentCreated,
+    #[serde(rename = "agent.updated")]
+    AgentUpdated,
+    #[serde(rename = "team.created")]
+    TeamCreated,
+    #[serde(rename = "team.updated")]
+    TeamUpdated,
+}
+
+text_enum!(EventKind, "kind", {
+    CustomerCreated => "customer.created", CustomerUpdated => "customer.updated",
+    IdentityAdded => "identity.added", IdentityRemoved => "identity.removed",
+    TicketCreated => "ticket.created", TicketUpdated => "ticket.updated",
+    MessageCreated => "message.created", MessageUpdated => "message.updated",
+    AgentCreated => "agent.created", AgentUpdated => "agent.updated",
+    TeamCreated => "team.created", TeamUpdated => "team.updated",
+});

@@ -1,0 +1,83 @@
+//! The one place where PostgreSQL and SQLite need different SQL. Everything else in this
+//! crate is written once against [`DbConn`].
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::prelude::*;
+use diesel::sql_types::BigInt;
+
+use crate::{DbConn, DbError};
+
+/// Advisory-lock keys (PostgreSQL). Arbitrary, fixed, and distinct.
+const EVENT_LOG_LOCK: i64 = 0x6272_6169_6401; // "braid" + 1
+const MIGRATION_LOCK: i64 = 0x6272_6169_6402;
+
+#[derive(QueryableByName)]
+struct Number {
+    #[diesel(sql_type = BigInt)]
+    value: i64,
+}
+
+/// Runs `work` in a transaction that intends to write.
+///
+/// On SQLite this is `BEGIN IMMEDIATE`: a deferred transaction that reads and then writes
+/// fails at once with "database is locked" when another writer got there first, instead
+/// of waiting its turn. On PostgreSQL it is a plain `BEGIN` (read committed); placement
+/// takes row locks where it needs order.
+pub fn write_transaction<T, E, F>(conn: &mut DbConn, work: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    match conn {
+        DbConn::Pg(_) => conn.transaction(work),
+        DbConn::Sqlite(sqlite) => {
+            AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
+            match work(conn) {
+                Ok(value) => {
+                    <DbConn as Connection>::TransactionManager::commit_transaction(conn)?;
+                    Ok(value)
+                }
+                Err(error) => {
+                    // The work's error is what the caller needs; a failed rollback leaves
+                    // the connection broken, which the pool then discards.
+                    let _ = <DbConn as Connection>::TransactionManager::rollback_transaction(conn);
+                    Err(error)
+                }
+            }
+        }
+    }
+}
+
+/// The next human ticket number. PostgreSQL uses a sequence, which never hands out a
+/// number twice even across concurrent transactions; SQLite has one writer at a time, so
+/// the highest number plus one is safe inside a write transaction.
+pub fn next_ticket_number(conn: &mut DbConn) -> Result<i64, DbError> {
+    let number = match conn {
+        DbConn::Pg(pg) => diesel::sql_query("SELECT nextval('ticket_numbers') AS value").get_result::<Number>(pg)?,
+        DbConn::Sqlite(sqlite) => diesel::sql_query("SELECT COALESCE(MAX(number) + 1, 1000) AS value FROM tickets")
+            .get_result::<Number>(sqlite)?,
+    };
+    Ok(number.value)
+}
+
+/// Held until the transaction ends, so events commit in sequence order: no reader can see
+/// event N and later find a committed N-1. SQLite writers are serial already.
+pub fn lock_event_log(conn: &mut DbConn) -> Result<(), DbError> {
+    if let DbConn::Pg(pg) = conn {
+        pg.batch_execute(&format!("SELECT pg_advisory_xact_lock({EVENT_LOG_LOCK})"))?;
+    }
+    Ok(())
+}
+
+/// Runs `work` while holding a session-wide migration lock, so nodes starting together
+/// migrate one at a time. SQLite's file lock already does this.
+pub fn with_migration_lock<T>(conn: &mut DbConn, work: impl FnOnce(&mut DbConn) -> T) -> Result<T, DbError> {
+    if let DbConn::Pg(pg) = conn {
+        pg.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;
+    }
+    let result = work(conn);
+    if let DbConn::Pg(pg) = conn {
+        pg.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))?;
+    }
+    Ok(result)
+}

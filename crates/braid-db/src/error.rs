@@ -1,0 +1,56 @@
+//! The storage layer's one error type. Callers care about three things: not found,
+//! a uniqueness conflict (which constraint), and everything else.
+
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("not found")]
+    NotFound,
+    /// A unique constraint refused the write; carries the constraint's name when the
+    /// backend reports it, else the database's message.
+    #[error("already exists ({0})")]
+    Conflict(String),
+    #[error("cannot connect to the database: {0}")]
+    Connect(String),
+    #[error("no database connection available: {0}")]
+    Pool(#[from] diesel::r2d2::PoolError),
+    #[error("migrations failed: {0}")]
+    Migration(String),
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Query(DieselError),
+    #[error("the database task was cancelled")]
+    Cancelled,
+}
+
+impl From<DieselError> for DbError {
+    fn from(error: DieselError) -> Self {
+        match error {
+            DieselError::NotFound => DbError::NotFound,
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+                DbError::Conflict(info.constraint_name().unwrap_or(info.message()).to_owned())
+            }
+            other => DbError::Query(other),
+        }
+    }
+}
+
+impl From<braid_core::InvalidValue> for DbError {
+    fn from(error: braid_core::InvalidValue) -> Self {
+        DbError::Corrupt(error.to_string())
+    }
+}
+
+impl From<serde_json::Error> for DbError {
+    fn from(error: serde_json::Error) -> Self {
+        DbError::Corrupt(error.to_string())
+    }
+}
+
+impl DbError {
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, DbError::Conflict(_))
+    }
+}

@@ -1,0 +1,43 @@
+//! Braid's storage over PostgreSQL and SQLite. One diesel schema and one connection type
+//! serve both; queries are plain functions taking `&mut DbConn`, grouped by resource.
+//! SQL that differs between the two backends lives in [`dialect`] and nowhere else.
+//!
+//! Everything here is blocking. Async callers go through [`Db::run`], which moves the work
+//! to tokio's blocking pool so a slow query never stalls the HTTP workers.
+
+pub mod agents;
+mod connection;
+pub mod customers;
+pub mod dialect;
+mod error;
+pub mod events;
+pub mod messages;
+mod migrate;
+pub mod outbox;
+pub mod placement;
+pub mod schema;
+pub mod tickets;
+
+pub use connection::{Backend, ConnectionManager, Db, DbConn, PoolState};
+pub use error::DbError;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+
+/// Times are stored as UTC `timestamp` with microsecond precision, which both backends
+/// keep exactly, so a value read back equals the value written.
+pub fn now() -> DateTime<Utc> {
+    truncate_to_micros(Utc::now())
+}
+
+pub(crate) fn truncate_to_micros(time: DateTime<Utc>) -> DateTime<Utc> {
+    let micros = time.timestamp_micros();
+    DateTime::from_timestamp_micros(micros).unwrap_or(time)
+}
+
+pub(crate) fn to_db(time: DateTime<Utc>) -> NaiveDateTime {
+    truncate_to_micros(time).naive_utc()
+}
+
+pub(crate) fn from_db(time: NaiveDateTime) -> DateTime<Utc> {
+    time.and_utc()
+}

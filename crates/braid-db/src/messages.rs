@@ -1,0 +1,157 @@
+//! Messages: every message of every channel, in its customer's thread.
+
+use braid_core::placement::PlacementReason;
+use braid_core::{AgentId, AuthorKind, Channel, DeliveryState, Direction, EventKind, MessageId, ThreadId, TicketId};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::Serialize;
+
+use crate::events::NewEvent;
+use crate::schema::messages;
+use crate::{DbConn, DbError, from_db, to_db};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Message {
+    pub id: MessageId,
+    pub thread_id: ThreadId,
+    pub ticket_id: Option<TicketId>,
+    pub channel: Channel,
+    pub direction: Direction,
+    pub author_kind: AuthorKind,
+    pub author_agent_id: Option<AgentId>,
+    pub text: String,
+    pub html: Option<String>,
+    /// The channel's own id for the message (an email Message-ID, a chat client id).
+    pub channel_ref: Option<String>,
+    pub delivery_state: Option<DeliveryState>,
+    /// Why placement put the message where it is.
+    pub placement: Vec<PlacementReason>,
+    /// Channel-specific details (an email's envelope, a chat session).
+    pub details: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = messages)]
+struct MessageRow {
+    id: String,
+    thread_id: String,
+    ticket_id: Option<String>,
+    channel: String,
+    direction: String,
+    author_kind: String,
+    author_agent_id: Option<String>,
+    body_text: String,
+    body_html: Option<String>,
+    channel_ref: Option<String>,
+    delivery_state: Option<String>,
+    placement: String,
+    details: String,
+    created_at: NaiveDateTime,
+}
+
+impl TryFrom<MessageRow> for Message {
+    type Error = DbError;
+
+    fn try_from(row: MessageRow) -> Result<Self, DbError> {
+        Ok(Message {
+            id: row.id.parse()?,
+            thread_id: row.thread_id.parse()?,
+            ticket_id: row.ticket_id.map(|id| id.parse()).transpose()?,
+            channel: row.channel.parse()?,
+            direction: row.direction.parse()?,
+            author_kind: row.author_kind.parse()?,
+            author_agent_id: row.author_agent_id.map(|id| id.parse()).transpose()?,
+            text: row.body_text,
+            html: row.body_html,
+            channel_ref: row.channel_ref,
+            delivery_state: row.delivery_state.map(|s| s.parse()).transpose()?,
+            placement: serde_json::from_str(&row.placement)?,
+            details: serde_json::from_str(&row.details)?,
+            created_at: from_db(row.created_at),
+        })
+    }
+}
+
+pub fn get(conn: &mut DbConn, id: MessageId) -> Result<Message, DbError> {
+    messages::table.find(id.to_string()).select(MessageRow::as_select()).first(conn)?.try_into()
+}
+
+/// The message a channel already delivered under this reference, if any.
+pub fn find_by_channel_ref(conn: &mut DbConn, channel: Channel, channel_ref: &str) -> Result<Option<Message>, DbError> {
+    messages::table
+        .filter(messages::channel.eq(channel.as_str()).and(messages::channel_ref.eq(channel_ref)))
+        .select(MessageRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(Message::try_from)
+        .transpose()
+}
+
+/// Everything needed to store one message.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub thread_id: ThreadId,
+    pub ticket_id: Option<TicketId>,
+    pub channel: Channel,
+    pub direction: Direction,
+    pub author_kind: AuthorKind,
+    pub author_agent_id: Option<AgentId>,
+    pub text: String,
+    pub html: Option<String>,
+    pub channel_ref: Option<String>,
+    pub delivery_state: Option<DeliveryState>,
+    pub placement: Vec<PlacementReason>,
+    pub details: serde_json::Value,
+    pub at: DateTime<Utc>,
+}
+
+/// Stores a message. A `(channel, channel_ref)` seen before fails with
+/// [`DbError::Conflict`]: the database, not this code, guarantees no duplicate lands.
+pub fn insert(conn: &mut DbConn, new: NewMessage) -> Result<Message, DbError> {
+    let id = MessageId::new();
+    diesel::insert_into(messages::table)
+        .values((
+            messages::id.eq(id.to_string()),
+            messages::thread_id.eq(new.thread_id.to_string()),
+            messages::ticket_id.eq(new.ticket_id.map(|t| t.to_string())),
+            messages::channel.eq(new.channel.as_str()),
+            messages::direction.eq(new.direction.as_str()),
+            messages::author_kind.eq(new.author_kind.as_str()),
+            messages::author_agent_id.eq(new.author_agent_id.map(|a| a.to_string())),
+            messages::body_text.eq(&new.text),
+            messages::body_html.eq(&new.html),
+            messages::channel_ref.eq(&new.channel_ref),
+            messages::delivery_state.eq(new.delivery_state.map(DeliveryState::as_str)),
+            messages::placement.eq(serde_json::to_string(&new.placement)?),
+            messages::details.eq(new.details.to_string()),
+            messages::created_at.eq(to_db(new.at)),
+        ))
+        .execute(conn)?;
+    Ok(Message {
+        id,
+        thread_id: new.thread_id,
+        ticket_id: new.ticket_id,
+        channel: new.channel,
+        direction: new.direction,
+        author_kind: new.author_kind,
+        author_agent_id: new.author_agent_id,
+        text: new.text,
+        html: new.html,
+        channel_ref: new.channel_ref,
+        delivery_state: new.delivery_state,
+        placement: new.placement,
+        details: new.details,
+        created_at: crate::truncate_to_micros(new.at),
+    })
+}
+
+/// The `message.created` event.
+pub fn created_event(message: &Message, customer_id: impl ToString) -> Result<NewEvent, DbError> {
+    let event =
+        NewEvent::new(EventKind::MessageCreated, message.id, message, message.created_at)?.customer(customer_id);
+    Ok(match message.ticket_id {
+        Some(ticket) => event.ticket(ticket),
+        None => event,
+    })
+}

@@ -1,0 +1,144 @@
+//! The diesel schema, shared by both backends (see `migrations/`).
+
+diesel::table! {
+    agents (id) {
+        id -> Text,
+        email -> Text,
+        name -> Text,
+        role -> Text,
+        password_hash -> Text,
+        active -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    teams (id) {
+        id -> Text,
+        name -> Text,
+        active -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    customers (id) {
+        id -> Text,
+        name -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    identities (id) {
+        id -> Text,
+        customer_id -> Text,
+        kind -> Text,
+        value -> Text,
+        trust -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    threads (id) {
+        id -> Text,
+        customer_id -> Text,
+        created_at -> Timestamp,
+        last_message_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    tickets (id) {
+        id -> Text,
+        number -> BigInt,
+        customer_id -> Text,
+        subject -> Text,
+        status -> Text,
+        priority -> Text,
+        channel -> Text,
+        assignee_id -> Nullable<Text>,
+        team_id -> Nullable<Text>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        solved_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    ticket_tags (ticket_id, tag) {
+        ticket_id -> Text,
+        tag -> Text,
+    }
+}
+
+diesel::table! {
+    messages (id) {
+        id -> Text,
+        thread_id -> Text,
+        ticket_id -> Nullable<Text>,
+        channel -> Text,
+        direction -> Text,
+        author_kind -> Text,
+        author_agent_id -> Nullable<Text>,
+        body_text -> Text,
+        body_html -> Nullable<Text>,
+        channel_ref -> Nullable<Text>,
+        delivery_state -> Nullable<Text>,
+        placement -> Text,
+        details -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    events (seq) {
+        seq -> BigInt,
+        kind -> Text,
+        subject_id -> Text,
+        customer_id -> Nullable<Text>,
+        ticket_id -> Nullable<Text>,
+        payload -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    outbox (id) {
+        id -> Text,
+        message_id -> Text,
+        channel -> Text,
+        state -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        locked_until -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(identities -> customers (customer_id));
+diesel::joinable!(threads -> customers (customer_id));
+diesel::joinable!(tickets -> customers (customer_id));
+diesel::joinable!(ticket_tags -> tickets (ticket_id));
+diesel::joinable!(messages -> threads (thread_id));
+diesel::joinable!(outbox -> messages (message_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    agents,
+    teams,
+    customers,
+    identities,
+    threads,
+    tickets,
+    ticket_tags,
+    messages,
+    events,
+    outbox,
+);

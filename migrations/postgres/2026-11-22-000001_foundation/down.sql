@@ -1,0 +1,11 @@
+DROP TABLE outbox;
+DROP TABLE events;
+DROP TABLE messages;
+DROP TABLE ticket_tags;
+DROP TABLE tickets;
+DROP SEQUENCE ticket_numbers;
+DROP TABLE threads;
+DROP TABLE identities;
+DROP TABLE customers;
+DROP TABLE teams;
+DROP TABLE agents;

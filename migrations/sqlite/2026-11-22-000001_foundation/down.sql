@@ -1,0 +1,10 @@
+DROP TABLE outbox;
+DROP TABLE events;
+DROP TABLE messages;
+DROP TABLE ticket_tags;
+DROP TABLE tickets;
+DROP TABLE threads;
+DROP TABLE identities;
+DROP TABLE customers;
+DROP TABLE teams;
+DROP TABLE agents;

@@ -1,0 +1,171 @@
+//! Settings: defaults < `braid.toml` < `BRAID_*` environment < command-line flags, merged
+//! into one typed value that start-up passes down. Nothing reads the environment later.
+
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Settings {
+    /// Address the HTTP server binds (`host:port`; port 0 picks a free one).
+    pub listen: String,
+    /// Where Braid keeps files: the default SQLite database, attachments.
+    pub data_dir: PathBuf,
+    /// `postgres://…` or `sqlite://path`; unset means `sqlite://<data_dir>/braid.db`.
+    pub database_url: Option<String>,
+    pub database_pool_size: u32,
+    /// `redis://…`; unset runs without Redis, on in-process equivalents.
+    pub redis_url: Option<String>,
+    /// `text` (readable) or `json` (one object per line).
+    pub log_format: LogFormat,
+    /// A tracing filter, like `info` or `braid=debug,actix_web=info`.
+    pub log: String,
+    /// A customer writing within this many days after a ticket was solved reopens it.
+    pub reopen_window_days: u32,
+    /// The largest JSON request body accepted.
+    pub json_body_limit_bytes: usize,
+    /// The email of the admin created on first start, when no agent exists.
+    pub first_admin_email: String,
+    /// How long in-flight requests get to finish on shutdown.
+    pub shutdown_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            database_pool_size: 10,
+            redis_url: None,
+            log_format: LogFormat::Text,
+            log: "info".into(),
+            reopen_window_days: 7,
+            json_body_limit_bytes: 1024 * 1024,
+            first_admin_email: "admin@braid.localhost".into(),
+            shutdown_timeout_secs: 30,
+        }
+    }
+}
+
+/// The settings a command-line flag can override. Unset flags change nothing.
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis_url: Option<String>,
+}
+
+/// The file read when `--config` is not given; it is fine for it not to exist.
+pub const DEFAULT_FILE: &str = "braid.toml";
+
+impl Settings {
+    /// Merges the layers. An explicitly named file must exist; the default one may not.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, Box<figment::Error>> {
+        let file = match file {
+            Some(path) if !path.exists() => {
+                return Err(Box::new(figment::Error::from(format!("config file {} does not exist", path.display()))));
+            }
+            Some(path) => Some(path),
+            None => Some(Path::new(DEFAULT_FILE)).filter(|path| path.exists()),
+        };
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(path) = file {
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        let settings: Settings = figment
+            .merge(Env::prefixed("BRAID_").ignore(&["config"]))
+            .merge(Serialized::defaults(overrides))
+            .extract()?;
+        Ok(settings.normalised())
+    }
+
+    /// Empty strings in the environment mean "unset" (`BRAID_REDIS_URL=` turns Redis off).
+    fn normalised(mut self) -> Self {
+        self.database_url = self.database_url.filter(|url| !url.trim().is_empty());
+        self.redis_url = self.redis_url.filter(|url| !url.trim().is_empty());
+        self
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("braid.db").display()))
+    }
+}
+
+#[cfg(test)]
+#[expect(clippy::result_large_err, reason = "figment's Jail closures return figment's own error")]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    #[test]
+    fn defaults_run_on_sqlite_under_data_without_redis() {
+        Jail::expect_with(|_| {
+            let settings = Settings::load(None, &Overrides::default()).map_err(|e| *e)?;
+            assert_eq!(settings.listen, "127.0.0.1:8080");
+            assert_eq!(settings.database_url(), "sqlite://data/braid.db");
+            assert_eq!(settings.redis_url, None);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn each_layer_overrides_the_one_before() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "braid.toml",
+                "listen = \"0.0.0.0:1\"\ndata_dir = \"/from-file\"\nredis_url = \"redis://file\"\nlog = \"debug\"",
+            )?;
+            jail.set_env("BRAID_DATA_DIR", "/from-env");
+            jail.set_env("BRAID_REDIS_URL", "redis://env");
+            jail.set_env("BRAID_LOG_FORMAT", "json");
+            jail.set_env("BRAID_DATABASE_POOL_SIZE", "3");
+            let overrides = Overrides { redis_url: Some("redis://flag".into()), ..Overrides::default() };
+            let settings = Settings::load(None, &overrides).map_err(|e| *e)?;
+            assert_eq!(settings.listen, "0.0.0.0:1", "file over default");
+            assert_eq!(settings.log, "debug", "file over default");
+            assert_eq!(settings.data_dir, PathBuf::from("/from-env"), "env over file");
+            assert_eq!(settings.log_format, LogFormat::Json);
+            assert_eq!(settings.database_pool_size, 3);
+            assert_eq!(settings.redis_url.as_deref(), Some("redis://flag"), "flag over env");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn an_empty_variable_unsets_an_optional_setting() {
+        Jail::expect_with(|jail| {
+            jail.set_env("BRAID_REDIS_URL", "");
+            assert_eq!(Settings::load(None, &Overrides::default()).map_err(|e| *e)?.redis_url, None);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_named_config_file_must_exist_and_typos_in_values_are_reported() {
+        Jail::expect_with(|jail| {
+            let missing = Settings::load(Some(Path::new("nope.toml")), &Overrides::default()).unwrap_err();
+            assert!(missing.to_string().contains("nope.toml"), "{missing}");
+            jail.set_env("BRAID_DATABASE_POOL_SIZE", "many");
+            let bad = Settings::load(None, &Overrides::default()).unwrap_err();
+            assert!(bad.to_string().contains("DATABASE_POOL_SIZE"), "{bad}");
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,117 @@
+//! Start-up: connect and migrate the database, create the first admin on an empty one,
+//! connect Redis when configured, bind, and serve until SIGTERM or SIGINT. Shutdown is
+//! graceful: the listener closes and in-flight requests get `shutdown_timeout_secs` to
+//! finish.
+
+use std::net::TcpListener;
+
+use actix_web::{HttpServer, dev::Server, web};
+use anyhow::Context;
+use braid_api::{AppState, Limits, Metrics};
+use braid_core::placement::PlacementPolicy;
+use braid_core::{AgentName, EmailAddress};
+use braid_db::{Db, agents};
+
+use crate::Settings;
+
+/// The credentials of an admin created on first start, shown once.
+#[derive(Debug, Clone)]
+pub struct FirstAdmin {
+    pub email: String,
+    pub password: String,
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    db: Db,
+    first_admin: Option<FirstAdmin>,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application").field("port", &self.port).field("db", &self.db).finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        let db = open_database(settings).await?;
+        let first_admin = create_first_admin(&db, settings).await?;
+        let redis = connect_redis(settings).await?;
+
+        let listener =
+            TcpListener::bind(&settings.listen).with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let port = listener.local_addr()?.port();
+        let state = web::Data::new(AppState {
+            db: db.clone(),
+            redis,
+            metrics: Metrics::new()?,
+            placement: PlacementPolicy { reopen_window: chrono::Duration::days(settings.reopen_window_days.into()) },
+            limits: Limits { json_body_bytes: settings.json_body_limit_bytes },
+        });
+        let server = HttpServer::new(move || braid_api::app(state.clone()))
+            .listen(listener)?
+            .shutdown_timeout(settings.shutdown_timeout_secs)
+            .run();
+        tracing::info!(address = %settings.listen, port, database = %db.backend().describe(), "braid is serving");
+        Ok(Self { port, server, db, first_admin })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// The first admin's one-time credentials, when this start created it.
+    pub fn first_admin(&self) -> Option<&FirstAdmin> {
+        self.first_admin.as_ref()
+    }
+
+    /// Serves until a shutdown signal; returns once in-flight requests are done.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Connects and migrates. Errors carry the backend's own words (a refused connection, a
+/// wrong password, a missing database) and the URL without its password.
+pub async fn open_database(settings: &Settings) -> anyhow::Result<Db> {
+    let url = settings.database_url();
+    let pool_size = settings.database_pool_size;
+    tokio::task::spawn_blocking(move || {
+        let db = Db::connect(&url, pool_size)?;
+        let applied = db.migrate()?;
+        if applied > 0 {
+            tracing::info!(applied, database = %db.backend().describe(), "applied migrations");
+        }
+        Ok(db)
+    })
+    .await?
+}
+
+async fn create_first_admin(db: &Db, settings: &Settings) -> anyhow::Result<Option<FirstAdmin>> {
+    let email = EmailAddress::parse(&settings.first_admin_email).context("first_admin_email")?;
+    let name = AgentName::parse("Administrator")?;
+    let password = braid_api::password::generate();
+    let hash = braid_api::password::hash(&password)?;
+    let created = {
+        let email = email.clone();
+        db.run(move |conn| agents::create_first_admin(conn, &email, &name, &hash)).await?
+    };
+    Ok(created.map(|_| FirstAdmin { email: email.to_string(), password }))
+}
+
+async fn connect_redis(settings: &Settings) -> anyhow::Result<Option<redis::aio::ConnectionManager>> {
+    let Some(url) = &settings.redis_url else {
+        return Ok(None);
+    };
+    let client = redis::Client::open(url.as_str()).with_context(|| format!("invalid Redis URL {url}"))?;
+    let manager = redis::aio::ConnectionManager::new(client)
+        .await
+        .with_context(|| format!("cannot connect to Redis at {url}"))?;
+    Ok(Some(manager))
+}

@@ -1,0 +1,11 @@
+//! End-to-end tests: the real application on a free port over a fresh database, driven
+//! over HTTP (and, for the storage guarantees, through the same pool the server uses).
+//! Every test runs twice, on SQLite and on PostgreSQL; see `both_backends!`.
+
+#![expect(clippy::unwrap_used, reason = "a test fails loudly at its first surprise")]
+
+mod helpers;
+
+mod binary;
+mod operations;
+mod placement;
