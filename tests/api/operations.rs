@@ -91,6 +91,10 @@ async fn the_served_openapi_document_is_the_generated_one_and_docs_work_offline(
     assert_eq!(served["openapi"], "3.1.0");
     assert!(served["paths"]["/readyz"]["get"]["responses"]["503"].is_object());
 
+    let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let bare = no_redirects.get(app.url("/docs")).send().await.unwrap();
+    assert!(bare.status().is_redirection());
+    assert_eq!(bare.headers()["location"], "/docs/");
     let docs = app.get("/docs/").await;
     assert_eq!(docs.status(), 200);
     let page = docs.text().await.unwrap();

@@ -46,6 +46,7 @@ pub fn app(
         .default_service(web::to(error::no_route))
         .split_for_parts();
     app.service(openapi::docs(api))
+        .service(web::redirect("/docs", "/docs/"))
         .wrap(from_fn(metrics::record))
         .wrap(from_fn(request_id::echo))
         .wrap(tracing_actix_web::TracingLogger::default())
