@@ -7,6 +7,7 @@ pub mod commands;
 pub mod settings;
 pub mod startup;
 pub mod telemetry;
+pub mod workers;
 
 pub use settings::Settings;
 pub use startup::Application;

@@ -1,6 +1,7 @@
 //! Settings: defaults < `braid.toml` < `BRAID_*` environment < command-line flags, merged
 //! into one typed value that start-up passes down. Nothing reads the environment later.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use figment::Figment;
@@ -31,6 +32,20 @@ pub struct Settings {
     pub first_admin_email: String,
     /// How long in-flight requests get to finish on shutdown.
     pub shutdown_timeout_secs: u64,
+    /// The HS256 secret that signs access tokens. Unset: Braid generates one and keeps it
+    /// in the database, so every node sharing the database agrees.
+    pub jwt_secret: Option<String>,
+    /// The key id of `jwt_secret`, written into each token's header.
+    pub jwt_key_id: String,
+    /// Retired secrets by key id, still accepted for verification after a rotation.
+    pub jwt_retired_secrets: BTreeMap<String, String>,
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_days: u32,
+    /// Failed sign-ins for one email within `login_window_secs` before further tries get 429.
+    pub login_max_failures: u32,
+    pub login_window_secs: u64,
+    /// How long an `Idempotency-Key` is remembered.
+    pub idempotency_ttl_hours: u32,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
@@ -55,6 +70,14 @@ impl Default for Settings {
             json_body_limit_bytes: 1024 * 1024,
             first_admin_email: "admin@braid.localhost".into(),
             shutdown_timeout_secs: 30,
+            jwt_secret: None,
+            jwt_key_id: "primary".into(),
+            jwt_retired_secrets: BTreeMap::new(),
+            access_token_ttl_secs: 900,
+            refresh_token_ttl_days: 30,
+            login_max_failures: 5,
+            login_window_secs: 900,
+            idempotency_ttl_hours: 24,
         }
     }
 }
@@ -99,6 +122,7 @@ impl Settings {
     /// Empty strings in the environment mean "unset" (`BRAID_REDIS_URL=` turns Redis off).
     fn normalised(mut self) -> Self {
         self.database_url = self.database_url.filter(|url| !url.trim().is_empty());
+        self.jwt_secret = self.jwt_secret.filter(|secret| !secret.is_empty());
         self.redis_url = self.redis_url.filter(|url| !url.trim().is_empty());
         self
     }

@@ -1,5 +1,6 @@
 //! Start-up: connect and migrate the database, create the first admin on an empty one,
-//! connect Redis when configured, bind, and serve until SIGTERM or SIGINT. Shutdown is
+//! connect Redis when configured, start the background workers, bind, and serve until
+//! SIGTERM or SIGINT. Shutdown is
 //! graceful: the listener closes and in-flight requests get `shutdown_timeout_secs` to
 //! finish.
 
@@ -7,12 +8,14 @@ use std::net::TcpListener;
 
 use actix_web::{HttpServer, dev::Server, web};
 use anyhow::Context;
-use braid_api::{AppState, Limits, Metrics};
+use braid_api::tokens::{self, JwtKeys};
+use braid_api::{AppState, AuthConfig, Limits, Metrics};
 use braid_core::placement::PlacementPolicy;
 use braid_core::{AgentName, EmailAddress};
 use braid_db::{Db, agents};
 
 use crate::Settings;
+use crate::workers::Workers;
 
 /// The credentials of an admin created on first start, shown once.
 #[derive(Debug, Clone)]
@@ -24,6 +27,7 @@ pub struct FirstAdmin {
 pub struct Application {
     port: u16,
     server: Server,
+    workers: Workers,
     db: Db,
     first_admin: Option<FirstAdmin>,
 }
@@ -39,6 +43,12 @@ impl Application {
         let db = open_database(settings).await?;
         let first_admin = create_first_admin(&db, settings).await?;
         let redis = connect_redis(settings).await?;
+        let auth = auth_config(&db, settings).await?;
+        let workers = Workers::start(
+            db.clone(),
+            chrono::Duration::hours(settings.idempotency_ttl_hours.into()),
+            auth.login_window,
+        );
 
         let listener =
             TcpListener::bind(&settings.listen).with_context(|| format!("cannot listen on {}", settings.listen))?;
@@ -49,13 +59,14 @@ impl Application {
             metrics: Metrics::new()?,
             placement: PlacementPolicy { reopen_window: chrono::Duration::days(settings.reopen_window_days.into()) },
             limits: Limits { json_body_bytes: settings.json_body_limit_bytes },
+            auth,
         });
         let server = HttpServer::new(move || braid_api::app(state.clone()))
             .listen(listener)?
             .shutdown_timeout(settings.shutdown_timeout_secs)
             .run();
         tracing::info!(address = %settings.listen, port, database = %db.backend().describe(), "braid is serving");
-        Ok(Self { port, server, db, first_admin })
+        Ok(Self { port, server, workers, db, first_admin })
     }
 
     pub fn port(&self) -> u16 {
@@ -71,9 +82,12 @@ impl Application {
         self.first_admin.as_ref()
     }
 
-    /// Serves until a shutdown signal; returns once in-flight requests are done.
+    /// Serves until a shutdown signal; returns once in-flight requests are done and the
+    /// background workers have stopped.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        self.workers.shutdown().await;
+        served
     }
 }
 
@@ -114,4 +128,27 @@ async fn connect_redis(settings: &Settings) -> anyhow::Result<Option<redis::aio:
         .await
         .with_context(|| format!("cannot connect to Redis at {url}"))?;
     Ok(Some(manager))
+}
+
+/// The database-kept signing key's name in `secrets`.
+const GENERATED_JWT_SECRET: &str = "jwt_signing_key";
+
+async fn auth_config(db: &Db, settings: &Settings) -> anyhow::Result<AuthConfig> {
+    let (kid, secret) = match &settings.jwt_secret {
+        Some(secret) => (settings.jwt_key_id.clone(), secret.clone()),
+        None => {
+            let candidate = tokens::random_token();
+            let secret =
+                db.run(move |conn| braid_db::auth::secret_or_insert(conn, GENERATED_JWT_SECRET, &candidate)).await?;
+            ("generated".to_owned(), secret)
+        }
+    };
+    let retired = settings.jwt_retired_secrets.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    Ok(AuthConfig {
+        keys: JwtKeys::new(&kid, &secret, &retired),
+        access_ttl: chrono::Duration::seconds(i64::try_from(settings.access_token_ttl_secs)?),
+        refresh_ttl: chrono::Duration::days(settings.refresh_token_ttl_days.into()),
+        login_max_failures: settings.login_max_failures.into(),
+        login_window: chrono::Duration::seconds(i64::try_from(settings.login_window_secs)?),
+    })
 }

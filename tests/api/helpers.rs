@@ -19,6 +19,10 @@ pub fn redis_url() -> String {
     std::env::var("BRAID_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
+/// The signing key test apps use, so tests can forge and tamper with tokens.
+pub const JWT_SECRET: &str = "test-only signing secret";
+pub const JWT_KEY_ID: &str = "test";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -139,6 +143,8 @@ impl TestApp {
             listen: "127.0.0.1:0".into(),
             log: std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into()),
             shutdown_timeout_secs: 1,
+            jwt_secret: Some(JWT_SECRET.into()),
+            jwt_key_id: JWT_KEY_ID.into(),
             ..Settings::default()
         };
         TestAppBuilder { backend, settings }
@@ -156,6 +162,77 @@ impl TestApp {
         self.client.get(self.url(path)).send().await.expect("the server answers")
     }
 
+    /// A request with `token` as its bearer credential.
+    pub fn request(&self, method: reqwest::Method, path: &str, token: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, self.url(path)).bearer_auth(token)
+    }
+
+    pub async fn get_as(&self, path: &str, token: &str) -> reqwest::Response {
+        self.request(reqwest::Method::GET, path, token).send().await.expect("the server answers")
+    }
+
+    pub async fn post_as(&self, path: &str, token: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.request(reqwest::Method::POST, path, token).json(body).send().await.expect("the server answers")
+    }
+
+    pub async fn patch_as(&self, path: &str, token: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.request(reqwest::Method::PATCH, path, token).json(body).send().await.expect("the server answers")
+    }
+
+    pub async fn delete_as(&self, path: &str, token: &str) -> reqwest::Response {
+        self.request(reqwest::Method::DELETE, path, token).send().await.expect("the server answers")
+    }
+
+    /// Signs in and returns the token pair as JSON.
+    pub async fn login(&self, email: &str, password: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/v1/auth/login"))
+            .json(&serde_json::json!({ "email": email, "password": password }))
+            .send()
+            .await
+            .expect("the server answers")
+    }
+
+    /// An access token of the first admin.
+    pub async fn admin_token(&self) -> String {
+        let admin = self.first_admin.as_ref().expect("a fresh app has a first admin");
+        access_token(self.login(&admin.email, &admin.password).await).await
+    }
+
+    /// Creates an agent with role `role` through the API and signs them in.
+    pub async fn agent_token(&self, role: &str) -> String {
+        let admin = self.admin_token().await;
+        let email = format!("{}@agents.example.org", uuid::Uuid::now_v7().simple());
+        let password = "a long enough password";
+        let created = self
+            .post_as(
+                "/v1/agents",
+                &admin,
+                &serde_json::json!({ "email": email, "name": "Test Agent", "role": role, "password": password }),
+            )
+            .await;
+        assert_eq!(created.status(), 201, "{:?}", created.text().await);
+        access_token(self.login(&email, password).await).await
+    }
+
+    /// Creates an API key with `scopes` and returns its secret.
+    pub async fn api_key(&self, scopes: &[&str]) -> String {
+        let admin = self.admin_token().await;
+        let created =
+            self.post_as("/v1/api-keys", &admin, &serde_json::json!({ "name": "test key", "scopes": scopes })).await;
+        assert_eq!(created.status(), 201);
+        let body: serde_json::Value = created.json().await.expect("JSON");
+        body["secret"].as_str().expect("a secret").to_owned()
+    }
+}
+
+pub async fn access_token(response: reqwest::Response) -> String {
+    assert_eq!(response.status(), 200, "sign-in failed");
+    let body: serde_json::Value = response.json().await.expect("JSON");
+    body["access_token"].as_str().expect("an access token").to_owned()
+}
+
+impl TestApp {
     /// Runs blocking database work the way the server does.
     pub async fn with_db<T: Send + 'static>(
         &self,

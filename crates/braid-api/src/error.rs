@@ -28,6 +28,10 @@ pub enum ErrorCode {
     NotFound,
     /// The request conflicts with existing data (a duplicate, a taken identity).
     Conflict,
+    /// A ticket status change the status machine does not allow.
+    InvalidStatusTransition,
+    /// The `Idempotency-Key` was used before with a different request.
+    IdempotencyKeyReused,
     /// `If-Match` named a stale version.
     PreconditionFailed,
     /// The body is larger than the limit.
@@ -46,7 +50,9 @@ impl ErrorCode {
     pub fn status(self) -> StatusCode {
         match self {
             Self::BadRequest | Self::InvalidJson => StatusCode::BAD_REQUEST,
-            Self::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::ValidationFailed | Self::InvalidStatusTransition | Self::IdempotencyKeyReused => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
@@ -65,6 +71,8 @@ impl ErrorCode {
             Self::BadRequest => "bad_request",
             Self::InvalidJson => "invalid_json",
             Self::ValidationFailed => "validation_failed",
+            Self::InvalidStatusTransition => "invalid_status_transition",
+            Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::Unauthorized => "unauthorized",
             Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
@@ -159,6 +167,10 @@ impl From<DbError> for ApiError {
         match error {
             DbError::NotFound => ApiError::new(ErrorCode::NotFound, "not found"),
             DbError::Conflict(what) => ApiError::new(ErrorCode::Conflict, format!("already exists ({what})")),
+            DbError::IdentityTaken { kind, value, customer } => {
+                ApiError::new(ErrorCode::Conflict, format!("{kind} {value} already belongs to customer {customer}"))
+                    .with_extra(serde_json::json!({ "customer_id": customer }))
+            }
             DbError::Pool(_) | DbError::Connect(_) => ApiError::unavailable(error),
             other => ApiError::internal(other),
         }
@@ -278,5 +290,61 @@ mod tests {
         let response = error.error_response();
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert!(!error.detail.contains("hunter2"));
+    }
+}
+
+/// Documented error answers, shared by the routes' OpenAPI descriptions.
+pub mod responses {
+    use utoipa::IntoResponses;
+
+    use super::Problem;
+
+    /// Answers of every route that needs credentials.
+    #[derive(IntoResponses)]
+    #[allow(dead_code, reason = "only read by the OpenAPI derive")]
+    pub enum Auth {
+        /// No valid credentials (`code: unauthorized`).
+        #[response(status = 401, content_type = "application/problem+json")]
+        Unauthorized(Problem),
+        /// The credentials lack the needed role or scope (`code: forbidden`).
+        #[response(status = 403, content_type = "application/problem+json")]
+        Forbidden(Problem),
+    }
+
+    /// Answers of routes that take a body.
+    #[derive(IntoResponses)]
+    #[allow(dead_code, reason = "only read by the OpenAPI derive")]
+    pub enum BadInput {
+        /// Malformed JSON or a body of the wrong shape (`invalid_json`, `bad_request`).
+        #[response(status = 400, content_type = "application/problem+json")]
+        BadRequest(Problem),
+        /// The body is over the size limit (`payload_too_large`).
+        #[response(status = 413, content_type = "application/problem+json")]
+        TooLarge(Problem),
+        /// The body is not `application/json` (`unsupported_media_type`).
+        #[response(status = 415, content_type = "application/problem+json")]
+        UnsupportedMediaType(Problem),
+        /// A value failed validation, or an `Idempotency-Key` was reused with another body
+        /// (`validation_failed`, `idempotency_key_reused`).
+        #[response(status = 422, content_type = "application/problem+json")]
+        Unprocessable(Problem),
+    }
+
+    /// The resource in the path does not exist.
+    #[derive(IntoResponses)]
+    #[allow(dead_code, reason = "only read by the OpenAPI derive")]
+    pub enum NotFound {
+        /// `code: not_found`.
+        #[response(status = 404, content_type = "application/problem+json")]
+        NotFound(Problem),
+    }
+
+    /// The request conflicts with existing data.
+    #[derive(IntoResponses)]
+    #[allow(dead_code, reason = "only read by the OpenAPI derive")]
+    pub enum Conflict {
+        /// `code: conflict`; `extra` names the conflicting resource where there is one.
+        #[response(status = 409, content_type = "application/problem+json")]
+        Conflict(Problem),
     }
 }

@@ -4,18 +4,30 @@
 //!
 //! This is the only crate that knows HTTP status codes.
 
+mod agents;
+mod api_keys;
+mod customers;
 mod error;
 mod health;
+mod idempotency;
+mod messages;
 mod metrics;
 mod openapi;
+mod pagination;
 pub mod password;
+mod principal;
 mod request_id;
+mod sessions;
 mod state;
+mod teams;
+mod tickets;
+pub mod tokens;
 
 pub use error::{ApiError, ErrorCode};
 pub use metrics::Metrics;
 pub use openapi::openapi;
-pub use state::{AppState, Limits};
+pub use principal::Principal;
+pub use state::{AppState, AuthConfig, Limits};
 
 use actix_web::middleware::from_fn;
 use actix_web::{App, web};
@@ -47,6 +59,7 @@ pub fn app(
         .split_for_parts();
     app.service(openapi::docs(api))
         .service(web::redirect("/docs", "/docs/"))
+        .wrap(from_fn(idempotency::guard))
         .wrap(from_fn(metrics::record))
         .wrap(from_fn(request_id::echo))
         .wrap(tracing_actix_web::TracingLogger::default())
@@ -56,4 +69,28 @@ pub fn app(
 /// and the routes cannot disagree.
 fn routes(config: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
     config.service(health::healthz).service(health::readyz).service(metrics::expose);
+    config.service(sessions::login).service(sessions::refresh).service(sessions::logout);
+    config.service(api_keys::create).service(api_keys::list).service(api_keys::revoke);
+    config
+        .service(agents::create)
+        .service(agents::list)
+        .service(agents::get)
+        .service(agents::update)
+        .service(agents::deactivate);
+    config
+        .service(teams::create)
+        .service(teams::list)
+        .service(teams::get)
+        .service(teams::update)
+        .service(teams::deactivate);
+    config
+        .service(customers::create)
+        .service(customers::list)
+        .service(customers::get)
+        .service(customers::update)
+        .service(customers::add_identity)
+        .service(customers::remove_identity)
+        .service(customers::thread);
+    config.service(tickets::create).service(tickets::list).service(tickets::get).service(tickets::update);
+    config.service(messages::list).service(messages::reply).service(messages::note);
 }

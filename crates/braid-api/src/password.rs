@@ -33,6 +33,12 @@ pub fn verify(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
 }
 
+/// A hash no password matches, for comparing against when an account does not exist.
+pub fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| hash(&generate()).unwrap_or_default())
+}
+
 /// A random password for a generated account: 24 letters and digits, ~143 bits.
 pub fn generate() -> String {
     rand::thread_rng().sample_iter(&Alphanumeric).take(24).map(char::from).collect()

@@ -5,6 +5,18 @@ use braid_core::placement::PlacementPolicy;
 use braid_db::Db;
 
 use crate::Metrics;
+use crate::tokens::JwtKeys;
+
+/// Sessions and login throttling.
+#[derive(Debug)]
+pub struct AuthConfig {
+    pub keys: JwtKeys,
+    pub access_ttl: chrono::Duration,
+    pub refresh_ttl: chrono::Duration,
+    /// Failed logins for one email within `login_window` before further tries get 429.
+    pub login_max_failures: i64,
+    pub login_window: chrono::Duration,
+}
 
 /// Request body limits.
 #[derive(Debug, Clone, Copy)]
@@ -24,6 +36,7 @@ pub struct AppState {
     pub metrics: Metrics,
     pub placement: PlacementPolicy,
     pub limits: Limits,
+    pub auth: AuthConfig,
 }
 
 impl std::fmt::Debug for AppState {
@@ -33,6 +46,7 @@ impl std::fmt::Debug for AppState {
             .field("redis", &self.redis.is_some())
             .field("placement", &self.placement)
             .field("limits", &self.limits)
+            .field("auth", &self.auth)
             .finish_non_exhaustive()
     }
 }

@@ -2,6 +2,7 @@
 //! an inbound message. Pure: no database, no HTTP, no mail transport. Every other crate
 //! builds on these types, and values here are validated once, at the edge, then trusted.
 
+pub mod access;
 pub mod agent;
 pub mod customer;
 pub mod event;
@@ -10,6 +11,7 @@ pub mod message;
 pub mod placement;
 pub mod ticket;
 
+pub use access::Scope;
 pub use agent::{AgentName, Role};
 pub use customer::{EmailAddress, IdentityKind, IdentityValue, PhoneNumber, Trust};
 pub use event::EventKind;

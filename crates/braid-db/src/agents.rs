@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::events::{self, NewEvent};
 use crate::schema::agents;
+use crate::{Cursor, Page};
 use crate::{DbConn, DbError, dialect, from_db, to_db};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -161,4 +162,101 @@ fn insert_admin(
 
 pub fn get(conn: &mut DbConn, id: AgentId) -> Result<Agent, DbError> {
     agents::table.find(id.to_string()).select(AgentRow::as_select()).first(conn)?.try_into()
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAgent {
+    pub email: EmailAddress,
+    pub name: AgentName,
+    pub role: Role,
+    pub password_hash: String,
+}
+
+/// Adds an agent. A taken email fails with [`DbError::Conflict`].
+pub fn create(conn: &mut DbConn, new: &NewAgent) -> Result<Agent, DbError> {
+    dialect::write_transaction(conn, |conn| {
+        let now = crate::now();
+        let id = AgentId::new();
+        diesel::insert_into(agents::table)
+            .values((
+                agents::id.eq(id.to_string()),
+                agents::email.eq(new.email.as_str()),
+                agents::name.eq(new.name.as_str()),
+                agents::role.eq(new.role.as_str()),
+                agents::password_hash.eq(&new.password_hash),
+                agents::active.eq(true),
+                agents::created_at.eq(to_db(now)),
+                agents::updated_at.eq(to_db(now)),
+            ))
+            .execute(conn)?;
+        let agent = get(conn, id)?;
+        events::append(conn, vec![NewEvent::new(EventKind::AgentCreated, agent.id, &agent, now)?])?;
+        Ok(agent)
+    })
+}
+
+/// Agents in the order they were added.
+pub fn list(conn: &mut DbConn, after: Option<&Cursor>, limit: i64) -> Result<Page<Agent>, DbError> {
+    let mut query =
+        agents::table.select(AgentRow::as_select()).order((agents::created_at.asc(), agents::id.asc())).into_boxed();
+    if let Some(cursor) = after {
+        let at = to_db(cursor.at);
+        query =
+            query.filter(agents::created_at.gt(at).or(agents::created_at.eq(at).and(agents::id.gt(cursor.id.clone()))));
+    }
+    let rows = query.limit(limit + 1).load(conn)?.into_iter().map(Agent::try_from).collect::<Result<Vec<_>, _>>()?;
+    Ok(Page::from_rows(rows, limit, |agent| Cursor { at: agent.created_at, id: agent.id.to_string() }))
+}
+
+/// What an update may change; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct AgentChanges {
+    pub name: Option<AgentName>,
+    pub role: Option<Role>,
+    pub password_hash: Option<String>,
+    pub active: Option<bool>,
+}
+
+#[derive(AsChangeset)]
+#[diesel(table_name = agents)]
+struct AgentChangeset<'a> {
+    name: Option<&'a str>,
+    role: Option<&'a str>,
+    password_hash: Option<&'a str>,
+    active: Option<bool>,
+    updated_at: NaiveDateTime,
+}
+
+/// Applies `changes`. Deactivating an agent, or changing their password, ends their
+/// sessions.
+pub fn update(conn: &mut DbConn, id: AgentId, changes: &AgentChanges) -> Result<Agent, DbError> {
+    dialect::write_transaction(conn, |conn| {
+        let now = crate::now();
+        let before = get(conn, id)?;
+        diesel::update(agents::table.find(id.to_string()))
+            .set(&AgentChangeset {
+                name: changes.name.as_ref().map(AgentName::as_str),
+                role: changes.role.map(Role::as_str),
+                password_hash: changes.password_hash.as_deref(),
+                active: changes.active,
+                updated_at: to_db(now),
+            })
+            .execute(conn)?;
+        let agent = get(conn, id)?;
+        if changes.password_hash.is_some() || (before.active && !agent.active) {
+            crate::auth::revoke_agent_sessions(conn, id)?;
+        }
+        events::append(conn, vec![NewEvent::new(EventKind::AgentUpdated, agent.id, &agent, now)?])?;
+        Ok(agent)
+    })
+}
+
+/// Active admins other than `except`: an update must never leave nobody to administer.
+pub fn other_active_admins(conn: &mut DbConn, except: AgentId) -> Result<i64, DbError> {
+    Ok(agents::table
+        .filter(
+            agents::role.eq(Role::Admin.as_str()).and(agents::active.eq(true)).and(agents::id.ne(except.to_string())),
+        )
+        .count()
+        .get_result(conn)?)
 }

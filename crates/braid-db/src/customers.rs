@@ -7,7 +7,8 @@ use serde::Serialize;
 
 use crate::events::NewEvent;
 use crate::schema::{customers, identities, threads};
-use crate::{DbConn, DbError, from_db, to_db};
+use crate::{Cursor, DbConn, DbError, Page, dialect, events, from_db, to_db};
+use std::collections::HashMap;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Customer {
@@ -184,4 +185,248 @@ pub fn created_event(customer: &Customer, identity: &IdentityValue, trust: Trust
 pub fn owner_of_thread(conn: &mut DbConn, thread: ThreadId) -> Result<CustomerId, DbError> {
     let id: String = threads::table.find(thread.to_string()).select(threads::customer_id).first(conn)?;
     Ok(id.parse()?)
+}
+
+/// A customer with its identities, as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CustomerProfile {
+    #[serde(flatten)]
+    pub customer: Customer,
+    pub identities: Vec<Identity>,
+}
+
+pub fn profile(conn: &mut DbConn, id: CustomerId) -> Result<CustomerProfile, DbError> {
+    let customer = get(conn, id)?;
+    let identities = identities_of(conn, id)?;
+    Ok(CustomerProfile { customer, identities })
+}
+
+/// Identities of many customers in one query (a list page must not query per row).
+fn identities_of_many(conn: &mut DbConn, ids: &[String]) -> Result<HashMap<CustomerId, Vec<Identity>>, DbError> {
+    let mut by_customer: HashMap<CustomerId, Vec<Identity>> = HashMap::new();
+    let rows: Vec<IdentityRow> = identities::table
+        .filter(identities::customer_id.eq_any(ids))
+        .order(identities::created_at.asc())
+        .select(IdentityRow::as_select())
+        .load(conn)?;
+    for row in rows {
+        let identity = Identity::try_from(row)?;
+        by_customer.entry(identity.customer_id).or_default().push(identity);
+    }
+    Ok(by_customer)
+}
+
+/// Narrows a customer list.
+#[derive(Debug, Clone, Default)]
+pub struct CustomerFilter {
+    /// An identity value, normalised by the caller (an email, a phone in E.164, an id).
+    pub identity: Option<String>,
+    /// The start of the name, case-insensitive.
+    pub name_prefix: Option<String>,
+}
+
+/// Customers, newest first.
+pub fn list(
+    conn: &mut DbConn,
+    filter: &CustomerFilter,
+    after: Option<&Cursor>,
+    limit: i64,
+) -> Result<Page<CustomerProfile>, DbError> {
+    let mut query = customers::table
+        .select(CustomerRow::as_select())
+        .order((customers::created_at.desc(), customers::id.desc()))
+        .into_boxed();
+    if let Some(value) = &filter.identity {
+        let owners = identities::table.filter(identities::value.eq(value.clone())).select(identities::customer_id);
+        query = query.filter(customers::id.eq_any(owners));
+    }
+    if let Some(prefix) = &filter.name_prefix {
+        let escaped = prefix.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        query = query.filter(lower(customers::name).like(format!("{escaped}%")).escape('\\'));
+    }
+    if let Some(cursor) = after {
+        let at = to_db(cursor.at);
+        query = query.filter(
+            customers::created_at.lt(at).or(customers::created_at.eq(at).and(customers::id.lt(cursor.id.clone()))),
+        );
+    }
+    let rows: Vec<CustomerRow> = query.limit(limit + 1).load(conn)?;
+    let ids: Vec<String> = rows.iter().map(|row| row.id.clone()).collect();
+    let mut identities = identities_of_many(conn, &ids)?;
+    let profiles = rows
+        .into_iter()
+        .map(|row| {
+            let customer = Customer::try_from(row)?;
+            let identities = identities.remove(&customer.id).unwrap_or_default();
+            Ok(CustomerProfile { customer, identities })
+        })
+        .collect::<Result<Vec<_>, DbError>>()?;
+    Ok(Page::from_rows(profiles, limit, |p| Cursor { at: p.customer.created_at, id: p.customer.id.to_string() }))
+}
+
+diesel::define_sql_function!(fn lower(x: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Text>);
+
+/// An identity to attach, with how far it is trusted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewIdentity {
+    pub value: IdentityValue,
+    pub trust: Trust,
+}
+
+/// Fails with [`DbError::IdentityTaken`] when another customer owns `identity`.
+fn ensure_free(conn: &mut DbConn, identity: &IdentityValue, for_customer: Option<CustomerId>) -> Result<(), DbError> {
+    match owner_of(conn, identity)? {
+        Some(owner) if Some(owner) != for_customer => Err(DbError::IdentityTaken {
+            kind: identity.kind.to_string(),
+            value: identity.value.clone(),
+            customer: owner,
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn insert_identity(
+    conn: &mut DbConn,
+    customer: CustomerId,
+    new: &NewIdentity,
+    at: DateTime<Utc>,
+) -> Result<Identity, DbError> {
+    let identity = Identity {
+        id: IdentityId::new(),
+        customer_id: customer,
+        kind: new.value.kind.clone(),
+        value: new.value.value.clone(),
+        trust: new.trust,
+        created_at: at,
+    };
+    diesel::insert_into(identities::table)
+        .values((
+            identities::id.eq(identity.id.to_string()),
+            identities::customer_id.eq(customer.to_string()),
+            identities::kind.eq(identity.kind.to_string()),
+            identities::value.eq(&identity.value),
+            identities::trust.eq(identity.trust.as_str()),
+            identities::created_at.eq(to_db(at)),
+        ))
+        .execute(conn)?;
+    Ok(identity)
+}
+
+/// Runs `work` in a write transaction, retrying once when a concurrent writer took an
+/// identity between our check and our insert; the retry's check then names the owner.
+fn with_identity_retry<T>(
+    conn: &mut DbConn,
+    mut work: impl FnMut(&mut DbConn) -> Result<T, DbError>,
+) -> Result<T, DbError> {
+    match dialect::write_transaction(conn, &mut work) {
+        Err(DbError::Conflict(_)) => dialect::write_transaction(conn, &mut work),
+        other => other,
+    }
+}
+
+/// A customer created by an agent or an integration, with its thread and identities.
+pub fn create(
+    conn: &mut DbConn,
+    name: Option<&str>,
+    new_identities: &[NewIdentity],
+) -> Result<CustomerProfile, DbError> {
+    with_identity_retry(conn, |conn| {
+        for new in new_identities {
+            ensure_free(conn, &new.value, None)?;
+        }
+        let at = crate::now();
+        let customer =
+            Customer { id: CustomerId::new(), name: name.map(str::to_owned), created_at: at, updated_at: at };
+        diesel::insert_into(customers::table)
+            .values((
+                customers::id.eq(customer.id.to_string()),
+                customers::name.eq(&customer.name),
+                customers::created_at.eq(to_db(at)),
+                customers::updated_at.eq(to_db(at)),
+            ))
+            .execute(conn)?;
+        diesel::insert_into(threads::table)
+            .values((
+                threads::id.eq(ThreadId::new().to_string()),
+                threads::customer_id.eq(customer.id.to_string()),
+                threads::created_at.eq(to_db(at)),
+            ))
+            .execute(conn)?;
+        let mut identities = Vec::new();
+        for new in new_identities {
+            identities.push(insert_identity(conn, customer.id, new, at)?);
+        }
+        let profile = CustomerProfile { customer, identities };
+        let event =
+            NewEvent::new(EventKind::CustomerCreated, profile.customer.id, &profile, at)?.customer(profile.customer.id);
+        events::append(conn, vec![event])?;
+        Ok(profile)
+    })
+}
+
+/// Renames a customer (`None` clears the name).
+pub fn rename(conn: &mut DbConn, id: CustomerId, name: Option<&str>) -> Result<CustomerProfile, DbError> {
+    dialect::write_transaction(conn, |conn| {
+        let at = crate::now();
+        let updated = diesel::update(customers::table.find(id.to_string()))
+            .set((customers::name.eq(name), customers::updated_at.eq(to_db(at))))
+            .execute(conn)?;
+        if updated == 0 {
+            return Err(DbError::NotFound);
+        }
+        let profile = profile(conn, id)?;
+        events::append(conn, vec![NewEvent::new(EventKind::CustomerUpdated, id, &profile, at)?.customer(id)])?;
+        Ok(profile)
+    })
+}
+
+/// Attaches an identity. The customer's own identity again is not an error: it answers
+/// with the existing one, upgraded to `verified` when the new claim is.
+pub fn add_identity(conn: &mut DbConn, customer: CustomerId, new: &NewIdentity) -> Result<Identity, DbError> {
+    with_identity_retry(conn, |conn| {
+        get(conn, customer)?;
+        ensure_free(conn, &new.value, Some(customer))?;
+        let at = crate::now();
+        let existing = identities_of(conn, customer)?
+            .into_iter()
+            .find(|identity| identity.kind == new.value.kind && identity.value == new.value.value);
+        let identity = match existing {
+            Some(mut identity) => {
+                let trust = identity.trust.strongest(new.trust);
+                if trust == identity.trust {
+                    return Ok(identity);
+                }
+                diesel::update(identities::table.find(identity.id.to_string()))
+                    .set(identities::trust.eq(trust.as_str()))
+                    .execute(conn)?;
+                identity.trust = trust;
+                identity
+            }
+            None => insert_identity(conn, customer, new, at)?,
+        };
+        events::append(
+            conn,
+            vec![NewEvent::new(EventKind::IdentityAdded, identity.id, &identity, at)?.customer(customer)],
+        )?;
+        Ok(identity)
+    })
+}
+
+pub fn remove_identity(conn: &mut DbConn, customer: CustomerId, identity: IdentityId) -> Result<(), DbError> {
+    dialect::write_transaction(conn, |conn| {
+        let at = crate::now();
+        let removed = diesel::delete(
+            identities::table.find(identity.to_string()).filter(identities::customer_id.eq(customer.to_string())),
+        )
+        .execute(conn)?;
+        if removed == 0 {
+            return Err(DbError::NotFound);
+        }
+        let payload = serde_json::json!({ "id": identity, "customer_id": customer });
+        events::append(
+            conn,
+            vec![NewEvent::new(EventKind::IdentityRemoved, identity, &payload, at)?.customer(customer)],
+        )?;
+        Ok(())
+    })
 }

@@ -11,6 +11,9 @@ pub enum DbError {
     /// backend reports it, else the database's message.
     #[error("already exists ({0})")]
     Conflict(String),
+    /// An identity already belongs to another customer.
+    #[error("{kind} {value} already belongs to customer {customer}")]
+    IdentityTaken { kind: String, value: String, customer: braid_core::CustomerId },
     #[error("cannot connect to the database: {0}")]
     Connect(String),
     #[error("no database connection available: {0}")]

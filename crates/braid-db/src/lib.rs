@@ -6,20 +6,25 @@
 //! to tokio's blocking pool so a slow query never stalls the HTTP workers.
 
 pub mod agents;
+pub mod auth;
 mod connection;
 pub mod customers;
 pub mod dialect;
 mod error;
 pub mod events;
+pub mod idempotency;
 pub mod messages;
 mod migrate;
 pub mod outbox;
+mod page;
 pub mod placement;
 pub mod schema;
+pub mod teams;
 pub mod tickets;
 
 pub use connection::{Backend, ConnectionManager, Db, DbConn, PoolState};
 pub use error::DbError;
+pub use page::{Cursor, Page};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::events::NewEvent;
 use crate::schema::messages;
-use crate::{DbConn, DbError, from_db, to_db};
+use crate::{Cursor, DbConn, DbError, Page, dialect, events, from_db, outbox, to_db};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Message {
@@ -153,5 +153,102 @@ pub fn created_event(message: &Message, customer_id: impl ToString) -> Result<Ne
     Ok(match message.ticket_id {
         Some(ticket) => event.ticket(ticket),
         None => event,
+    })
+}
+
+/// A thread or a ticket's messages, oldest first.
+#[derive(Debug, Clone, Copy)]
+pub enum Scope {
+    Thread(ThreadId),
+    Ticket(TicketId),
+}
+
+pub fn list(conn: &mut DbConn, scope: Scope, after: Option<&Cursor>, limit: i64) -> Result<Page<Message>, DbError> {
+    let mut query = messages::table
+        .select(MessageRow::as_select())
+        .order((messages::created_at.asc(), messages::id.asc()))
+        .into_boxed();
+    query = match scope {
+        Scope::Thread(thread) => query.filter(messages::thread_id.eq(thread.to_string())),
+        Scope::Ticket(ticket) => query.filter(messages::ticket_id.eq(ticket.to_string())),
+    };
+    if let Some(cursor) = after {
+        let at = to_db(cursor.at);
+        query = query.filter(
+            messages::created_at.gt(at).or(messages::created_at.eq(at).and(messages::id.gt(cursor.id.clone()))),
+        );
+    }
+    let rows = query.limit(limit + 1).load(conn)?.into_iter().map(Message::try_from).collect::<Result<Vec<_>, _>>()?;
+    Ok(Page::from_rows(rows, limit, |m| Cursor { at: m.created_at, id: m.id.to_string() }))
+}
+
+/// The channel the customer last wrote on in this ticket, if they ever did.
+pub fn last_inbound_channel(conn: &mut DbConn, ticket: TicketId) -> Result<Option<Channel>, DbError> {
+    messages::table
+        .filter(messages::ticket_id.eq(ticket.to_string()).and(messages::direction.eq(Direction::Inbound.as_str())))
+        .order((messages::created_at.desc(), messages::id.desc()))
+        .select(messages::channel)
+        .first::<String>(conn)
+        .optional()?
+        .map(|channel| channel.parse().map_err(DbError::from))
+        .transpose()
+}
+
+/// An agent's (or an integration's) message on a ticket.
+#[derive(Debug, Clone)]
+pub struct AgentMessage {
+    pub ticket: TicketId,
+    pub customer: braid_core::CustomerId,
+    pub thread: ThreadId,
+    pub author_agent_id: Option<AgentId>,
+    pub text: String,
+    pub details: serde_json::Value,
+}
+
+/// A reply to the customer: stored `queued` with its outbox entry, in one transaction, so
+/// it is never stored without being queued nor queued without being stored.
+pub fn reply(conn: &mut DbConn, message: AgentMessage, channel: Channel) -> Result<Message, DbError> {
+    write_agent_message(conn, message, Direction::Outbound, channel)
+}
+
+/// An internal note: visible to agents, never sent.
+pub fn note(conn: &mut DbConn, message: AgentMessage) -> Result<Message, DbError> {
+    write_agent_message(conn, message, Direction::Note, Channel::Api)
+}
+
+fn write_agent_message(
+    conn: &mut DbConn,
+    message: AgentMessage,
+    direction: Direction,
+    channel: Channel,
+) -> Result<Message, DbError> {
+    dialect::write_transaction(conn, |conn| {
+        let at = crate::now();
+        let customer = message.customer;
+        let stored = insert(
+            conn,
+            NewMessage {
+                thread_id: message.thread,
+                ticket_id: Some(message.ticket),
+                channel,
+                direction,
+                author_kind: if message.author_agent_id.is_some() { AuthorKind::Agent } else { AuthorKind::System },
+                author_agent_id: message.author_agent_id,
+                text: message.text.clone(),
+                html: None,
+                channel_ref: None,
+                delivery_state: (direction == Direction::Outbound).then_some(DeliveryState::Queued),
+                placement: vec![],
+                details: message.details.clone(),
+                at,
+            },
+        )?;
+        if direction == Direction::Outbound {
+            outbox::enqueue(conn, stored.id, channel, at)?;
+            crate::tickets::touch(conn, message.ticket, at)?;
+        }
+        crate::customers::touch_thread(conn, message.thread, at)?;
+        events::append(conn, vec![created_event(&stored, customer)?])?;
+        Ok(stored)
     })
 }

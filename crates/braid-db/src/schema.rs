@@ -123,12 +123,77 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    secrets (name) {
+        name -> Text,
+        value -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (id) {
+        id -> Text,
+        family_id -> Text,
+        agent_id -> Text,
+        token_hash -> Text,
+        expires_at -> Timestamp,
+        created_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    api_keys (id) {
+        id -> Text,
+        name -> Text,
+        prefix -> Text,
+        secret_hash -> Text,
+        scopes -> Text,
+        created_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (principal, key) {
+        principal -> Text,
+        key -> Text,
+        request_hash -> Text,
+        status -> Nullable<Integer>,
+        response_body -> Nullable<Text>,
+        response_headers -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    login_failures (id) {
+        id -> Text,
+        email -> Text,
+        at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    team_members (team_id, agent_id) {
+        team_id -> Text,
+        agent_id -> Text,
+    }
+}
+
 diesel::joinable!(identities -> customers (customer_id));
 diesel::joinable!(threads -> customers (customer_id));
 diesel::joinable!(tickets -> customers (customer_id));
 diesel::joinable!(ticket_tags -> tickets (ticket_id));
 diesel::joinable!(messages -> threads (thread_id));
 diesel::joinable!(outbox -> messages (message_id));
+diesel::joinable!(team_members -> teams (team_id));
+diesel::joinable!(team_members -> agents (agent_id));
+diesel::joinable!(refresh_tokens -> agents (agent_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     agents,

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::events::NewEvent;
 use crate::schema::{ticket_tags, tickets};
-use crate::{DbConn, DbError, dialect, from_db, to_db};
+use crate::{Cursor, DbConn, DbError, Page, dialect, events, from_db, to_db};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Ticket {
@@ -226,4 +226,247 @@ pub fn on_new_message(
 /// A `ticket.*` event carrying the ticket as it now is.
 pub fn event(kind: EventKind, ticket: &Ticket) -> Result<NewEvent, DbError> {
     Ok(NewEvent::new(kind, ticket.id, ticket, ticket.updated_at)?.customer(ticket.customer_id).ticket(ticket.id))
+}
+
+/// Narrows a ticket list; every field is optional and they combine with AND.
+#[derive(Debug, Clone, Default)]
+pub struct TicketFilter {
+    pub statuses: Vec<TicketStatus>,
+    /// `Some(None)`: unassigned tickets.
+    pub assignee: Option<Option<AgentId>>,
+    pub team: Option<TeamId>,
+    pub tag: Option<Tag>,
+    pub priority: Option<Priority>,
+    pub channel: Option<Channel>,
+    pub customer: Option<CustomerId>,
+    pub updated_since: Option<DateTime<Utc>>,
+}
+
+/// The orders a ticket list comes in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TicketSort {
+    #[default]
+    UpdatedDesc,
+    UpdatedAsc,
+    CreatedDesc,
+    CreatedAsc,
+}
+
+impl TicketSort {
+    fn key(self, ticket: &Ticket) -> Cursor {
+        let at = match self {
+            Self::UpdatedDesc | Self::UpdatedAsc => ticket.updated_at,
+            Self::CreatedDesc | Self::CreatedAsc => ticket.created_at,
+        };
+        Cursor { at, id: ticket.id.to_string() }
+    }
+}
+
+pub fn list(
+    conn: &mut DbConn,
+    filter: &TicketFilter,
+    sort: TicketSort,
+    after: Option<&Cursor>,
+    limit: i64,
+) -> Result<Page<Ticket>, DbError> {
+    let mut query = tickets::table.select(TicketRow::as_select()).into_boxed();
+    if !filter.statuses.is_empty() {
+        query = query.filter(tickets::status.eq_any(filter.statuses.iter().map(|s| s.as_str()).collect::<Vec<_>>()));
+    }
+    match filter.assignee {
+        Some(Some(agent)) => query = query.filter(tickets::assignee_id.eq(agent.to_string())),
+        Some(None) => query = query.filter(tickets::assignee_id.is_null()),
+        None => {}
+    }
+    if let Some(team) = filter.team {
+        query = query.filter(tickets::team_id.eq(team.to_string()));
+    }
+    if let Some(tag) = &filter.tag {
+        let tagged =
+            ticket_tags::table.filter(ticket_tags::tag.eq(tag.as_str().to_owned())).select(ticket_tags::ticket_id);
+        query = query.filter(tickets::id.eq_any(tagged));
+    }
+    if let Some(priority) = filter.priority {
+        query = query.filter(tickets::priority.eq(priority.as_str()));
+    }
+    if let Some(channel) = filter.channel {
+        query = query.filter(tickets::channel.eq(channel.as_str()));
+    }
+    if let Some(customer) = filter.customer {
+        query = query.filter(tickets::customer_id.eq(customer.to_string()));
+    }
+    if let Some(since) = filter.updated_since {
+        query = query.filter(tickets::updated_at.ge(to_db(since)));
+    }
+    let cursor = after.map(|c| (to_db(c.at), c.id.clone()));
+    query = match (sort, cursor) {
+        (TicketSort::UpdatedDesc, Some((at, id))) => {
+            query.filter(tickets::updated_at.lt(at).or(tickets::updated_at.eq(at).and(tickets::id.lt(id))))
+        }
+        (TicketSort::UpdatedAsc, Some((at, id))) => {
+            query.filter(tickets::updated_at.gt(at).or(tickets::updated_at.eq(at).and(tickets::id.gt(id))))
+        }
+        (TicketSort::CreatedDesc, Some((at, id))) => {
+            query.filter(tickets::created_at.lt(at).or(tickets::created_at.eq(at).and(tickets::id.lt(id))))
+        }
+        (TicketSort::CreatedAsc, Some((at, id))) => {
+            query.filter(tickets::created_at.gt(at).or(tickets::created_at.eq(at).and(tickets::id.gt(id))))
+        }
+        (_, None) => query,
+    };
+    query = match sort {
+        TicketSort::UpdatedDesc => query.order((tickets::updated_at.desc(), tickets::id.desc())),
+        TicketSort::UpdatedAsc => query.order((tickets::updated_at.asc(), tickets::id.asc())),
+        TicketSort::CreatedDesc => query.order((tickets::created_at.desc(), tickets::id.desc())),
+        TicketSort::CreatedAsc => query.order((tickets::created_at.asc(), tickets::id.asc())),
+    };
+    let rows: Vec<TicketRow> = query.limit(limit + 1).load(conn)?;
+    let ids: Vec<String> = rows.iter().map(|row| row.id.clone()).collect();
+    let mut tags = tags_of_many(conn, &ids)?;
+    let tickets = rows
+        .into_iter()
+        .map(|row| {
+            let tags = tags.remove(&row.id).unwrap_or_default();
+            row.into_ticket(tags)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Page::from_rows(tickets, limit, |ticket| sort.key(ticket)))
+}
+
+fn tags_of_many(conn: &mut DbConn, ids: &[String]) -> Result<std::collections::HashMap<String, Vec<Tag>>, DbError> {
+    let mut by_ticket: std::collections::HashMap<String, Vec<Tag>> = std::collections::HashMap::new();
+    let rows: Vec<(String, String)> = ticket_tags::table
+        .filter(ticket_tags::ticket_id.eq_any(ids))
+        .order((ticket_tags::ticket_id.asc(), ticket_tags::tag.asc()))
+        .select((ticket_tags::ticket_id, ticket_tags::tag))
+        .load(conn)?;
+    for (ticket, tag) in rows {
+        by_ticket.entry(ticket).or_default().push(Tag::parse(&tag)?);
+    }
+    Ok(by_ticket)
+}
+
+/// What a PATCH may change; `None` leaves a field as it is. `assignee_id: Some(None)`
+/// unassigns.
+#[derive(Debug, Clone, Default)]
+pub struct TicketChanges {
+    pub subject: Option<Subject>,
+    pub status: Option<TicketStatus>,
+    pub priority: Option<Priority>,
+    pub assignee_id: Option<Option<AgentId>>,
+    pub team_id: Option<Option<TeamId>>,
+    pub tags: Option<Vec<Tag>>,
+}
+
+/// Why an update was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateError {
+    #[error("the ticket changed since version {expected}; it is now at {actual}")]
+    Stale { expected: i64, actual: i64 },
+    #[error("a ticket cannot move from {from} to {to}")]
+    Transition { from: TicketStatus, to: TicketStatus },
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<diesel::result::Error> for UpdateError {
+    fn from(error: diesel::result::Error) -> Self {
+        UpdateError::Db(error.into())
+    }
+}
+
+/// Applies `changes` when the ticket is still at `expected_version` (when given), with
+/// the status machine enforced, and records `ticket.updated`.
+pub fn update(
+    conn: &mut DbConn,
+    id: TicketId,
+    expected_version: Option<i64>,
+    changes: &TicketChanges,
+) -> Result<Ticket, UpdateError> {
+    dialect::write_transaction(conn, |conn| {
+        let before = get(conn, id)?;
+        if let Some(expected) = expected_version
+            && expected != before.version
+        {
+            return Err(UpdateError::Stale { expected, actual: before.version });
+        }
+        if let Some(to) = changes.status
+            && !before.status.can_transition_to(to)
+        {
+            return Err(UpdateError::Transition { from: before.status, to });
+        }
+        let now = crate::now();
+        let status = changes.status.unwrap_or(before.status);
+        let solved_at = match (before.status, status) {
+            (TicketStatus::Solved | TicketStatus::Closed, TicketStatus::Solved | TicketStatus::Closed) => {
+                before.solved_at
+            }
+            (_, TicketStatus::Solved) => Some(now),
+            _ => None,
+        };
+        // The version guard in the WHERE clause makes a concurrent writer that read the
+        // same version lose here rather than overwrite silently.
+        let updated = diesel::update(tickets::table.find(id.to_string()).filter(tickets::version.eq(before.version)))
+            .set((
+                &TicketChangeset {
+                    subject: changes.subject.as_ref().map(Subject::as_str),
+                    status: changes.status.map(TicketStatus::as_str),
+                    priority: changes.priority.map(Priority::as_str),
+                    assignee_id: changes.assignee_id.map(|a| a.map(|a| a.to_string())),
+                    team_id: changes.team_id.map(|t| t.map(|t| t.to_string())),
+                },
+                tickets::solved_at.eq(solved_at.map(to_db)),
+                tickets::updated_at.eq(to_db(now)),
+                tickets::version.eq(before.version + 1),
+            ))
+            .execute(conn)?;
+        if updated == 0 {
+            let actual = get(conn, id)?.version;
+            return Err(UpdateError::Stale { expected: before.version, actual });
+        }
+        if let Some(tags) = &changes.tags {
+            diesel::delete(ticket_tags::table.filter(ticket_tags::ticket_id.eq(id.to_string()))).execute(conn)?;
+            let mut tags = tags.clone();
+            tags.sort();
+            tags.dedup();
+            for tag in &tags {
+                diesel::insert_into(ticket_tags::table)
+                    .values((ticket_tags::ticket_id.eq(id.to_string()), ticket_tags::tag.eq(tag.as_str())))
+                    .execute(conn)?;
+            }
+        }
+        let ticket = get(conn, id)?;
+        events::append(conn, vec![event(EventKind::TicketUpdated, &ticket)?])?;
+        Ok(ticket)
+    })
+}
+
+#[derive(AsChangeset)]
+#[diesel(table_name = tickets)]
+struct TicketChangeset<'a> {
+    subject: Option<&'a str>,
+    status: Option<&'a str>,
+    priority: Option<&'a str>,
+    assignee_id: Option<Option<String>>,
+    team_id: Option<Option<String>>,
+}
+
+/// Opens a ticket for a customer from the API (after a phone call, say), recording
+/// `ticket.created`.
+pub fn open(conn: &mut DbConn, new: NewTicket) -> Result<Ticket, DbError> {
+    dialect::write_transaction(conn, |conn| {
+        crate::customers::get(conn, new.customer_id)?;
+        let ticket = create(conn, new)?;
+        events::append(conn, vec![event(EventKind::TicketCreated, &ticket)?])?;
+        Ok(ticket)
+    })
+}
+
+/// An agent answered: the ticket is the most recently active, and its version moves so
+/// cached copies revalidate.
+pub fn touch(conn: &mut DbConn, id: TicketId, at: DateTime<Utc>) -> Result<(), DbError> {
+    diesel::update(tickets::table.find(id.to_string()))
+        .set((tickets::updated_at.eq(to_db(at)), tickets::version.eq(tickets::version + 1)))
+        .execute(conn)?;
+    Ok(())
 }

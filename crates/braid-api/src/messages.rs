@@ -1,0 +1,228 @@
+//! Messages: a ticket's messages, agent replies (queued for delivery through the outbox)
+//! and internal notes.
+
+use actix_web::{HttpResponse, get, post, web};
+use braid_core::placement::PlacementReason;
+use braid_core::{AgentId, AuthorKind, Channel, DeliveryState, Direction, MessageId, Scope, ThreadId, TicketId};
+use braid_db::messages::{self, AgentMessage, Message};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::error::responses;
+use crate::pagination::{PageParams, Paged};
+use crate::tickets::ticket_not_found;
+use crate::{ApiError, AppState, ErrorCode, Principal};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageView {
+    #[schema(value_type = String, format = Uuid)]
+    pub id: MessageId,
+    #[schema(value_type = String, format = Uuid)]
+    pub thread_id: ThreadId,
+    /// `null` for messages kept in the thread only (an auto-reply with no ticket to join).
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub ticket_id: Option<TicketId>,
+    /// `email`, `chat`, `web_form` or `api`.
+    #[schema(value_type = String, example = "email")]
+    pub channel: Channel,
+    /// `inbound` (from the customer), `outbound` (to the customer) or `note` (internal).
+    #[schema(value_type = String, example = "inbound")]
+    pub direction: Direction,
+    pub author: Author,
+    pub text: String,
+    /// Sanitised HTML, when the channel had any.
+    pub html: Option<String>,
+    /// The channel's own id for the message (an email Message-ID).
+    pub channel_ref: Option<String>,
+    /// Outbound only: `queued`, `sent`, `delivered` or `failed`.
+    #[schema(value_type = Option<String>, example = "queued")]
+    pub delivery_state: Option<DeliveryState>,
+    /// Why placement put the message here, in the order the rules ran.
+    #[schema(value_type = Vec<Object>, example = json!([{"rule": "known_identity", "kind": "email", "value": "ana@example.org"}, {"rule": "latest_unsolved", "ticket": 1042}]))]
+    pub placement: Vec<PlacementReason>,
+    /// Channel-specific details, such as an email's envelope.
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Author {
+    /// `customer`, `agent` or `system`.
+    #[schema(value_type = String, example = "customer")]
+    pub kind: AuthorKind,
+    /// The agent, when an agent wrote it.
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub agent_id: Option<AgentId>,
+}
+
+impl From<Message> for MessageView {
+    fn from(m: Message) -> Self {
+        Self {
+            id: m.id,
+            thread_id: m.thread_id,
+            ticket_id: m.ticket_id,
+            channel: m.channel,
+            direction: m.direction,
+            author: Author { kind: m.author_kind, agent_id: m.author_agent_id },
+            text: m.text,
+            html: m.html,
+            channel_ref: m.channel_ref,
+            delivery_state: m.delivery_state,
+            placement: m.placement,
+            details: m.details,
+            created_at: m.created_at,
+        }
+    }
+}
+
+/// The largest message body accepted from an agent, in characters.
+const MAX_TEXT_CHARS: usize = 100_000;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"text": "Your refund is on its way."}))]
+pub struct NewReply {
+    pub text: String,
+    /// Defaults to the channel the customer last wrote on in this ticket, else the
+    /// ticket's own channel.
+    #[schema(value_type = Option<String>, example = "email")]
+    pub channel: Option<Channel>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"text": "Customer called; refund approved by finance."}))]
+pub struct NewNote {
+    pub text: String,
+}
+
+fn checked_text(text: String) -> Result<String, ApiError> {
+    if text.trim().is_empty() {
+        return Err(ApiError::new(ErrorCode::ValidationFailed, "text cannot be empty"));
+    }
+    if text.chars().count() > MAX_TEXT_CHARS {
+        return Err(ApiError::new(ErrorCode::ValidationFailed, format!("text is at most {MAX_TEXT_CHARS} characters")));
+    }
+    Ok(text)
+}
+
+/// A ticket's messages, oldest first.
+#[utoipa::path(
+    tag = "tickets",
+    params(("id" = String, Path, format = Uuid), PageParams),
+    responses((status = 200, body = Paged<MessageView>), responses::Auth, responses::NotFound, responses::BadInput),
+    security(("bearer" = [])),
+)]
+#[get("/v1/tickets/{id}/messages")]
+async fn list(
+    state: web::Data<AppState>,
+    caller: Principal,
+    id: web::Path<TicketId>,
+    page: web::Query<PageParams>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::TicketsRead)?;
+    let (id, limit, cursor) = (id.into_inner(), page.limit()?, page.cursor()?);
+    let page = state
+        .db
+        .run(move |conn| {
+            braid_db::tickets::get(conn, id)?;
+            messages::list(conn, messages::Scope::Ticket(id), cursor.as_ref(), limit)
+        })
+        .await
+        .map_err(ticket_not_found)?;
+    Ok(HttpResponse::Ok().json(Paged::from_page(page, MessageView::from)))
+}
+
+/// Reply to the customer.
+///
+/// The reply is stored with `delivery_state: queued` and an outbox entry in one
+/// transaction; the channel's worker delivers it and updates the state.
+#[utoipa::path(
+    tag = "tickets",
+    params(("id" = String, Path, format = Uuid)),
+    request_body = NewReply,
+    responses(
+        (status = 201, description = "Stored and queued.", body = MessageView),
+        responses::Auth, responses::NotFound, responses::BadInput,
+    ),
+    security(("bearer" = [])),
+)]
+#[post("/v1/tickets/{id}/replies")]
+async fn reply(
+    state: web::Data<AppState>,
+    caller: Principal,
+    id: web::Path<TicketId>,
+    body: web::Json<NewReply>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::TicketsWrite)?;
+    let NewReply { text, channel } = body.into_inner();
+    let text = checked_text(text)?;
+    let (id, author) = (id.into_inner(), caller.agent_id());
+    let message = state
+        .db
+        .run(move |conn| {
+            let ticket = braid_db::tickets::get(conn, id)?;
+            let channel = match channel {
+                Some(channel) => channel,
+                None => messages::last_inbound_channel(conn, id)?.unwrap_or(ticket.channel),
+            };
+            let thread = braid_db::customers::thread_of(conn, ticket.customer_id)?;
+            let message = AgentMessage {
+                ticket: id,
+                customer: ticket.customer_id,
+                thread,
+                author_agent_id: author,
+                text,
+                details: serde_json::json!({}),
+            };
+            messages::reply(conn, message, channel)
+        })
+        .await
+        .map_err(ticket_not_found)?;
+    Ok(created(message))
+}
+
+/// Add an internal note; it is never sent to the customer.
+#[utoipa::path(
+    tag = "tickets",
+    params(("id" = String, Path, format = Uuid)),
+    request_body = NewNote,
+    responses((status = 201, body = MessageView), responses::Auth, responses::NotFound, responses::BadInput),
+    security(("bearer" = [])),
+)]
+#[post("/v1/tickets/{id}/notes")]
+async fn note(
+    state: web::Data<AppState>,
+    caller: Principal,
+    id: web::Path<TicketId>,
+    body: web::Json<NewNote>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::TicketsWrite)?;
+    let text = checked_text(body.into_inner().text)?;
+    let (id, author) = (id.into_inner(), caller.agent_id());
+    let message = state
+        .db
+        .run(move |conn| {
+            let ticket = braid_db::tickets::get(conn, id)?;
+            let thread = braid_db::customers::thread_of(conn, ticket.customer_id)?;
+            let message = AgentMessage {
+                ticket: id,
+                customer: ticket.customer_id,
+                thread,
+                author_agent_id: author,
+                text,
+                details: serde_json::json!({}),
+            };
+            messages::note(conn, message)
+        })
+        .await
+        .map_err(ticket_not_found)?;
+    Ok(created(message))
+}
+
+fn created(message: Message) -> HttpResponse {
+    let location = format!("/v1/tickets/{}/messages", message.ticket_id.map(|t| t.to_string()).unwrap_or_default());
+    HttpResponse::Created().insert_header(("location", location)).json(MessageView::from(message))
+}

@@ -1,0 +1,121 @@
+//! Who is calling. Every protected handler takes a [`Principal`] and states the scope it
+//! needs with [`Principal::require`]; the OpenAPI security of each route says the same.
+//! `Authorization: Bearer` takes either an agent's access token or an API key.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::http::header::{AUTHORIZATION, HeaderMap};
+use actix_web::{FromRequest, HttpRequest, web};
+use braid_core::{AgentId, Role, Scope};
+
+use crate::{ApiError, AppState, ErrorCode, tokens};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    Agent { id: AgentId, role: Role },
+    ApiKey { id: String, scopes: Vec<Scope> },
+}
+
+impl Principal {
+    /// 403 unless the caller holds `scope`.
+    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
+        let granted = match self {
+            Principal::Agent { role, .. } => scope.granted_to(*role),
+            Principal::ApiKey { scopes, .. } => scope.granted_by(scopes),
+        };
+        if granted {
+            Ok(())
+        } else {
+            Err(ApiError::new(ErrorCode::Forbidden, format!("this needs the `{scope}` scope")))
+        }
+    }
+
+    pub fn agent_id(&self) -> Option<AgentId> {
+        match self {
+            Principal::Agent { id, .. } => Some(*id),
+            Principal::ApiKey { .. } => None,
+        }
+    }
+
+    /// A stable name for the caller (idempotency keys are per caller).
+    pub fn key(&self) -> String {
+        match self {
+            Principal::Agent { id, .. } => format!("agent:{id}"),
+            Principal::ApiKey { id, .. } => format!("api_key:{id}"),
+        }
+    }
+}
+
+fn unauthorized(detail: &str) -> ApiError {
+    ApiError::new(ErrorCode::Unauthorized, detail)
+}
+
+/// Resolves the bearer credential in `headers`. The agent is read from the database on
+/// every request, so deactivating an agent or changing their role takes effect at once,
+/// not when their token expires.
+pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
+    let header = headers
+        .get(AUTHORIZATION)
+        .ok_or_else(|| unauthorized("send `Authorization: Bearer <access token or API key>`"))?;
+    let token = header
+        .to_str()
+        .ok()
+        .and_then(|value| value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")))
+        .map(str::trim)
+        .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`"))?
+        .to_owned();
+
+    if token.starts_with(tokens::API_KEY_PREFIX) {
+        let (prefix, secret) = tokens::split_api_key(&token).ok_or_else(|| unauthorized("malformed API key"))?;
+        let (prefix, hash) = (prefix.to_owned(), tokens::sha256_hex(secret));
+        let key = state
+            .db
+            .run(move |conn| {
+                let Some((key, stored)) = braid_db::auth::find_active_api_key(conn, &prefix)? else {
+                    return Ok(None);
+                };
+                if stored != hash {
+                    return Ok(None);
+                }
+                let stale = key.last_used_at.is_none_or(|at| braid_db::now() - at > chrono::Duration::minutes(1));
+                if stale {
+                    braid_db::auth::touch_api_key(conn, &key.id)?;
+                }
+                Ok(Some(key))
+            })
+            .await?
+            .ok_or_else(|| unauthorized("unknown or revoked API key"))?;
+        return Ok(Principal::ApiKey { id: key.id, scopes: key.scopes });
+    }
+
+    let agent_id = tokens::verify_access_token(&state.auth.keys, &token)
+        .ok_or_else(|| unauthorized("invalid or expired access token"))?;
+    let agent =
+        state.db.run(move |conn| braid_db::agents::get(conn, agent_id).map(Some).or_else(not_found_as_none)).await?;
+    match agent {
+        Some(agent) if agent.active => Ok(Principal::Agent { id: agent.id, role: agent.role }),
+        _ => Err(unauthorized("this agent no longer exists or was deactivated")),
+    }
+}
+
+fn not_found_as_none<T>(error: braid_db::DbError) -> Result<Option<T>, braid_db::DbError> {
+    match error {
+        braid_db::DbError::NotFound => Ok(None),
+        other => Err(other),
+    }
+}
+
+impl FromRequest for Principal {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let headers = req.headers().clone();
+        Box::pin(async move {
+            let state = state.ok_or_else(|| ApiError::new(ErrorCode::Internal, "application state missing"))?;
+            authenticate(&state, &headers).await
+        })
+    }
+}

@@ -1,0 +1,170 @@
+//! Teams (admin only): create, list, get, update, deactivate.
+
+use actix_web::{HttpResponse, delete, get, patch, post, web};
+use braid_core::{AgentId, AgentName, Scope, TeamId};
+use braid_db::teams::{self, Team, TeamChanges};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::error::responses;
+use crate::pagination::{PageParams, Paged};
+use crate::{ApiError, AppState, ErrorCode, Principal};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TeamView {
+    #[schema(value_type = String, format = Uuid)]
+    pub id: TeamId,
+    #[schema(value_type = String, example = "Billing")]
+    pub name: AgentName,
+    pub active: bool,
+    #[schema(value_type = Vec<String>)]
+    pub member_ids: Vec<AgentId>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Team> for TeamView {
+    fn from(team: Team) -> Self {
+        Self {
+            id: team.id,
+            name: team.name,
+            active: team.active,
+            member_ids: team.member_ids,
+            created_at: team.created_at,
+            updated_at: team.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Billing", "member_ids": []}))]
+pub struct NewTeam {
+    pub name: String,
+    #[serde(default)]
+    #[schema(value_type = Vec<String>)]
+    pub member_ids: Vec<AgentId>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TeamPatch {
+    pub name: Option<String>,
+    pub active: Option<bool>,
+    /// Replaces the members.
+    #[schema(value_type = Option<Vec<String>>)]
+    pub member_ids: Option<Vec<AgentId>>,
+}
+
+fn db_error(error: braid_db::DbError) -> ApiError {
+    match error {
+        braid_db::DbError::NotFound => ApiError::not_found("team with this id"),
+        braid_db::DbError::Conflict(_) => ApiError::new(ErrorCode::Conflict, "a team with this name exists"),
+        braid_db::DbError::Query(diesel_error) if diesel_error.to_string().to_lowercase().contains("foreign key") => {
+            ApiError::new(ErrorCode::ValidationFailed, "member_ids names an agent that does not exist")
+        }
+        other => other.into(),
+    }
+}
+
+/// Create a team.
+#[utoipa::path(
+    tag = "teams",
+    request_body = NewTeam,
+    responses((status = 201, body = TeamView), responses::Auth, responses::BadInput, responses::Conflict),
+    security(("bearer" = [])),
+)]
+#[post("/v1/teams")]
+async fn create(
+    state: web::Data<AppState>,
+    caller: Principal,
+    body: web::Json<NewTeam>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::Admin)?;
+    let NewTeam { name, member_ids } = body.into_inner();
+    let name = AgentName::parse(&name)?;
+    let team = state.db.run(move |conn| teams::create(conn, &name, &member_ids)).await.map_err(db_error)?;
+    Ok(HttpResponse::Created().insert_header(("location", format!("/v1/teams/{}", team.id))).json(TeamView::from(team)))
+}
+
+/// List teams, in the order they were created.
+#[utoipa::path(
+    tag = "teams",
+    params(PageParams),
+    responses((status = 200, body = Paged<TeamView>), responses::Auth, responses::BadInput),
+    security(("bearer" = [])),
+)]
+#[get("/v1/teams")]
+async fn list(
+    state: web::Data<AppState>,
+    caller: Principal,
+    page: web::Query<PageParams>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::Admin)?;
+    let (limit, cursor) = (page.limit()?, page.cursor()?);
+    let page = state.db.run(move |conn| teams::list(conn, cursor.as_ref(), limit)).await?;
+    Ok(HttpResponse::Ok().json(Paged::from_page(page, TeamView::from)))
+}
+
+/// Get a team.
+#[utoipa::path(
+    tag = "teams",
+    params(("id" = String, Path, format = Uuid)),
+    responses((status = 200, body = TeamView), responses::Auth, responses::NotFound),
+    security(("bearer" = [])),
+)]
+#[get("/v1/teams/{id}")]
+async fn get(state: web::Data<AppState>, caller: Principal, id: web::Path<TeamId>) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::Admin)?;
+    let id = id.into_inner();
+    let team = state.db.run(move |conn| teams::get(conn, id)).await.map_err(db_error)?;
+    Ok(HttpResponse::Ok().json(TeamView::from(team)))
+}
+
+/// Update a team: name, active, members.
+#[utoipa::path(
+    tag = "teams",
+    params(("id" = String, Path, format = Uuid)),
+    request_body = TeamPatch,
+    responses((status = 200, body = TeamView), responses::Auth, responses::NotFound, responses::BadInput, responses::Conflict),
+    security(("bearer" = [])),
+)]
+#[patch("/v1/teams/{id}")]
+async fn update(
+    state: web::Data<AppState>,
+    caller: Principal,
+    id: web::Path<TeamId>,
+    body: web::Json<TeamPatch>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::Admin)?;
+    let body = body.into_inner();
+    let changes = TeamChanges {
+        name: body.name.as_deref().map(AgentName::parse).transpose()?,
+        active: body.active,
+        member_ids: body.member_ids,
+    };
+    let id = id.into_inner();
+    let team = state.db.run(move |conn| teams::update(conn, id, &changes)).await.map_err(db_error)?;
+    Ok(HttpResponse::Ok().json(TeamView::from(team)))
+}
+
+/// Deactivate a team; its tickets keep it, new routing skips it.
+#[utoipa::path(
+    tag = "teams",
+    params(("id" = String, Path, format = Uuid)),
+    responses((status = 200, body = TeamView), responses::Auth, responses::NotFound),
+    security(("bearer" = [])),
+)]
+#[delete("/v1/teams/{id}")]
+async fn deactivate(
+    state: web::Data<AppState>,
+    caller: Principal,
+    id: web::Path<TeamId>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::Admin)?;
+    let id = id.into_inner();
+    let changes = TeamChanges { active: Some(false), ..TeamChanges::default() };
+    let team = state.db.run(move |conn| teams::update(conn, id, &changes)).await.map_err(db_error)?;
+    Ok(HttpResponse::Ok().json(TeamView::from(team)))
+}

@@ -1,0 +1,180 @@
+//! Credentials on the wire: short-lived JWT access tokens (HS256, with a key id so keys
+//! can rotate), opaque refresh tokens, and API keys. Refresh tokens and API key secrets
+//! are random with 256 bits of entropy, so a plain SHA-256 of them is what gets stored.
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use braid_core::{AgentId, Role};
+use chrono::{Duration, Utc};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+const ISSUER: &str = "braid";
+const AUDIENCE: &str = "braid-api";
+
+/// The signing key and the keys still accepted for verification.
+pub struct JwtKeys {
+    kid: String,
+    signing: EncodingKey,
+    verifying: HashMap<String, DecodingKey>,
+}
+
+impl std::fmt::Debug for JwtKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut kids: Vec<_> = self.verifying.keys().collect();
+        kids.sort();
+        f.debug_struct("JwtKeys").field("kid", &self.kid).field("accepted", &kids).finish()
+    }
+}
+
+impl JwtKeys {
+    /// `current` signs new tokens; `retired` (key id → secret) still verifies tokens
+    /// signed before a rotation, until they expire.
+    pub fn new(kid: &str, current: &str, retired: &HashMap<String, String>) -> Self {
+        let mut verifying: HashMap<String, DecodingKey> =
+            retired.iter().map(|(kid, secret)| (kid.clone(), DecodingKey::from_secret(secret.as_bytes()))).collect();
+        verifying.insert(kid.to_owned(), DecodingKey::from_secret(current.as_bytes()));
+        Self { kid: kid.to_owned(), signing: EncodingKey::from_secret(current.as_bytes()), verifying }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub role: String,
+    pub iss: String,
+    pub aud: String,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+pub fn issue_access_token(
+    keys: &JwtKeys,
+    agent: AgentId,
+    role: Role,
+    ttl: Duration,
+) -> Result<String, jsonwebtoken::errors::Error> {
+    let now = Utc::now().timestamp();
+    let claims = Claims {
+        sub: agent.to_string(),
+        role: role.as_str().to_owned(),
+        iss: ISSUER.into(),
+        aud: AUDIENCE.into(),
+        iat: now,
+        exp: now + ttl.num_seconds(),
+    };
+    let header = Header { kid: Some(keys.kid.clone()), ..Header::new(Algorithm::HS256) };
+    jsonwebtoken::encode(&header, &claims, &keys.signing)
+}
+
+/// The agent a valid token names. Only HS256 with a known key id is accepted: `alg:none`,
+/// other algorithms, unknown keys, bad signatures and expired tokens all fail.
+pub fn verify_access_token(keys: &JwtKeys, token: &str) -> Option<AgentId> {
+    let header = jsonwebtoken::decode_header(token).ok()?;
+    if header.alg != Algorithm::HS256 {
+        return None;
+    }
+    let key = keys.verifying.get(header.kid.as_deref()?)?;
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.leeway = 0;
+    validation.set_issuer(&[ISSUER]);
+    validation.set_audience(&[AUDIENCE]);
+    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    let data = jsonwebtoken::decode::<Claims>(token, key, &validation).ok()?;
+    data.claims.sub.parse().ok()
+}
+
+/// 32 random bytes, URL-safe.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+pub fn sha256_hex(value: &str) -> String {
+    Sha256::digest(value.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// API keys read `brd_<prefix>_<secret>`: the prefix finds the key, the secret proves it.
+pub const API_KEY_PREFIX: &str = "brd_";
+
+pub struct NewApiKey {
+    pub prefix: String,
+    pub secret_hash: String,
+    /// Shown once, never stored.
+    pub token: String,
+}
+
+impl std::fmt::Debug for NewApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewApiKey").field("prefix", &self.prefix).finish_non_exhaustive()
+    }
+}
+
+pub fn new_api_key() -> NewApiKey {
+    let mut prefix_bytes = [0u8; 6];
+    rand::thread_rng().fill_bytes(&mut prefix_bytes);
+    let prefix: String = prefix_bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let secret = random_token();
+    NewApiKey { token: format!("{API_KEY_PREFIX}{prefix}_{secret}"), secret_hash: sha256_hex(&secret), prefix }
+}
+
+/// Splits a presented API key into its prefix and secret.
+pub fn split_api_key(token: &str) -> Option<(&str, &str)> {
+    let rest = token.strip_prefix(API_KEY_PREFIX)?;
+    let (prefix, secret) = rest.split_once('_')?;
+    (prefix.len() == 12 && !secret.is_empty()).then_some((prefix, secret))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> JwtKeys {
+        JwtKeys::new("k2", "current secret", &HashMap::from([("k1".to_owned(), "old secret".to_owned())]))
+    }
+
+    #[test]
+    fn a_token_verifies_to_its_agent() {
+        let agent = AgentId::new();
+        let token = issue_access_token(&keys(), agent, Role::Agent, Duration::minutes(5)).unwrap();
+        assert_eq!(verify_access_token(&keys(), &token), Some(agent));
+    }
+
+    #[test]
+    fn tokens_of_a_retired_key_still_verify_and_unknown_keys_do_not() {
+        let agent = AgentId::new();
+        let old = JwtKeys::new("k1", "old secret", &HashMap::new());
+        let token = issue_access_token(&old, agent, Role::Agent, Duration::minutes(5)).unwrap();
+        assert_eq!(verify_access_token(&keys(), &token), Some(agent));
+        let stranger = JwtKeys::new("k9", "other", &HashMap::new());
+        let token = issue_access_token(&stranger, agent, Role::Agent, Duration::minutes(5)).unwrap();
+        assert_eq!(verify_access_token(&keys(), &token), None);
+    }
+
+    #[test]
+    fn expired_and_tampered_tokens_fail() {
+        let agent = AgentId::new();
+        let expired = issue_access_token(&keys(), agent, Role::Agent, Duration::seconds(-1)).unwrap();
+        assert_eq!(verify_access_token(&keys(), &expired), None);
+        let token = issue_access_token(&keys(), agent, Role::Agent, Duration::minutes(5)).unwrap();
+        let mut tampered = token.clone();
+        tampered.pop();
+        tampered.push(if token.ends_with('A') { 'B' } else { 'A' });
+        assert_eq!(verify_access_token(&keys(), &tampered), None);
+    }
+
+    #[test]
+    fn api_keys_split_into_prefix_and_secret() {
+        let key = new_api_key();
+        let (prefix, secret) = split_api_key(&key.token).unwrap();
+        assert_eq!(prefix, key.prefix);
+        assert_eq!(sha256_hex(secret), key.secret_hash);
+        assert_eq!(split_api_key("brd_short_x"), None);
+        assert_eq!(split_api_key("eyJhbGciOi"), None);
+    }
+}

@@ -1,0 +1,151 @@
+//! Teams: named groups of agents that tickets can be routed to.
+
+use braid_core::{AgentId, AgentName, EventKind, TeamId};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::Serialize;
+
+use crate::events::{self, NewEvent};
+use crate::schema::{team_members, teams};
+use crate::{Cursor, DbConn, DbError, Page, dialect, from_db, to_db};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Team {
+    pub id: TeamId,
+    pub name: AgentName,
+    pub active: bool,
+    pub member_ids: Vec<AgentId>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = teams)]
+struct TeamRow {
+    id: String,
+    name: String,
+    active: bool,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+}
+
+impl TeamRow {
+    fn into_team(self, member_ids: Vec<AgentId>) -> Result<Team, DbError> {
+        Ok(Team {
+            id: self.id.parse()?,
+            name: AgentName::parse(&self.name)?,
+            active: self.active,
+            member_ids,
+            created_at: from_db(self.created_at),
+            updated_at: from_db(self.updated_at),
+        })
+    }
+}
+
+fn members(conn: &mut DbConn, team: &str) -> Result<Vec<AgentId>, DbError> {
+    team_members::table
+        .filter(team_members::team_id.eq(team))
+        .order(team_members::agent_id.asc())
+        .select(team_members::agent_id)
+        .load::<String>(conn)?
+        .iter()
+        .map(|id| id.parse().map_err(DbError::from))
+        .collect()
+}
+
+pub fn get(conn: &mut DbConn, id: TeamId) -> Result<Team, DbError> {
+    let row: TeamRow = teams::table.find(id.to_string()).select(TeamRow::as_select()).first(conn)?;
+    let member_ids = members(conn, &row.id)?;
+    row.into_team(member_ids)
+}
+
+pub fn exists(conn: &mut DbConn, id: TeamId) -> Result<bool, DbError> {
+    Ok(teams::table.find(id.to_string()).count().get_result::<i64>(conn)? > 0)
+}
+
+pub fn list(conn: &mut DbConn, after: Option<&Cursor>, limit: i64) -> Result<Page<Team>, DbError> {
+    let mut query =
+        teams::table.select(TeamRow::as_select()).order((teams::created_at.asc(), teams::id.asc())).into_boxed();
+    if let Some(cursor) = after {
+        let at = to_db(cursor.at);
+        query =
+            query.filter(teams::created_at.gt(at).or(teams::created_at.eq(at).and(teams::id.gt(cursor.id.clone()))));
+    }
+    let rows: Vec<TeamRow> = query.limit(limit + 1).load(conn)?;
+    let mut teams = Vec::with_capacity(rows.len());
+    for row in rows {
+        let member_ids = members(conn, &row.id)?;
+        teams.push(row.into_team(member_ids)?);
+    }
+    Ok(Page::from_rows(teams, limit, |team| Cursor { at: team.created_at, id: team.id.to_string() }))
+}
+
+/// What a create or update sets; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct TeamChanges {
+    pub name: Option<AgentName>,
+    pub active: Option<bool>,
+    /// Replaces the members when given.
+    pub member_ids: Option<Vec<AgentId>>,
+}
+
+pub fn create(conn: &mut DbConn, name: &AgentName, member_ids: &[AgentId]) -> Result<Team, DbError> {
+    dialect::write_transaction(conn, |conn| {
+        let now = crate::now();
+        let id = TeamId::new();
+        diesel::insert_into(teams::table)
+            .values((
+                teams::id.eq(id.to_string()),
+                teams::name.eq(name.as_str()),
+                teams::active.eq(true),
+                teams::created_at.eq(to_db(now)),
+                teams::updated_at.eq(to_db(now)),
+            ))
+            .execute(conn)?;
+        set_members(conn, id, member_ids)?;
+        let team = get(conn, id)?;
+        events::append(conn, vec![NewEvent::new(EventKind::TeamCreated, team.id, &team, now)?])?;
+        Ok(team)
+    })
+}
+
+#[derive(AsChangeset)]
+#[diesel(table_name = teams)]
+struct TeamChangeset<'a> {
+    name: Option<&'a str>,
+    active: Option<bool>,
+    updated_at: NaiveDateTime,
+}
+
+pub fn update(conn: &mut DbConn, id: TeamId, changes: &TeamChanges) -> Result<Team, DbError> {
+    dialect::write_transaction(conn, |conn| {
+        let now = crate::now();
+        get(conn, id)?;
+        diesel::update(teams::table.find(id.to_string()))
+            .set(&TeamChangeset {
+                name: changes.name.as_ref().map(AgentName::as_str),
+                active: changes.active,
+                updated_at: to_db(now),
+            })
+            .execute(conn)?;
+        if let Some(member_ids) = &changes.member_ids {
+            set_members(conn, id, member_ids)?;
+        }
+        let team = get(conn, id)?;
+        events::append(conn, vec![NewEvent::new(EventKind::TeamUpdated, team.id, &team, now)?])?;
+        Ok(team)
+    })
+}
+
+fn set_members(conn: &mut DbConn, team: TeamId, member_ids: &[AgentId]) -> Result<(), DbError> {
+    diesel::delete(team_members::table.filter(team_members::team_id.eq(team.to_string()))).execute(conn)?;
+    let mut unique = member_ids.to_vec();
+    unique.sort();
+    unique.dedup();
+    for agent in unique {
+        diesel::insert_into(team_members::table)
+            .values((team_members::team_id.eq(team.to_string()), team_members::agent_id.eq(agent.to_string())))
+            .execute(conn)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,11 @@
+DROP INDEX teams_by_created;
+DROP INDEX agents_by_created;
+DROP INDEX tickets_by_created;
+DROP INDEX identities_by_value;
+DROP INDEX customers_by_created;
+DROP TABLE team_members;
+DROP TABLE login_failures;
+DROP TABLE idempotency_keys;
+DROP TABLE api_keys;
+DROP TABLE refresh_tokens;
+DROP TABLE secrets;

@@ -1,0 +1,65 @@
+//! Background work that runs beside the HTTP server on every node. Each worker is a
+//! loop that stops when shutdown is signalled; coordination between nodes goes through
+//! the database, so running them everywhere is safe.
+
+use std::time::Duration;
+
+use braid_db::Db;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Running workers and the switch that stops them.
+#[derive(Debug)]
+pub struct Workers {
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Workers {
+    pub fn start(db: Db, idempotency_ttl: chrono::Duration, login_window: chrono::Duration) -> Self {
+        let (stop, stopped) = watch::channel(false);
+        let tasks = vec![tokio::spawn(housekeeping(db, idempotency_ttl, login_window, stopped))];
+        Self { stop, tasks }
+    }
+
+    /// Signals every worker and waits for it to finish its current round.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(600);
+
+/// Forgets idempotency keys past their time-to-live and failed sign-ins past the
+/// throttling window, so those tables stay small.
+async fn housekeeping(
+    db: Db,
+    idempotency_ttl: chrono::Duration,
+    login_window: chrono::Duration,
+    mut stopped: watch::Receiver<bool>,
+) {
+    loop {
+        let now = braid_db::now();
+        let (keys_before, failures_before) = (now - idempotency_ttl, now - login_window);
+        let purged = db
+            .run(move |conn| {
+                Ok((
+                    braid_db::idempotency::purge(conn, keys_before)?,
+                    braid_db::auth::purge_login_failures(conn, failures_before)?,
+                ))
+            })
+            .await;
+        match purged {
+            Ok((0, 0)) => {}
+            Ok((keys, failures)) => tracing::info!(keys, failures, "housekeeping purged expired rows"),
+            Err(error) => tracing::warn!(%error, "housekeeping failed; retrying next round"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(HOUSEKEEPING_EVERY) => {}
+            _ = stopped.changed() => return,
+        }
+    }
+}
