@@ -6,6 +6,11 @@
 
 mod helpers;
 
+mod authorization;
 mod binary;
+mod conventions;
+mod customers;
 mod operations;
 mod placement;
+mod sessions;
+mod tickets;

@@ -21,7 +21,7 @@ both_backends!(
     every_placement_writes_its_events_in_order,
 );
 
-fn email(from: &str, message_id: &str) -> Inbound {
+pub fn email(from: &str, message_id: &str) -> Inbound {
     Inbound {
         channel: Channel::Email,
         channel_ref: Some(message_id.to_owned()),
@@ -47,7 +47,7 @@ fn replying_to(mut inbound: Inbound, message_id: &str) -> Inbound {
     inbound
 }
 
-async fn place(app: &TestApp, inbound: Inbound) -> Placement {
+pub async fn place(app: &TestApp, inbound: Inbound) -> Placement {
     app.with_db(move |conn| placement::place(conn, &inbound, &PlacementPolicy::default())).await
 }
 

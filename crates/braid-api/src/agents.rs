@@ -55,6 +55,7 @@ pub struct NewAgentRequest {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Ana Lima-Souza", "role": "admin"}))]
 pub struct AgentPatch {
     pub name: Option<String>,
     #[schema(value_type = Option<String>)]
@@ -116,7 +117,7 @@ async fn create(
 #[utoipa::path(
     tag = "agents",
     params(PageParams),
-    responses((status = 200, description = "A page of agents.", body = Paged<AgentView>), responses::Auth, responses::BadInput),
+    responses((status = 200, description = "A page of agents.", body = Paged<AgentView>), responses::Auth, responses::BadQuery),
     security(("bearer" = [])),
 )]
 #[get("/v1/agents")]

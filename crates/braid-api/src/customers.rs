@@ -91,6 +91,7 @@ pub struct NewCustomer {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Ana Lima"}))]
 pub struct CustomerPatch {
     /// `null` clears the name.
     pub name: Option<String>,
@@ -152,7 +153,7 @@ pub struct CustomerQuery {
 #[utoipa::path(
     tag = "customers",
     params(CustomerQuery, PageParams),
-    responses((status = 200, body = Paged<CustomerView>), responses::Auth, responses::BadInput),
+    responses((status = 200, body = Paged<CustomerView>), responses::Auth, responses::BadQuery),
     security(("bearer" = [])),
 )]
 #[get("/v1/customers")]
@@ -280,7 +281,7 @@ async fn remove_identity(
 #[utoipa::path(
     tag = "customers",
     params(("id" = String, Path, format = Uuid), PageParams),
-    responses((status = 200, body = Paged<MessageView>), responses::Auth, responses::NotFound, responses::BadInput),
+    responses((status = 200, body = Paged<MessageView>), responses::Auth, responses::NotFound, responses::BadQuery),
     security(("bearer" = [])),
 )]
 #[get("/v1/customers/{id}/thread")]

@@ -330,6 +330,18 @@ pub mod responses {
         Unprocessable(Problem),
     }
 
+    /// Answers of lists to a bad query string.
+    #[derive(IntoResponses)]
+    #[allow(dead_code, reason = "only read by the OpenAPI derive")]
+    pub enum BadQuery {
+        /// A malformed query string or cursor (`bad_request`).
+        #[response(status = 400, content_type = "application/problem+json")]
+        BadRequest(Problem),
+        /// A filter value or `limit` out of range (`validation_failed`).
+        #[response(status = 422, content_type = "application/problem+json")]
+        Unprocessable(Problem),
+    }
+
     /// The resource in the path does not exist.
     #[derive(IntoResponses)]
     #[allow(dead_code, reason = "only read by the OpenAPI derive")]

@@ -112,7 +112,7 @@ fn checked_text(text: String) -> Result<String, ApiError> {
 #[utoipa::path(
     tag = "tickets",
     params(("id" = String, Path, format = Uuid), PageParams),
-    responses((status = 200, body = Paged<MessageView>), responses::Auth, responses::NotFound, responses::BadInput),
+    responses((status = 200, body = Paged<MessageView>), responses::Auth, responses::NotFound, responses::BadQuery),
     security(("bearer" = [])),
 )]
 #[get("/v1/tickets/{id}/messages")]

@@ -33,6 +33,7 @@ pub struct TokenPair {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"refresh_token": "kq3S0Jd2yWb6mU9-4nY1e0rT8cVxZ7aQpL5fH2gK3sM"}))]
 pub struct RefreshRequest {
     pub refresh_token: String,
 }

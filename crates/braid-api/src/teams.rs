@@ -49,6 +49,7 @@ pub struct NewTeam {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Billing EMEA", "member_ids": ["0190f5c4-0000-7000-8000-000000000001"]}))]
 pub struct TeamPatch {
     pub name: Option<String>,
     pub active: Option<bool>,
@@ -92,7 +93,7 @@ async fn create(
 #[utoipa::path(
     tag = "teams",
     params(PageParams),
-    responses((status = 200, body = Paged<TeamView>), responses::Auth, responses::BadInput),
+    responses((status = 200, body = Paged<TeamView>), responses::Auth, responses::BadQuery),
     security(("bearer" = [])),
 )]
 #[get("/v1/teams")]

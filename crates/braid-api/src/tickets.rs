@@ -242,7 +242,7 @@ impl TicketQuery {
 #[utoipa::path(
     tag = "tickets",
     params(TicketQuery, PageParams),
-    responses((status = 200, body = Paged<TicketView>), responses::Auth, responses::BadInput),
+    responses((status = 200, body = Paged<TicketView>), responses::Auth, responses::BadQuery),
     security(("bearer" = [])),
 )]
 #[get("/v1/tickets")]

@@ -1,0 +1,373 @@
+//! The authorization matrix: every `/v1` route (but the public `/v1/auth/*`) against every
+//! kind of caller. A caller without valid credentials gets a 401 problem, one lacking the
+//! route's scopes a 403 problem, and one holding them the route's success status.
+//!
+//! Handlers read the JSON body before they check the scope, so every write sends a valid
+//! body with fresh names; a route that destroys its target gets a target of its own.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, TestApp, access_token, both_backends};
+
+both_backends!(
+    the_matrix_lists_every_v1_route_the_app_serves,
+    anonymous_and_garbage_callers_get_a_401_problem_everywhere,
+    agents_may_do_everything_but_administration,
+    admins_may_do_everything,
+    each_api_key_may_do_exactly_what_its_scope_allows,
+    the_auth_endpoints_answer_without_credentials,
+    a_deactivated_agents_unexpired_token_is_refused,
+    a_revoked_api_key_is_refused,
+);
+
+const ADMIN: &[&str] = &["admin"];
+const TICKETS_READ: &[&str] = &["tickets:read"];
+const TICKETS_WRITE: &[&str] = &["tickets:write"];
+const CUSTOMERS_READ: &[&str] = &["customers:read"];
+const CUSTOMERS_WRITE: &[&str] = &["customers:write"];
+const THREAD: &[&str] = &["customers:read", "tickets:read"];
+
+/// Agents hold every scope but `admin`; admins (and API keys with `admin`) hold them all.
+const AGENT_SCOPES: &[&str] = &["tickets:read", "tickets:write", "customers:read", "customers:write"];
+const ALL_SCOPES: &[&str] = &["tickets:read", "tickets:write", "customers:read", "customers:write", "admin"];
+
+const GET: Method = Method::GET;
+const POST: Method = Method::POST;
+const PATCH: Method = Method::PATCH;
+const DELETE: Method = Method::DELETE;
+
+const PASSWORD: &str = "a long enough password";
+
+type BodyFn = fn(&Fixture) -> Value;
+type Body = Option<BodyFn>;
+
+/// One row of the matrix. In `path`, `{customer}`, `{ticket}`, `{agent}` and `{team}` name
+/// shared resources; `{new_…}` one created for this request alone, which it may destroy.
+struct Endpoint {
+    method: Method,
+    path: &'static str,
+    needs: &'static [&'static str],
+    /// The status a caller holding `needs` gets.
+    ok: u16,
+    body: Body,
+}
+
+const fn row(method: Method, path: &'static str, needs: &'static [&'static str], ok: u16, body: Body) -> Endpoint {
+    Endpoint { method, path, needs, ok, body }
+}
+
+#[rustfmt::skip]
+fn matrix() -> Vec<Endpoint> {
+    vec![
+        row(POST,   "/v1/api-keys",                                       ADMIN,           201, Some(new_api_key)),
+        row(GET,    "/v1/api-keys",                                       ADMIN,           200, None),
+        row(DELETE, "/v1/api-keys/{new_api_key}",                         ADMIN,           200, None),
+        row(POST,   "/v1/agents",                                         ADMIN,           201, Some(new_agent)),
+        row(GET,    "/v1/agents",                                         ADMIN,           200, None),
+        row(GET,    "/v1/agents/{agent}",                                 ADMIN,           200, None),
+        row(PATCH,  "/v1/agents/{agent}",                                 ADMIN,           200, Some(agent_patch)),
+        row(DELETE, "/v1/agents/{new_agent}",                             ADMIN,           200, None),
+        row(POST,   "/v1/teams",                                          ADMIN,           201, Some(new_team)),
+        row(GET,    "/v1/teams",                                          ADMIN,           200, None),
+        row(GET,    "/v1/teams/{team}",                                   ADMIN,           200, None),
+        row(PATCH,  "/v1/teams/{team}",                                   ADMIN,           200, Some(new_team)),
+        row(DELETE, "/v1/teams/{new_team}",                               ADMIN,           200, None),
+        row(POST,   "/v1/customers",                                      CUSTOMERS_WRITE, 201, Some(new_customer)),
+        row(GET,    "/v1/customers",                                      CUSTOMERS_READ,  200, None),
+        row(GET,    "/v1/customers/{customer}",                           CUSTOMERS_READ,  200, None),
+        row(PATCH,  "/v1/customers/{customer}",                           CUSTOMERS_WRITE, 200, Some(customer_patch)),
+        row(POST,   "/v1/customers/{customer}/identities",                CUSTOMERS_WRITE, 201, Some(new_identity)),
+        row(DELETE, "/v1/customers/{customer}/identities/{new_identity}", CUSTOMERS_WRITE, 204, None),
+        row(GET,    "/v1/customers/{customer}/thread",                    THREAD,          200, None),
+        row(POST,   "/v1/tickets",                                        TICKETS_WRITE,   201, Some(new_ticket)),
+        row(GET,    "/v1/tickets",                                        TICKETS_READ,    200, None),
+        row(GET,    "/v1/tickets/{ticket}",                               TICKETS_READ,    200, None),
+        row(PATCH,  "/v1/tickets/{ticket}",                               TICKETS_WRITE,   200, Some(ticket_patch)),
+        row(GET,    "/v1/tickets/{ticket}/messages",                      TICKETS_READ,    200, None),
+        row(POST,   "/v1/tickets/{ticket}/replies",                       TICKETS_WRITE,   201, Some(reply)),
+        row(POST,   "/v1/tickets/{ticket}/notes",                         TICKETS_WRITE,   201, Some(note)),
+    ]
+}
+
+/// Where each `{new_…}` target is created (as admin), and with what body.
+const NEW_TARGETS: [(&str, &str, BodyFn); 4] = [
+    ("{new_api_key}", "/v1/api-keys", new_api_key),
+    ("{new_agent}", "/v1/agents", new_agent),
+    ("{new_team}", "/v1/teams", new_team),
+    ("{new_identity}", "/v1/customers/{customer}/identities", new_identity),
+];
+
+fn unique(what: &str) -> String {
+    format!("{what} {}", uuid::Uuid::now_v7().simple())
+}
+
+fn unique_email() -> String {
+    format!("{}@customers.example.org", uuid::Uuid::now_v7().simple())
+}
+
+fn new_api_key(_: &Fixture) -> Value {
+    json!({ "name": unique("key"), "scopes": ["tickets:read"] })
+}
+
+fn new_agent(_: &Fixture) -> Value {
+    json!({ "email": unique_email(), "name": "Matrix Agent", "role": "agent", "password": PASSWORD })
+}
+
+fn agent_patch(_: &Fixture) -> Value {
+    json!({ "name": unique("Renamed") })
+}
+
+fn new_team(_: &Fixture) -> Value {
+    json!({ "name": unique("Team") })
+}
+
+fn new_customer(_: &Fixture) -> Value {
+    json!({ "name": "Ana Lima", "identities": [{ "kind": "email", "value": unique_email() }] })
+}
+
+fn customer_patch(_: &Fixture) -> Value {
+    json!({ "name": unique("Ana") })
+}
+
+fn new_identity(_: &Fixture) -> Value {
+    json!({ "kind": "email", "value": unique_email() })
+}
+
+fn new_ticket(fixture: &Fixture) -> Value {
+    json!({ "customer_id": fixture.customer, "subject": "Called about a refund" })
+}
+
+fn ticket_patch(_: &Fixture) -> Value {
+    json!({ "priority": "high" })
+}
+
+fn reply(_: &Fixture) -> Value {
+    json!({ "text": "Your refund is on its way." })
+}
+
+fn note(_: &Fixture) -> Value {
+    json!({ "text": "Refund approved by finance." })
+}
+
+/// The resources the paths name, created by the first admin.
+#[derive(Default)]
+struct Fixture {
+    admin: String,
+    customer: String,
+    ticket: String,
+    agent: String,
+    team: String,
+}
+
+impl Fixture {
+    async fn create(app: &TestApp) -> Fixture {
+        let admin = app.admin_token().await;
+        let mut fixture = Fixture { admin, ..Fixture::default() };
+        fixture.customer = created_id(app, &fixture.admin, "/v1/customers", new_customer(&fixture)).await;
+        fixture.ticket = created_id(app, &fixture.admin, "/v1/tickets", new_ticket(&fixture)).await;
+        fixture.agent = created_id(app, &fixture.admin, "/v1/agents", new_agent(&fixture)).await;
+        fixture.team = created_id(app, &fixture.admin, "/v1/teams", new_team(&fixture)).await;
+        fixture
+    }
+
+    fn fill(&self, path: &str) -> String {
+        path.replace("{customer}", &self.customer)
+            .replace("{ticket}", &self.ticket)
+            .replace("{agent}", &self.agent)
+            .replace("{team}", &self.team)
+    }
+
+    /// The row's path with every placeholder filled, creating its `{new_…}` target.
+    async fn path(&self, app: &TestApp, path: &str) -> String {
+        let mut path = path.to_owned();
+        for (placeholder, create_at, body) in NEW_TARGETS {
+            if path.contains(placeholder) {
+                let id = created_id(app, &self.admin, &self.fill(create_at), body(self)).await;
+                path = path.replace(placeholder, &id);
+            }
+        }
+        self.fill(&path)
+    }
+}
+
+async fn created_id(app: &TestApp, token: &str, path: &str, body: Value) -> String {
+    let response = app.post_as(path, token, &body).await;
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, 201, "POST {path}: {body}");
+    body["id"].as_str().unwrap().to_owned()
+}
+
+/// Someone calling: `token` is sent as the bearer credential when there is one; `holds` is
+/// `None` when the credential must not be accepted at all.
+struct Caller {
+    name: String,
+    token: Option<String>,
+    holds: Option<&'static [&'static str]>,
+}
+
+impl Caller {
+    fn unauthenticated(name: &str, token: Option<&str>) -> Caller {
+        Caller { name: name.into(), token: token.map(str::to_owned), holds: None }
+    }
+
+    fn holding(name: &str, token: String, holds: &'static [&'static str]) -> Caller {
+        Caller { name: name.into(), token: Some(token), holds: Some(holds) }
+    }
+}
+
+/// Sends every row as every caller and fails listing each cell that did not answer as the
+/// rules say.
+async fn check_matrix(app: &TestApp, fixture: &Fixture, callers: &[Caller]) {
+    let mut failures = vec![];
+    for caller in callers {
+        for endpoint in matrix() {
+            let path = fixture.path(app, endpoint.path).await;
+            let mut request = app.client.request(endpoint.method.clone(), app.url(&path));
+            if let Some(token) = &caller.token {
+                request = request.bearer_auth(token);
+            }
+            if let Some(body) = endpoint.body {
+                request = request.json(&body(fixture));
+            }
+            let response = request.send().await.expect("the server answers");
+            let expected = match caller.holds {
+                None => (401, Some("unauthorized")),
+                Some(held) if endpoint.needs.iter().all(|scope| held.contains(scope)) => (endpoint.ok, None),
+                Some(_) => (403, Some("forbidden")),
+            };
+            if let Some(mismatch) = mismatch(response, expected).await {
+                failures.push(format!("{} {} as {}: {mismatch}", endpoint.method, endpoint.path, caller.name));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} cells of the matrix failed:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// How `response` differs from `status` (and, for a problem, from its content type and
+/// `code`); `None` when it does not.
+async fn mismatch(response: reqwest::Response, (status, code): (u16, Option<&str>)) -> Option<String> {
+    let got = response.status().as_u16();
+    let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let text = response.text().await.unwrap_or_default();
+    if got != status {
+        return Some(format!("expected {status}, got {got} {text}"));
+    }
+    let code = code?;
+    let problem: Value = serde_json::from_str(&text).unwrap_or_default();
+    if content_type != "application/problem+json" || problem["code"] != code {
+        return Some(format!("expected a `{code}` problem, got {content_type} {text}"));
+    }
+    None
+}
+
+/// `/v1/agents/{id}` and `/v1/agents/{new_agent}` both become `/v1/agents/{}`.
+fn route_pattern(path: &str) -> String {
+    path.split('/').map(|part| if part.starts_with('{') { "{}" } else { part }).collect::<Vec<_>>().join("/")
+}
+
+async fn the_matrix_lists_every_v1_route_the_app_serves(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let document: Value = app.get("/openapi.json").await.json().await.unwrap();
+    let mut served = vec![];
+    for (path, item) in document["paths"].as_object().unwrap() {
+        if !path.starts_with("/v1/") || path.starts_with("/v1/auth/") {
+            continue;
+        }
+        for method in item.as_object().unwrap().keys() {
+            if ["get", "post", "put", "patch", "delete"].contains(&method.as_str()) {
+                served.push(format!("{} {}", method.to_uppercase(), route_pattern(path)));
+            }
+        }
+    }
+    let mut listed: Vec<String> = matrix().iter().map(|e| format!("{} {}", e.method, route_pattern(e.path))).collect();
+    served.sort();
+    listed.sort();
+    assert_eq!(listed, served);
+}
+
+async fn anonymous_and_garbage_callers_get_a_401_problem_everywhere(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let fixture = Fixture::create(&app).await;
+    let callers = [
+        Caller::unauthenticated("anonymous", None),
+        Caller::unauthenticated("a garbage token", Some("not-a-token")),
+        Caller::unauthenticated("an unknown API key", Some("brd_0123456789ab_no-such-secret")),
+    ];
+    check_matrix(&app, &fixture, &callers).await;
+}
+
+async fn agents_may_do_everything_but_administration(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let fixture = Fixture::create(&app).await;
+    check_matrix(&app, &fixture, &[Caller::holding("an agent", app.agent_token("agent").await, AGENT_SCOPES)]).await;
+}
+
+async fn admins_may_do_everything(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let fixture = Fixture::create(&app).await;
+    let callers = [
+        Caller::holding("the first admin", app.admin_token().await, ALL_SCOPES),
+        Caller::holding("an added admin", app.agent_token("admin").await, ALL_SCOPES),
+    ];
+    check_matrix(&app, &fixture, &callers).await;
+}
+
+async fn each_api_key_may_do_exactly_what_its_scope_allows(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let fixture = Fixture::create(&app).await;
+    let mut callers = vec![];
+    for scope in ALL_SCOPES {
+        let holds = if *scope == "admin" { ALL_SCOPES } else { std::slice::from_ref(scope) };
+        callers.push(Caller::holding(&format!("a `{scope}` key"), app.api_key(&[scope]).await, holds));
+    }
+    check_matrix(&app, &fixture, &callers).await;
+}
+
+async fn the_auth_endpoints_answer_without_credentials(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.first_admin.clone().unwrap();
+    let anonymous_post = |path: &str, body: Value| app.client.post(app.url(path)).json(&body).send();
+
+    let login = anonymous_post("/v1/auth/login", json!({ "email": admin.email, "password": admin.password }));
+    let login = login.await.unwrap();
+    assert_eq!(login.status(), 200);
+    let pair: Value = login.json().await.unwrap();
+
+    let refreshed =
+        anonymous_post("/v1/auth/refresh", json!({ "refresh_token": pair["refresh_token"] })).await.unwrap();
+    assert_eq!(refreshed.status(), 200);
+    let pair: Value = refreshed.json().await.unwrap();
+
+    let logout = anonymous_post("/v1/auth/logout", json!({ "refresh_token": pair["refresh_token"] })).await.unwrap();
+    assert_eq!(logout.status(), 204);
+}
+
+async fn a_deactivated_agents_unexpired_token_is_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token().await;
+    let email = unique_email();
+    let body = json!({ "email": email, "name": "Leaving Agent", "role": "agent", "password": PASSWORD });
+    let agent = created_id(&app, &admin, "/v1/agents", body).await;
+    let token = access_token(app.login(&email, PASSWORD).await).await;
+    assert_eq!(app.get_as("/v1/tickets", &token).await.status(), 200);
+
+    assert_eq!(app.delete_as(&format!("/v1/agents/{agent}"), &admin).await.status(), 200);
+
+    assert_eq!(mismatch(app.get_as("/v1/tickets", &token).await, (401, Some("unauthorized"))).await, None);
+}
+
+async fn a_revoked_api_key_is_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token().await;
+    let created = app.post_as("/v1/api-keys", &admin, &json!({ "name": "leaked", "scopes": ["tickets:read"] })).await;
+    assert_eq!(created.status(), 201);
+    let created: Value = created.json().await.unwrap();
+    let (id, secret) = (created["id"].as_str().unwrap(), created["secret"].as_str().unwrap());
+    assert_eq!(app.get_as("/v1/tickets", secret).await.status(), 200);
+
+    assert_eq!(app.delete_as(&format!("/v1/api-keys/{id}"), &admin).await.status(), 200);
+
+    assert_eq!(mismatch(app.get_as("/v1/tickets", secret).await, (401, Some("unauthorized"))).await, None);
+}
