@@ -8,7 +8,7 @@ use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{CONTENT_TYPE, ETAG, HeaderName, HeaderValue, LOCATION};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::{FromRequest, HttpResponse, ResponseError, web};
+use actix_web::{FromRequest, HttpMessage, HttpResponse, ResponseError, web};
 use braid_db::idempotency::{self, Reservation, StoredResponse};
 
 use crate::{ApiError, AppState, ErrorCode, principal, tokens};
@@ -37,6 +37,7 @@ pub(crate) async fn guard(
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
 
+    req.extensions_mut().insert(caller.clone());
     let (http, mut payload) = req.into_parts();
     let body = match web::Bytes::from_request(&http, &mut payload).await {
         Ok(body) => body,

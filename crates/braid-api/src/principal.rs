@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::http::header::{AUTHORIZATION, HeaderMap};
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use braid_core::{AgentId, Role, Scope};
 
 use crate::{ApiError, AppState, ErrorCode, tokens};
@@ -111,6 +111,10 @@ impl FromRequest for Principal {
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        // The idempotency guard may have authenticated this request already.
+        if let Some(principal) = req.extensions().get::<Principal>().cloned() {
+            return Box::pin(async move { Ok(principal) });
+        }
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let headers = req.headers().clone();
         Box::pin(async move {
