@@ -44,6 +44,9 @@ impl Application {
         let first_admin = create_first_admin(&db, settings).await?;
         let redis = connect_redis(settings).await?;
         let auth = auth_config(&db, settings).await?;
+        // Computed now so the first sign-in with an unknown email does not run argon2 on
+        // an HTTP worker.
+        tokio::task::spawn_blocking(braid_api::password::dummy_hash).await?;
         let workers = Workers::start(
             db.clone(),
             chrono::Duration::hours(settings.idempotency_ttl_hours.into()),
@@ -123,10 +126,11 @@ async fn connect_redis(settings: &Settings) -> anyhow::Result<Option<redis::aio:
     let Some(url) = &settings.redis_url else {
         return Ok(None);
     };
-    let client = redis::Client::open(url.as_str()).with_context(|| format!("invalid Redis URL {url}"))?;
+    let shown = braid_db::redact(url);
+    let client = redis::Client::open(url.as_str()).with_context(|| format!("invalid Redis URL {shown}"))?;
     let manager = redis::aio::ConnectionManager::new(client)
         .await
-        .with_context(|| format!("cannot connect to Redis at {url}"))?;
+        .with_context(|| format!("cannot connect to Redis at {shown}"))?;
     Ok(Some(manager))
 }
 

@@ -168,12 +168,13 @@ fn an_unsupported_database_url_is_refused_with_the_accepted_forms() {
 fn an_unreachable_redis_fails_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let output = braid(dir.path())
-        .args(["serve", "--listen", "127.0.0.1:0", "--redis-url", "redis://127.0.0.1:1"])
+        .args(["serve", "--listen", "127.0.0.1:0", "--redis-url", "redis://:hunter2@127.0.0.1:1"])
         .output()
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("cannot connect to Redis at redis://127.0.0.1:1"), "{stderr}");
+    assert!(stderr.contains("cannot connect to Redis at redis://:***@127.0.0.1:1"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "passwords stay out of errors: {stderr}");
 }
 
 #[test]

@@ -11,6 +11,10 @@ both_backends!(
     a_retried_post_with_the_same_idempotency_key_replays_the_first_answer,
     an_idempotency_key_reused_with_another_body_is_refused,
     idempotency_keys_belong_to_their_caller,
+    answers_that_carry_a_secret_are_never_stored_for_replay,
+    a_key_whose_request_was_lost_is_free_again_after_a_while,
+    nul_characters_are_refused_not_a_server_error,
+    the_body_limit_holds_with_an_idempotency_key_too,
 );
 
 async fn problem(response: reqwest::Response) -> (u16, Value) {
@@ -134,4 +138,101 @@ async fn idempotency_keys_belong_to_their_caller(backend: Backend) {
     }
     let listed: Value = app.get_as("/v1/customers", &one).await.json().await.unwrap();
     assert_eq!(listed["data"].as_array().unwrap().len(), 2);
+}
+
+async fn answers_that_carry_a_secret_are_never_stored_for_replay(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token().await;
+    let create = || {
+        app.request(reqwest::Method::POST, "/v1/api-keys", &admin)
+            .header("idempotency-key", "key-1")
+            .json(&json!({ "name": "CRM", "scopes": ["tickets:read"] }))
+            .send()
+    };
+    let first: Value = create().await.unwrap().json().await.unwrap();
+    let second = create().await.unwrap();
+    assert_eq!(second.status(), 201);
+    assert!(second.headers().get("idempotent-replayed").is_none());
+    let second: Value = second.json().await.unwrap();
+    assert_ne!(first["secret"], second["secret"], "a secret is shown once; a retry makes a new key");
+
+    let stored: Vec<Option<String>> = app
+        .with_db(|conn| {
+            use braid_db::schema::idempotency_keys::dsl::*;
+            use diesel::prelude::*;
+            Ok(idempotency_keys.select(response_body).load(conn)?)
+        })
+        .await;
+    assert!(stored.iter().flatten().all(|body| !body.contains("brd_")), "{stored:?}");
+}
+
+async fn a_key_whose_request_was_lost_is_free_again_after_a_while(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let token = app.agent_token("agent").await;
+    let me = {
+        use base64::Engine;
+        let payload = token.split('.').nth(1).unwrap();
+        let claims: Value =
+            serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        format!("agent:{}", claims["sub"].as_str().unwrap())
+    };
+    let body = r#"{"name":"Ana"}"#;
+    let fingerprint = braid_api::tokens::sha256_hex(&format!("POST /v1/customers\n{body}"));
+    // The same request reserved this key three minutes ago, and its node died before answering.
+    app.with_db(move |conn| {
+        use braid_db::schema::idempotency_keys::dsl::*;
+        use diesel::prelude::*;
+        let long_ago = (braid_db::now() - chrono::Duration::minutes(3)).naive_utc();
+        diesel::insert_into(idempotency_keys)
+            .values((principal.eq(me), key.eq("lost"), request_hash.eq(fingerprint), created_at.eq(long_ago)))
+            .execute(conn)?;
+        Ok(())
+    })
+    .await;
+    let send = || {
+        app.request(reqwest::Method::POST, "/v1/customers", &token)
+            .header("idempotency-key", "lost")
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    assert_eq!(send().await.unwrap().status(), 201, "the abandoned reservation is taken over");
+    let replay = send().await.unwrap();
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
+}
+
+async fn nul_characters_are_refused_not_a_server_error(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let token = app.agent_token("agent").await;
+    let customer = crate::tickets::customer(&app, &token, "ana@example.org").await;
+    let ticket = crate::tickets::ticket(&app, &token, json!({ "customer_id": customer, "subject": "Refund" })).await;
+    let id = ticket["id"].as_str().unwrap();
+    for (method, path, body) in [
+        ("POST", "/v1/customers".to_owned(), json!({ "name": "A\0na" })),
+        ("PATCH", format!("/v1/customers/{customer}"), json!({ "name": "A\0na" })),
+        ("POST", "/v1/tickets".to_owned(), json!({ "customer_id": customer, "subject": "a\0b" })),
+        ("POST", format!("/v1/tickets/{id}/replies"), json!({ "text": "a\0b" })),
+        ("POST", format!("/v1/tickets/{id}/notes"), json!({ "text": "a\0b" })),
+        ("POST", "/v1/api-keys".to_owned(), json!({ "name": "a\0b", "scopes": ["admin"] })),
+    ] {
+        let token = if path.contains("api-keys") { app.admin_token().await } else { token.clone() };
+        let response = app.request(method.parse().unwrap(), &path, &token).json(&body).send().await.unwrap();
+        assert_eq!(response.status(), 422, "{method} {path}");
+    }
+    let search = app.get_as("/v1/customers?name_prefix=a%00", &token).await;
+    assert_eq!(search.status(), 422);
+}
+
+async fn the_body_limit_holds_with_an_idempotency_key_too(backend: Backend) {
+    let app = TestApp::builder(backend).with_settings(|s| s.json_body_limit_bytes = 4096).start().await;
+    let token = app.agent_token("agent").await;
+    let response = app
+        .request(reqwest::Method::POST, "/v1/customers", &token)
+        .header("idempotency-key", "big")
+        .json(&json!({ "name": "x".repeat(10_000) }))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = problem(response).await;
+    assert_eq!((status, body["code"].as_str()), (413, Some("payload_too_large")));
 }

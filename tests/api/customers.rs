@@ -15,6 +15,8 @@ both_backends!(
     an_identity_owned_by_another_customer_is_a_conflict_naming_them,
     customers_are_found_by_identity_in_any_spelling_and_by_name_prefix,
     identities_are_added_and_removed,
+    names_are_searched_case_insensitively_in_every_language,
+    the_same_identity_twice_in_one_request_is_a_validation_error,
     the_thread_interleaves_every_channel_and_ticket_in_time_order,
     thread_pages_neither_skip_nor_repeat_while_messages_arrive,
     ticket_pages_neither_skip_nor_repeat_while_tickets_are_opened,
@@ -305,4 +307,30 @@ async fn ticket_pages_neither_skip_nor_repeat_while_tickets_are_opened(backend: 
     let unique: HashSet<_> = oldest_first.iter().collect();
     assert_eq!(unique.len(), oldest_first.len());
     assert_eq!(&oldest_first[..before.len()], &before[..]);
+}
+
+async fn names_are_searched_case_insensitively_in_every_language(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let token = app.agent_token("agent").await;
+    let elodie: Value = create(&app, &token, json!({ "name": "Élodie Durand" })).await.json().await.unwrap();
+    let renamed: Value = create(&app, &token, json!({ "name": "Zoë" })).await.json().await.unwrap();
+    let zoe = renamed["id"].as_str().unwrap();
+    app.patch_as(&format!("/v1/customers/{zoe}"), &token, &json!({ "name": "Ödön" })).await;
+    let id = elodie["id"].as_str().unwrap().to_owned();
+    assert_eq!(ids(&app, &token, "name_prefix=%C3%A9lo").await, [id.clone()], "élo");
+    assert_eq!(ids(&app, &token, "name_prefix=%C3%89LO").await, [id], "ÉLO");
+    assert_eq!(ids(&app, &token, "name_prefix=%C3%B6d").await, [zoe.to_owned()], "a rename updates the search key");
+    assert_eq!(ids(&app, &token, "name_prefix=zo").await, Vec::<String>::new());
+}
+
+async fn the_same_identity_twice_in_one_request_is_a_validation_error(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let token = app.agent_token("agent").await;
+    let response = create(
+        &app,
+        &token,
+        json!({ "identities": [{ "kind": "email", "value": "ana@example.org" }, { "kind": "email", "value": "ANA@example.org" }] }),
+    )
+    .await;
+    assert_eq!(response.status(), 422);
 }

@@ -27,7 +27,7 @@ pub fn email(from: &str, message_id: &str) -> Inbound {
         channel_ref: Some(message_id.to_owned()),
         sender: IdentityValue::parse(IdentityKind::Email, from).unwrap(),
         sender_trust: Trust::Claimed,
-        sender_name: Some("Ana Lima".into()),
+        sender_name: braid_core::CustomerName::from_inbound("Ana Lima"),
         subject: Some("My order never arrived".into()),
         text: format!("message {message_id}"),
         html: None,

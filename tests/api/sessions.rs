@@ -16,6 +16,8 @@ both_backends!(
     signing_out_revokes_the_refresh_token,
     tampered_expired_unsigned_and_foreign_tokens_are_refused,
     a_changed_password_ends_the_agents_sessions,
+    parallel_guesses_cannot_slip_under_the_sign_in_limit,
+    two_admins_demoting_each_other_at_once_leave_one_admin,
 );
 
 async fn sign_in(app: &TestApp) -> Value {
@@ -179,4 +181,43 @@ fn b64(bytes: &[u8]) -> String {
 fn b64_decode(text: &str) -> Vec<u8> {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).unwrap()
+}
+
+async fn parallel_guesses_cannot_slip_under_the_sign_in_limit(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let guesses = (0..20)
+        .map(|i| app.login("admin@braid.localhost", if i % 2 == 0 { "guess one two" } else { "guess three four" }));
+    let answers = futures_util::future::join_all(guesses).await;
+    let refused = answers.iter().filter(|r| r.status() == 401).count();
+    let throttled = answers.iter().filter(|r| r.status() == 429).count();
+    assert_eq!((refused, throttled), (5, 15), "five guesses checked, the rest throttled");
+}
+
+async fn two_admins_demoting_each_other_at_once_leave_one_admin(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let first = app.admin_token().await;
+    let second = app.agent_token("admin").await;
+    let agents: Value = app.get_as("/v1/agents", &first).await.json().await.unwrap();
+    let ids: Vec<String> =
+        agents["data"].as_array().unwrap().iter().map(|a| a["id"].as_str().unwrap().to_owned()).collect();
+    let (first_id, second_id) = (&ids[0], &ids[1]);
+
+    let demote = json!({ "role": "agent" });
+    let (second_path, first_path) = (format!("/v1/agents/{second_id}"), format!("/v1/agents/{first_id}"));
+    let demote_second = app.patch_as(&second_path, &first, &demote);
+    let demote_first = app.patch_as(&first_path, &second, &demote);
+    let (a, b) = futures_util::future::join(demote_second, demote_first).await;
+    let mut statuses = [a.status().as_u16(), b.status().as_u16()];
+    statuses.sort();
+    // Either one wins and the other is refused as the last admin (409), or the first
+    // demotion wins and the loser's token no longer holds the admin role (403).
+    assert!(statuses == [200, 409] || statuses == [200, 403], "{statuses:?}");
+    let admins: i64 = app
+        .with_db(|conn| {
+            use braid_db::schema::agents::dsl::*;
+            use diesel::prelude::*;
+            Ok(agents.filter(role.eq("admin").and(active.eq(true))).count().get_result(conn)?)
+        })
+        .await;
+    assert_eq!(admins, 1);
 }

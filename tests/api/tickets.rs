@@ -14,6 +14,9 @@ both_backends!(
     status_changes_follow_the_status_machine,
     a_reply_is_queued_with_an_outbox_entry_and_a_note_is_not,
     replies_default_to_the_channel_the_customer_last_used,
+    a_closed_ticket_takes_no_more_replies_and_a_deactivated_team_no_tickets,
+    concurrent_patches_without_if_match_all_apply,
+    replies_and_inbound_messages_on_one_ticket_at_once_all_land,
 );
 
 pub async fn customer(app: &TestApp, token: &str, email: &str) -> String {
@@ -253,4 +256,71 @@ async fn replies_default_to_the_channel_the_customer_last_used(backend: Backend)
         .await
         .unwrap();
     assert_eq!(chosen["channel"], "chat");
+}
+
+async fn a_closed_ticket_takes_no_more_replies_and_a_deactivated_team_no_tickets(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token().await;
+    let customer = customer(&app, &admin, "ana@example.org").await;
+    let created = ticket(&app, &admin, json!({ "customer_id": customer, "subject": "Refund" })).await;
+    let path = format!("/v1/tickets/{}", created["id"].as_str().unwrap());
+    for status in ["solved", "closed"] {
+        assert_eq!(app.patch_as(&path, &admin, &json!({ "status": status })).await.status(), 200);
+    }
+    for kind in ["replies", "notes"] {
+        let response = app.post_as(&format!("{path}/{kind}"), &admin, &json!({ "text": "Still there?" })).await;
+        assert_eq!(response.status(), 409, "{kind}");
+        assert_eq!(response.json::<Value>().await.unwrap()["code"], "conflict");
+    }
+
+    let team: Value = app.post_as("/v1/teams", &admin, &json!({ "name": "Old" })).await.json().await.unwrap();
+    let team = team["id"].as_str().unwrap();
+    assert_eq!(app.delete_as(&format!("/v1/teams/{team}"), &admin).await.status(), 200);
+    let refused =
+        app.post_as("/v1/tickets", &admin, &json!({ "customer_id": customer, "subject": "X", "team_id": team })).await;
+    assert_eq!(refused.status(), 422);
+}
+
+async fn concurrent_patches_without_if_match_all_apply(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let token = app.agent_token("agent").await;
+    let customer = customer(&app, &token, "ana@example.org").await;
+    let created = ticket(&app, &token, json!({ "customer_id": customer, "subject": "Refund" })).await;
+    let path = format!("/v1/tickets/{}", created["id"].as_str().unwrap());
+    let patches = (0..12).map(|i| {
+        let (app, path, token) = (&app, &path, &token);
+        async move { app.patch_as(path, token, &json!({ "tags": [format!("t{i}")] })).await }
+    });
+    let answers = futures_util::future::join_all(patches).await;
+    assert!(answers.iter().all(|r| r.status() == 200), "{:?}", answers.iter().map(|r| r.status()).collect::<Vec<_>>());
+    let now: Value = app.get_as(&path, &token).await.json().await.unwrap();
+    assert_eq!(now["version"], 13, "every change applied, one after the other");
+}
+
+async fn replies_and_inbound_messages_on_one_ticket_at_once_all_land(backend: Backend) {
+    let app = TestApp::builder(backend).with_settings(|s| s.database_pool_size = 20).start().await;
+    let token = app.agent_token("agent").await;
+    let first = crate::placement::place(&app, crate::placement::email("ana@example.org", "<0@mail>")).await;
+    let ticket = first.ticket.unwrap().id;
+    let replies = (0..10).map(|i| {
+        let path = format!("/v1/tickets/{ticket}/replies");
+        let token = token.clone();
+        let app = &app;
+        async move { app.post_as(&path, &token, &json!({ "text": format!("reply {i}") })).await.status().as_u16() }
+    });
+    let inbound =
+        (1..=10).map(|i| {
+            let app = &app;
+            async move {
+                crate::placement::place(app, crate::placement::email("ana@example.org", &format!("<{i}@mail>"))).await
+            }
+        });
+    let (replies, placed) =
+        futures_util::future::join(futures_util::future::join_all(replies), futures_util::future::join_all(inbound))
+            .await;
+    assert!(replies.iter().all(|status| *status == 201), "{replies:?}");
+    assert!(placed.iter().all(|p| p.ticket.unwrap().id == ticket));
+    let messages: Value =
+        app.get_as(&format!("/v1/tickets/{ticket}/messages?limit=200"), &token).await.json().await.unwrap();
+    assert_eq!(messages["data"].as_array().unwrap().len(), 21);
 }

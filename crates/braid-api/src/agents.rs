@@ -40,7 +40,7 @@ impl From<Agent> for AgentView {
     }
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"email": "ana@example.org", "name": "Ana Lima", "role": "agent", "password": "a long passphrase"}))]
 pub struct NewAgentRequest {
@@ -53,7 +53,7 @@ pub struct NewAgentRequest {
     pub password: String,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "Ana Lima-Souza", "role": "admin"}))]
 pub struct AgentPatch {
@@ -196,24 +196,6 @@ async fn deactivate(
 }
 
 async fn apply(state: &AppState, id: AgentId, changes: AgentChanges) -> Result<HttpResponse, ApiError> {
-    let removes_admin = changes.active == Some(false) || changes.role == Some(Role::Agent);
-    let agent = state
-        .db
-        .run(move |conn| {
-            let current = agents::get(conn, id)?;
-            if removes_admin
-                && current.role == Role::Admin
-                && current.active
-                && agents::other_active_admins(conn, id)? == 0
-            {
-                return Ok(Err(()));
-            }
-            agents::update(conn, id, &changes).map(Ok)
-        })
-        .await
-        .map_err(not_found)?
-        .map_err(|()| {
-            ApiError::new(ErrorCode::Conflict, "this is the last active admin; promote another agent first")
-        })?;
+    let agent = state.db.run(move |conn| agents::update(conn, id, &changes)).await.map_err(not_found)?;
     Ok(HttpResponse::Ok().json(AgentView::from(agent)))
 }

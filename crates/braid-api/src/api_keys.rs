@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::responses;
+use crate::idempotency::NotReplayable;
 use crate::{ApiError, AppState, ErrorCode, Principal, tokens};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -50,7 +51,7 @@ pub struct NewApiKey {
     pub scopes: Vec<Scope>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct CreatedApiKey {
     #[serde(flatten)]
     pub key: ApiKeyView,
@@ -77,8 +78,8 @@ async fn create(
     caller.require(Scope::Admin)?;
     let NewApiKey { name, mut scopes } = body.into_inner();
     let name = name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(ApiError::new(ErrorCode::ValidationFailed, "name is 1 to 100 characters"));
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(ApiError::new(ErrorCode::ValidationFailed, "name is 1 to 100 characters, no control characters"));
     }
     if scopes.is_empty() {
         return Err(ApiError::new(ErrorCode::ValidationFailed, "give the key at least one scope"));
@@ -89,9 +90,12 @@ async fn create(
     let created_by = caller.agent_id();
     let (prefix, hash) = (generated.prefix.clone(), generated.secret_hash.clone());
     let key = state.db.run(move |conn| auth::insert_api_key(conn, &name, &prefix, &hash, &scopes, created_by)).await?;
-    Ok(HttpResponse::Created()
+    let mut response = HttpResponse::Created()
         .insert_header(("location", format!("/v1/api-keys/{}", key.id)))
-        .json(CreatedApiKey { key: key.into(), secret: generated.token }))
+        .json(CreatedApiKey { key: key.into(), secret: generated.token });
+    // The secret exists once: a retry with the same Idempotency-Key makes a new key.
+    response.extensions_mut().insert(NotReplayable);
+    Ok(response)
 }
 
 /// List API keys (never their secrets).

@@ -2,7 +2,7 @@
 //! whole history across every channel and ticket.
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
-use braid_core::{CustomerId, IdentityId, IdentityKind, IdentityValue, Scope, Trust};
+use braid_core::{CustomerId, CustomerName, IdentityId, IdentityKind, IdentityValue, Scope, Trust};
 use braid_db::customers::{self, CustomerFilter, CustomerProfile, Identity, NewIdentity};
 use braid_db::messages;
 use chrono::{DateTime, Utc};
@@ -97,12 +97,8 @@ pub struct CustomerPatch {
     pub name: Option<String>,
 }
 
-fn checked_name(name: Option<String>) -> Result<Option<String>, ApiError> {
-    let name = name.map(|n| n.split_whitespace().collect::<Vec<_>>().join(" ")).filter(|n| !n.is_empty());
-    if name.as_ref().is_some_and(|n| n.chars().count() > 200) {
-        return Err(ApiError::new(ErrorCode::ValidationFailed, "name is at most 200 characters"));
-    }
-    Ok(name)
+fn checked_name(name: Option<String>) -> Result<Option<CustomerName>, ApiError> {
+    Ok(name.as_deref().map(CustomerName::parse).transpose()?.flatten())
 }
 
 fn customer_not_found(error: braid_db::DbError) -> ApiError {
@@ -133,7 +129,12 @@ async fn create(
     let NewCustomer { name, identities } = body.into_inner();
     let name = checked_name(name)?;
     let identities = identities.into_iter().map(IdentityRequest::parse).collect::<Result<Vec<_>, _>>()?;
-    let profile = state.db.run(move |conn| customers::create(conn, name.as_deref(), &identities)).await?;
+    let distinct: std::collections::HashSet<_> = identities.iter().map(|i| &i.value).collect();
+    if distinct.len() < identities.len() {
+        return Err(ApiError::new(ErrorCode::ValidationFailed, "the same identity is listed twice")
+            .with_extra(serde_json::json!({ "field": "identities" })));
+    }
+    let profile = state.db.run(move |conn| customers::create(conn, name.as_ref(), &identities)).await?;
     Ok(HttpResponse::Created()
         .insert_header(("location", format!("/v1/customers/{}", profile.customer.id)))
         .json(CustomerView::from(profile)))
@@ -165,6 +166,15 @@ async fn list(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::CustomersRead)?;
     let query = query.into_inner();
+    for (field, value) in [("identity", &query.identity), ("name_prefix", &query.name_prefix)] {
+        if value.as_deref().is_some_and(|v| v.chars().any(char::is_control)) {
+            return Err(ApiError::new(
+                ErrorCode::ValidationFailed,
+                format!("{field} cannot contain control characters"),
+            )
+            .with_extra(serde_json::json!({ "field": field })));
+        }
+    }
     let filter =
         CustomerFilter { identity: query.identity.as_deref().map(normalise_lookup), name_prefix: query.name_prefix };
     let (limit, cursor) = (page.limit()?, page.cursor()?);
@@ -221,7 +231,7 @@ async fn update(
     let name = checked_name(body.into_inner().name)?;
     let id = id.into_inner();
     let profile =
-        state.db.run(move |conn| customers::rename(conn, id, name.as_deref())).await.map_err(customer_not_found)?;
+        state.db.run(move |conn| customers::rename(conn, id, name.as_ref())).await.map_err(customer_not_found)?;
     Ok(HttpResponse::Ok().json(CustomerView::from(profile)))
 }
 

@@ -171,6 +171,13 @@ impl From<DbError> for ApiError {
                 ApiError::new(ErrorCode::Conflict, format!("{kind} {value} already belongs to customer {customer}"))
                     .with_extra(serde_json::json!({ "customer_id": customer }))
             }
+            DbError::MissingReference(what) => {
+                ApiError::new(ErrorCode::ValidationFailed, format!("refers to something that does not exist ({what})"))
+            }
+            DbError::LastAdmin => {
+                ApiError::new(ErrorCode::Conflict, "this is the last active admin; promote another agent first")
+            }
+            DbError::TicketClosed => ApiError::new(ErrorCode::Conflict, "the ticket is closed; open a new one instead"),
             DbError::Pool(_) | DbError::Connect(_) => ApiError::unavailable(error),
             other => ApiError::internal(other),
         }
@@ -301,7 +308,7 @@ pub mod responses {
 
     /// Answers of every route that needs credentials.
     #[derive(IntoResponses)]
-    #[allow(dead_code, reason = "only read by the OpenAPI derive")]
+    #[expect(dead_code, reason = "only read by the OpenAPI derive")]
     pub enum Auth {
         /// No valid credentials (`code: unauthorized`).
         #[response(status = 401, content_type = "application/problem+json")]
@@ -313,7 +320,7 @@ pub mod responses {
 
     /// Answers of routes that take a body.
     #[derive(IntoResponses)]
-    #[allow(dead_code, reason = "only read by the OpenAPI derive")]
+    #[expect(dead_code, reason = "only read by the OpenAPI derive")]
     pub enum BadInput {
         /// Malformed JSON or a body of the wrong shape (`invalid_json`, `bad_request`).
         #[response(status = 400, content_type = "application/problem+json")]
@@ -332,7 +339,7 @@ pub mod responses {
 
     /// Answers of lists to a bad query string.
     #[derive(IntoResponses)]
-    #[allow(dead_code, reason = "only read by the OpenAPI derive")]
+    #[expect(dead_code, reason = "only read by the OpenAPI derive")]
     pub enum BadQuery {
         /// A malformed query string or cursor (`bad_request`).
         #[response(status = 400, content_type = "application/problem+json")]
@@ -344,7 +351,7 @@ pub mod responses {
 
     /// The resource in the path does not exist.
     #[derive(IntoResponses)]
-    #[allow(dead_code, reason = "only read by the OpenAPI derive")]
+    #[expect(dead_code, reason = "only read by the OpenAPI derive")]
     pub enum NotFound {
         /// `code: not_found`.
         #[response(status = 404, content_type = "application/problem+json")]
@@ -353,7 +360,7 @@ pub mod responses {
 
     /// The request conflicts with existing data.
     #[derive(IntoResponses)]
-    #[allow(dead_code, reason = "only read by the OpenAPI derive")]
+    #[expect(dead_code, reason = "only read by the OpenAPI derive")]
     pub enum Conflict {
         /// `code: conflict`; `extra` names the conflicting resource where there is one.
         #[response(status = 409, content_type = "application/problem+json")]

@@ -1,7 +1,8 @@
 //! `Idempotency-Key` on POST: the first response to a key is stored; the same key with
 //! the same request replays it (`idempotent-replayed: true`), with another request it is
 //! a 422. Keys are per caller, kept for `idempotency_ttl`. Server faults (5xx) are not
-//! stored, so a retry after one runs again.
+//! stored, so a retry after one runs again; neither are answers that carry a secret
+//! (a new API key, a token pair), which must exist exactly once.
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
@@ -14,6 +15,11 @@ use braid_db::idempotency::{self, Reservation, StoredResponse};
 use crate::{ApiError, AppState, ErrorCode, principal, tokens};
 
 const HEADER: &str = "idempotency-key";
+
+/// Put in a response's extensions by a handler whose answer carries a secret: it is never
+/// stored for replay, and a retry runs again.
+#[derive(Debug, Clone, Copy)]
+pub struct NotReplayable;
 const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 /// The headers a replay repeats: the body's type and what a client follows up with.
 const REPLAYED_HEADERS: [HeaderName; 3] = [CONTENT_TYPE, LOCATION, ETAG];
@@ -41,7 +47,17 @@ pub(crate) async fn guard(
     let (http, mut payload) = req.into_parts();
     let body = match web::Bytes::from_request(&http, &mut payload).await {
         Ok(body) => body,
-        Err(error) => return Ok(ServiceResponse::new(http, error.error_response())),
+        Err(error) => {
+            let problem = if error.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    ErrorCode::PayloadTooLarge,
+                    format!("the body is larger than the limit of {} bytes", state.limits.json_body_bytes),
+                )
+            } else {
+                ApiError::new(ErrorCode::BadRequest, format!("cannot read the body: {error}"))
+            };
+            return Ok(ServiceResponse::new(http, problem.error_response()));
+        }
     };
     let fingerprint = format!("{} {}\n{}", http.method(), http.uri(), String::from_utf8_lossy(&body));
     let hash = tokens::sha256_hex(&fingerprint);
@@ -75,6 +91,10 @@ pub(crate) async fn guard(
                     return Err(error);
                 }
             };
+            if response.response().extensions().get::<NotReplayable>().is_some() {
+                forget(&state, principal, key).await;
+                return Ok(response.map_into_boxed_body());
+            }
             let (http, response) = response.into_parts();
             let status = response.status();
             let headers = response.headers().clone();

@@ -50,6 +50,7 @@ pub fn app(
     let (app, api) = App::new()
         .app_data(state)
         .app_data(error::json_config(limits.json_body_bytes))
+        .app_data(web::PayloadConfig::new(limits.json_body_bytes))
         .app_data(error::path_config())
         .app_data(error::query_config())
         .into_utoipa_app()

@@ -102,6 +102,9 @@ fn checked_text(text: String) -> Result<String, ApiError> {
     if text.trim().is_empty() {
         return Err(ApiError::new(ErrorCode::ValidationFailed, "text cannot be empty"));
     }
+    if text.contains('\0') {
+        return Err(ApiError::new(ErrorCode::ValidationFailed, "text cannot contain NUL characters"));
+    }
     if text.chars().count() > MAX_TEXT_CHARS {
         return Err(ApiError::new(ErrorCode::ValidationFailed, format!("text is at most {MAX_TEXT_CHARS} characters")));
     }
@@ -146,6 +149,7 @@ async fn list(
     responses(
         (status = 201, description = "Stored and queued.", body = MessageView),
         responses::Auth, responses::NotFound, responses::BadInput,
+        (status = 409, description = "The ticket is closed (`conflict`).", body = crate::error::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])),
 )]
@@ -163,19 +167,10 @@ async fn reply(
     let message = state
         .db
         .run(move |conn| {
-            let ticket = braid_db::tickets::get(conn, id)?;
+            let (ticket, message) = agent_message(conn, id, author, text)?;
             let channel = match channel {
                 Some(channel) => channel,
                 None => messages::last_inbound_channel(conn, id)?.unwrap_or(ticket.channel),
-            };
-            let thread = braid_db::customers::thread_of(conn, ticket.customer_id)?;
-            let message = AgentMessage {
-                ticket: id,
-                customer: ticket.customer_id,
-                thread,
-                author_agent_id: author,
-                text,
-                details: serde_json::json!({}),
             };
             messages::reply(conn, message, channel)
         })
@@ -189,7 +184,11 @@ async fn reply(
     tag = "tickets",
     params(("id" = String, Path, format = Uuid)),
     request_body = NewNote,
-    responses((status = 201, body = MessageView), responses::Auth, responses::NotFound, responses::BadInput),
+    responses(
+        (status = 201, body = MessageView),
+        responses::Auth, responses::NotFound, responses::BadInput,
+        (status = 409, description = "The ticket is closed (`conflict`).", body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
     security(("bearer" = [])),
 )]
 #[post("/v1/tickets/{id}/notes")]
@@ -205,21 +204,32 @@ async fn note(
     let message = state
         .db
         .run(move |conn| {
-            let ticket = braid_db::tickets::get(conn, id)?;
-            let thread = braid_db::customers::thread_of(conn, ticket.customer_id)?;
-            let message = AgentMessage {
-                ticket: id,
-                customer: ticket.customer_id,
-                thread,
-                author_agent_id: author,
-                text,
-                details: serde_json::json!({}),
-            };
+            let (_, message) = agent_message(conn, id, author, text)?;
             messages::note(conn, message)
         })
         .await
         .map_err(ticket_not_found)?;
     Ok(created(message))
+}
+
+/// The ticket, and the message an agent (or an API key, as `author: None`) writes on it.
+fn agent_message(
+    conn: &mut braid_db::DbConn,
+    id: TicketId,
+    author: Option<AgentId>,
+    text: String,
+) -> Result<(braid_db::tickets::Ticket, AgentMessage), braid_db::DbError> {
+    let ticket = braid_db::tickets::get(conn, id)?;
+    let thread = braid_db::customers::thread_of(conn, ticket.customer_id)?;
+    let message = AgentMessage {
+        ticket: id,
+        customer: ticket.customer_id,
+        thread,
+        author_agent_id: author,
+        text,
+        details: serde_json::json!({}),
+    };
+    Ok((ticket, message))
 }
 
 fn created(message: Message) -> HttpResponse {

@@ -3,14 +3,15 @@
 use actix_web::http::header::RETRY_AFTER;
 use actix_web::{HttpResponse, post, web};
 use braid_core::EmailAddress;
-use braid_db::auth::{self, Rotation};
+use braid_db::auth::{self, Attempt, Rotation};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::responses;
+use crate::idempotency::NotReplayable;
 use crate::{ApiError, AppState, ErrorCode, password, tokens};
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"email": "ana@example.org", "password": "correct horse battery"}))]
 pub struct Login {
@@ -18,7 +19,7 @@ pub struct Login {
     pub password: String,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct TokenPair {
     /// A JWT for `Authorization: Bearer`; short-lived.
     pub access_token: String,
@@ -31,7 +32,7 @@ pub struct TokenPair {
     pub expires_in: i64,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"refresh_token": "kq3S0Jd2yWb6mU9-4nY1e0rT8cVxZ7aQpL5fH2gK3sM"}))]
 pub struct RefreshRequest {
@@ -56,21 +57,20 @@ pub struct RefreshRequest {
 async fn login(state: web::Data<AppState>, body: web::Json<Login>) -> Result<HttpResponse, ApiError> {
     let Login { email, password } = body.into_inner();
     let email = EmailAddress::parse(&email).map_err(|_| wrong_credentials())?;
-    let since = braid_db::now() - state.auth.login_window;
-
-    let (failures, oldest, stored) = {
-        let email = email.clone();
+    // The attempt is counted before the password is checked, so parallel guesses cannot
+    // all slip under the limit; a success clears the count.
+    let (attempt, stored) = {
+        let (email, max, window) = (email.clone(), state.auth.login_max_failures, state.auth.login_window);
         state
             .db
             .run(move |conn| {
-                let (failures, oldest) = auth::login_failures_since(conn, email.as_str(), since)?;
-                Ok((failures, oldest, braid_db::agents::password_hash(conn, &email)?))
+                let attempt = auth::begin_login_attempt(conn, email.as_str(), max, window)?;
+                Ok((attempt, braid_db::agents::password_hash(conn, &email)?))
             })
             .await?
     };
-    if failures >= state.auth.login_max_failures {
-        let frees_at = oldest.unwrap_or_else(braid_db::now) + state.auth.login_window;
-        let wait = (frees_at - braid_db::now()).num_seconds().max(1);
+    if let Attempt::Throttled { until } = attempt {
+        let wait = (until - braid_db::now()).num_seconds().max(1);
         let error = ApiError::new(ErrorCode::RateLimited, format!("too many failed sign-ins; retry in {wait} seconds"));
         let mut response = actix_web::ResponseError::error_response(&error);
         response.headers_mut().insert(RETRY_AFTER, wait.into());
@@ -80,13 +80,8 @@ async fn login(state: web::Data<AppState>, body: web::Json<Login>) -> Result<Htt
     // An unknown email is checked against a hash too, so both answers take as long.
     let hash = stored.as_ref().map_or_else(|| password::dummy_hash().to_owned(), |(_, hash)| hash.clone());
     let matches = web::block(move || password::verify(&password, &hash)).await.map_err(ApiError::internal)?;
-    let agent = match stored {
-        Some((agent, _)) if matches => agent,
-        _ => {
-            let email = email.to_string();
-            state.db.run(move |conn| auth::record_login_failure(conn, &email)).await?;
-            return Err(wrong_credentials());
-        }
+    let Some((agent, _)) = stored.filter(|_| matches) else {
+        return Err(wrong_credentials());
     };
 
     let refresh_token = tokens::random_token();
@@ -104,7 +99,13 @@ async fn login(state: web::Data<AppState>, body: web::Json<Login>) -> Result<Htt
             })
             .await?
     };
-    Ok(HttpResponse::Ok().json(pair(&state, agent, role, refresh_token)?))
+    Ok(secret(HttpResponse::Ok().json(pair(&state, agent, role, refresh_token)?)))
+}
+
+/// Marks an answer carrying tokens as never to be replayed.
+fn secret(mut response: HttpResponse) -> HttpResponse {
+    response.extensions_mut().insert(NotReplayable);
+    response
 }
 
 fn wrong_credentials() -> ApiError {
@@ -164,7 +165,7 @@ async fn refresh(state: web::Data<AppState>, body: web::Json<RefreshRequest>) ->
     if !found.active {
         return Err(ApiError::new(ErrorCode::Unauthorized, "this agent was deactivated"));
     }
-    Ok(HttpResponse::Ok().json(pair(&state, agent, found.role, next)?))
+    Ok(secret(HttpResponse::Ok().json(pair(&state, agent, found.role, next)?)))
 }
 
 /// Sign out: revoke the refresh token and every token of its sign-in.

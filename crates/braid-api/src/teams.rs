@@ -62,7 +62,7 @@ fn db_error(error: braid_db::DbError) -> ApiError {
     match error {
         braid_db::DbError::NotFound => ApiError::not_found("team with this id"),
         braid_db::DbError::Conflict(_) => ApiError::new(ErrorCode::Conflict, "a team with this name exists"),
-        braid_db::DbError::Query(diesel_error) if diesel_error.to_string().to_lowercase().contains("foreign key") => {
+        braid_db::DbError::MissingReference(_) => {
             ApiError::new(ErrorCode::ValidationFailed, "member_ids names an agent that does not exist")
         }
         other => other.into(),

@@ -156,7 +156,7 @@ async fn check_references(state: &AppState, assignee: Option<AgentId>, team: Opt
                 }
             }
             if let Some(team) = team
-                && !braid_db::teams::exists(conn, team)?
+                && !braid_db::teams::is_active(conn, team)?
             {
                 return Ok(Some("team_id"));
             }

@@ -80,6 +80,47 @@ impl fmt::Display for PhoneNumber {
     }
 }
 
+/// A customer's name: one line, at most 200 characters, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct CustomerName(String);
+
+impl CustomerName {
+    pub const MAX_CHARS: usize = 200;
+
+    /// `Ok(None)` for a blank name: a customer may have none.
+    pub fn parse(input: &str) -> Result<Option<Self>, InvalidValue> {
+        if input.chars().any(|c| c.is_control() && !c.is_whitespace()) || input.contains('\0') {
+            return Err(InvalidValue::new("name", "a name cannot contain control characters"));
+        }
+        let name = input.split_whitespace().collect::<Vec<_>>().join(" ");
+        if name.is_empty() {
+            return Ok(None);
+        }
+        if name.chars().count() > Self::MAX_CHARS {
+            return Err(InvalidValue::new("name", format!("a name is at most {} characters", Self::MAX_CHARS)));
+        }
+        Ok(Some(Self(name)))
+    }
+
+    /// Never fails: what a sender's mail client or a form says, cleaned up, or nothing.
+    pub fn from_inbound(input: &str) -> Option<Self> {
+        let clean: String =
+            input.chars().filter(|c| !c.is_control() || c.is_whitespace()).take(Self::MAX_CHARS * 2).collect();
+        let name = clean.split_whitespace().collect::<Vec<_>>().join(" ");
+        (!name.is_empty()).then(|| Self(name.chars().take(Self::MAX_CHARS).collect()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The name case-folded, for case-insensitive prefix search in every language.
+    pub fn search_key(&self) -> String {
+        self.0.to_lowercase()
+    }
+}
+
 /// What kind of handle an identity is. Connector identities carry the connector's name,
 /// so `external:zendesk` and `external:whatsapp` ids never collide.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -250,6 +291,18 @@ mod tests {
         assert_eq!(visitor.value, "v-123");
         assert!(IdentityValue::parse(IdentityKind::ChatVisitor, "  ").is_err());
         assert!(IdentityValue::parse(IdentityKind::External("crm".into()), "a\nb").is_err());
+    }
+
+    #[test]
+    fn names_are_one_line_and_blank_is_none() {
+        assert_eq!(CustomerName::parse("  Ana \n Lima ").unwrap().unwrap().as_str(), "Ana Lima");
+        assert_eq!(CustomerName::parse("   ").unwrap(), None);
+        assert!(CustomerName::parse("a\0b").is_err());
+        assert!(CustomerName::parse("a\u{7}b").is_err());
+        assert!(CustomerName::parse(&"x".repeat(201)).is_err());
+        assert_eq!(CustomerName::parse("Élodie").unwrap().unwrap().search_key(), "élodie");
+        assert_eq!(CustomerName::from_inbound("Bo\0b\u{7} ").unwrap().as_str(), "Bob");
+        assert_eq!(CustomerName::from_inbound("\0"), None);
     }
 
     #[test]

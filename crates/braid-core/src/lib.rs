@@ -13,7 +13,7 @@ pub mod ticket;
 
 pub use access::Scope;
 pub use agent::{AgentName, Role};
-pub use customer::{EmailAddress, IdentityKind, IdentityValue, PhoneNumber, Trust};
+pub use customer::{CustomerName, EmailAddress, IdentityKind, IdentityValue, PhoneNumber, Trust};
 pub use event::EventKind;
 pub use ids::{AgentId, CustomerId, IdentityId, MessageId, OutboxId, TeamId, ThreadId, TicketId};
 pub use message::{AuthorKind, Channel, DeliveryState, Direction};

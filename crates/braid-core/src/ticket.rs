@@ -111,6 +111,9 @@ impl Subject {
     pub const MAX_CHARS: usize = 255;
 
     pub fn parse(input: &str) -> Result<Self, InvalidValue> {
+        if input.chars().any(|c| c.is_control() && !c.is_whitespace()) {
+            return Err(InvalidValue::new("subject", "a subject cannot contain control characters"));
+        }
         let clean = one_line(input);
         if clean.is_empty() {
             return Err(InvalidValue::new("subject", "a subject cannot be empty"));
@@ -135,8 +138,9 @@ impl Subject {
     }
 }
 
+/// Whitespace runs become one space; control characters go (NUL cannot even be stored).
 fn one_line(input: &str) -> String {
-    input.split_whitespace().collect::<Vec<_>>().join(" ")
+    input.split(|c: char| c.is_whitespace() || c.is_control()).filter(|w| !w.is_empty()).collect::<Vec<_>>().join(" ")
 }
 
 /// A tag: lower-case letters, digits, `-`, `_` and `:`, at most 64 characters.
@@ -227,6 +231,8 @@ mod tests {
         assert_eq!(Subject::parse("  Refund\n  please ").unwrap().as_str(), "Refund please");
         assert!(Subject::parse(" \n ").is_err());
         assert!(Subject::parse(&"x".repeat(256)).is_err());
+        assert!(Subject::parse("a\0b").is_err());
+        assert_eq!(Subject::from_inbound(Some("a\0b")).as_str(), "a b");
         assert_eq!(Subject::from_inbound(None).as_str(), "(no subject)");
         assert_eq!(Subject::from_inbound(Some(&"é".repeat(300))).as_str().chars().count(), 255);
     }

@@ -228,11 +228,17 @@ struct AgentChangeset<'a> {
 }
 
 /// Applies `changes`. Deactivating an agent, or changing their password, ends their
-/// sessions.
+/// sessions. Fails with [`DbError::LastAdmin`] rather than leave no active admin.
 pub fn update(conn: &mut DbConn, id: AgentId, changes: &AgentChanges) -> Result<Agent, DbError> {
     dialect::write_transaction(conn, |conn| {
         let now = crate::now();
+        // Two admins demoting each other at once must not both succeed.
+        dialect::lock_key(conn, "agents:admins")?;
         let before = get(conn, id)?;
+        let demoted = changes.active == Some(false) || changes.role == Some(Role::Agent);
+        if demoted && before.role == Role::Admin && before.active && other_active_admins(conn, id)? == 0 {
+            return Err(DbError::LastAdmin);
+        }
         diesel::update(agents::table.find(id.to_string()))
             .set(&AgentChangeset {
                 name: changes.name.as_ref().map(AgentName::as_str),
@@ -251,8 +257,8 @@ pub fn update(conn: &mut DbConn, id: AgentId, changes: &AgentChanges) -> Result<
     })
 }
 
-/// Active admins other than `except`: an update must never leave nobody to administer.
-pub fn other_active_admins(conn: &mut DbConn, except: AgentId) -> Result<i64, DbError> {
+/// Active admins other than `except`.
+fn other_active_admins(conn: &mut DbConn, except: AgentId) -> Result<i64, DbError> {
     Ok(agents::table
         .filter(
             agents::role.eq(Role::Admin.as_str()).and(agents::active.eq(true)).and(agents::id.ne(except.to_string())),

@@ -221,32 +221,45 @@ pub fn revoke_api_key(conn: &mut DbConn, id: &str) -> Result<ApiKey, DbError> {
     get_api_key(conn, id)
 }
 
-pub fn record_login_failure(conn: &mut DbConn, email: &str) -> Result<(), DbError> {
-    diesel::insert_into(login_failures::table)
-        .values((
-            login_failures::id.eq(uuid::Uuid::now_v7().to_string()),
-            login_failures::email.eq(email),
-            login_failures::at.eq(to_db(crate::now())),
-        ))
-        .execute(conn)?;
-    Ok(())
+/// Whether a sign-in attempt may check its password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// Go ahead. The attempt is already counted as a failure; a success clears it.
+    Allowed,
+    /// Too many failures in the window; it frees at `until`.
+    Throttled { until: DateTime<Utc> },
 }
 
-/// Failed logins for `email` since `since`, and the oldest of them (when the window frees).
-pub fn login_failures_since(
+/// Counts a sign-in attempt for `email` before its password is checked, so attempts made
+/// in parallel cannot all slip under the limit: at most `max_failures` per `window`.
+pub fn begin_login_attempt(
     conn: &mut DbConn,
     email: &str,
-    since: DateTime<Utc>,
-) -> Result<(i64, Option<DateTime<Utc>>), DbError> {
-    let filter = login_failures::email.eq(email).and(login_failures::at.ge(to_db(since)));
-    let count = login_failures::table.filter(filter).count().get_result(conn)?;
-    let oldest: Option<NaiveDateTime> = login_failures::table
-        .filter(filter)
-        .select(login_failures::at)
-        .order(login_failures::at.asc())
-        .first(conn)
-        .optional()?;
-    Ok((count, oldest.map(from_db)))
+    max_failures: i64,
+    window: chrono::Duration,
+) -> Result<Attempt, DbError> {
+    crate::dialect::write_transaction(conn, |conn| {
+        crate::dialect::lock_key(conn, &format!("login:{email}"))?;
+        let now = crate::now();
+        let recent = login_failures::email.eq(email).and(login_failures::at.ge(to_db(now - window)));
+        let count: i64 = login_failures::table.filter(recent).count().get_result(conn)?;
+        if count >= max_failures {
+            let oldest: NaiveDateTime = login_failures::table
+                .filter(recent)
+                .select(login_failures::at)
+                .order(login_failures::at.asc())
+                .first(conn)?;
+            return Ok(Attempt::Throttled { until: from_db(oldest) + window });
+        }
+        diesel::insert_into(login_failures::table)
+            .values((
+                login_failures::id.eq(uuid::Uuid::now_v7().to_string()),
+                login_failures::email.eq(email),
+                login_failures::at.eq(to_db(now)),
+            ))
+            .execute(conn)?;
+        Ok(Attempt::Allowed)
+    })
 }
 
 pub fn clear_login_failures(conn: &mut DbConn, email: &str) -> Result<(), DbError> {

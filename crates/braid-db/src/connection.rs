@@ -63,7 +63,8 @@ impl Backend {
     }
 }
 
-fn redact(url: &str) -> String {
+/// The URL with any password replaced by `***`, for logs and error messages.
+pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let userinfo = &url[scheme_end + 3..at];
@@ -110,8 +111,17 @@ impl ManageConnection for ConnectionManager {
         conn.batch_execute("SELECT 1").map_err(DbError::from)
     }
 
-    fn has_broken(&self, _conn: &mut DbConn) -> bool {
-        false
+    /// A connection given back while a transaction is still open (a panic inside one) must
+    /// not serve the next caller: it would run inside that half-done transaction.
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        use diesel::connection::{TransactionManager, TransactionManagerStatus};
+        if std::thread::panicking() {
+            return true;
+        }
+        match <DbConn as Connection>::TransactionManager::transaction_manager_status_mut(conn) {
+            TransactionManagerStatus::Valid(status) => status.transaction_depth().is_some(),
+            TransactionManagerStatus::InError => true,
+        }
     }
 }
 
@@ -158,6 +168,9 @@ impl Db {
         let pool = Pool::builder()
             .max_size(pool_size.max(1))
             .min_idle(Some(1))
+            // Checking every checkout with `SELECT 1` costs a round-trip per query; a dead
+            // connection fails its query instead, and `has_broken` retires it.
+            .test_on_check_out(false)
             .connection_timeout(Duration::from_secs(30))
             .error_handler(Box::new(r2d2::LoggingErrorHandler))
             .build(manager)?;

@@ -1,6 +1,6 @@
 //! Customers, their identities and their one thread.
 
-use braid_core::{CustomerId, EventKind, IdentityId, IdentityKind, IdentityValue, ThreadId, Trust};
+use braid_core::{CustomerId, CustomerName, EventKind, IdentityId, IdentityKind, IdentityValue, ThreadId, Trust};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::Serialize;
@@ -113,17 +113,29 @@ pub fn thread_of(conn: &mut DbConn, customer: CustomerId) -> Result<ThreadId, Db
 /// The caller records the `customer.created` event (see [`created_event`]).
 pub fn create_with_identity(
     conn: &mut DbConn,
-    name: Option<&str>,
+    name: Option<&CustomerName>,
     identity: &IdentityValue,
     trust: Trust,
     at: DateTime<Utc>,
 ) -> Result<(Customer, ThreadId), DbError> {
-    let customer = Customer { id: CustomerId::new(), name: name.map(str::to_owned), created_at: at, updated_at: at };
-    let customer_id = customer.id.to_string();
+    let (customer, thread) = insert_customer(conn, name, at)?;
+    insert_identity(conn, customer.id, &NewIdentity { value: identity.clone(), trust }, at)?;
+    Ok((customer, thread))
+}
+
+/// A customer row and its thread.
+fn insert_customer(
+    conn: &mut DbConn,
+    name: Option<&CustomerName>,
+    at: DateTime<Utc>,
+) -> Result<(Customer, ThreadId), DbError> {
+    let customer =
+        Customer { id: CustomerId::new(), name: name.map(|n| n.as_str().to_owned()), created_at: at, updated_at: at };
     diesel::insert_into(customers::table)
         .values((
-            customers::id.eq(&customer_id),
+            customers::id.eq(customer.id.to_string()),
             customers::name.eq(&customer.name),
+            customers::name_key.eq(name.map(CustomerName::search_key)),
             customers::created_at.eq(to_db(at)),
             customers::updated_at.eq(to_db(at)),
         ))
@@ -132,18 +144,8 @@ pub fn create_with_identity(
     diesel::insert_into(threads::table)
         .values((
             threads::id.eq(thread.to_string()),
-            threads::customer_id.eq(&customer_id),
+            threads::customer_id.eq(customer.id.to_string()),
             threads::created_at.eq(to_db(at)),
-        ))
-        .execute(conn)?;
-    diesel::insert_into(identities::table)
-        .values((
-            identities::id.eq(IdentityId::new().to_string()),
-            identities::customer_id.eq(&customer_id),
-            identities::kind.eq(identity.kind.to_string()),
-            identities::value.eq(&identity.value),
-            identities::trust.eq(trust.as_str()),
-            identities::created_at.eq(to_db(at)),
         ))
         .execute(conn)?;
     Ok((customer, thread))
@@ -242,7 +244,7 @@ pub fn list(
     }
     if let Some(prefix) = &filter.name_prefix {
         let escaped = prefix.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-        query = query.filter(lower(customers::name).like(format!("{escaped}%")).escape('\\'));
+        query = query.filter(customers::name_key.like(format!("{escaped}%")).escape('\\'));
     }
     if let Some(cursor) = after {
         let at = to_db(cursor.at);
@@ -263,8 +265,6 @@ pub fn list(
         .collect::<Result<Vec<_>, DbError>>()?;
     Ok(Page::from_rows(profiles, limit, |p| Cursor { at: p.customer.created_at, id: p.customer.id.to_string() }))
 }
-
-diesel::define_sql_function!(fn lower(x: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Text>);
 
 /// An identity to attach, with how far it is trusted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -327,7 +327,7 @@ fn with_identity_retry<T>(
 /// A customer created by an agent or an integration, with its thread and identities.
 pub fn create(
     conn: &mut DbConn,
-    name: Option<&str>,
+    name: Option<&CustomerName>,
     new_identities: &[NewIdentity],
 ) -> Result<CustomerProfile, DbError> {
     with_identity_retry(conn, |conn| {
@@ -335,23 +335,7 @@ pub fn create(
             ensure_free(conn, &new.value, None)?;
         }
         let at = crate::now();
-        let customer =
-            Customer { id: CustomerId::new(), name: name.map(str::to_owned), created_at: at, updated_at: at };
-        diesel::insert_into(customers::table)
-            .values((
-                customers::id.eq(customer.id.to_string()),
-                customers::name.eq(&customer.name),
-                customers::created_at.eq(to_db(at)),
-                customers::updated_at.eq(to_db(at)),
-            ))
-            .execute(conn)?;
-        diesel::insert_into(threads::table)
-            .values((
-                threads::id.eq(ThreadId::new().to_string()),
-                threads::customer_id.eq(customer.id.to_string()),
-                threads::created_at.eq(to_db(at)),
-            ))
-            .execute(conn)?;
+        let (customer, _) = insert_customer(conn, name, at)?;
         let mut identities = Vec::new();
         for new in new_identities {
             identities.push(insert_identity(conn, customer.id, new, at)?);
@@ -365,11 +349,15 @@ pub fn create(
 }
 
 /// Renames a customer (`None` clears the name).
-pub fn rename(conn: &mut DbConn, id: CustomerId, name: Option<&str>) -> Result<CustomerProfile, DbError> {
+pub fn rename(conn: &mut DbConn, id: CustomerId, name: Option<&CustomerName>) -> Result<CustomerProfile, DbError> {
     dialect::write_transaction(conn, |conn| {
         let at = crate::now();
         let updated = diesel::update(customers::table.find(id.to_string()))
-            .set((customers::name.eq(name), customers::updated_at.eq(to_db(at))))
+            .set((
+                customers::name.eq(name.map(CustomerName::as_str)),
+                customers::name_key.eq(name.map(CustomerName::search_key)),
+                customers::updated_at.eq(to_db(at)),
+            ))
             .execute(conn)?;
         if updated == 0 {
             return Err(DbError::NotFound);

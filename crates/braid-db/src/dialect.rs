@@ -69,6 +69,18 @@ pub fn lock_event_log(conn: &mut DbConn) -> Result<(), DbError> {
     Ok(())
 }
 
+/// Serialises transactions that name the same `key` until they end (PostgreSQL): for
+/// check-then-act rules with no row to lock, like "at most N failed sign-ins" or "keep
+/// one admin". SQLite's write transactions are serial already.
+pub fn lock_key(conn: &mut DbConn, key: &str) -> Result<(), DbError> {
+    if let DbConn::Pg(pg) = conn {
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext($1))")
+            .bind::<diesel::sql_types::Text, _>(key)
+            .execute(pg)?;
+    }
+    Ok(())
+}
+
 /// Runs `work` while holding a session-wide migration lock, so nodes starting together
 /// migrate one at a time. SQLite's file lock already does this.
 pub fn with_migration_lock<T>(conn: &mut DbConn, work: impl FnOnce(&mut DbConn) -> T) -> Result<T, DbError> {

@@ -14,6 +14,15 @@ pub enum DbError {
     /// An identity already belongs to another customer.
     #[error("{kind} {value} already belongs to customer {customer}")]
     IdentityTaken { kind: String, value: String, customer: braid_core::CustomerId },
+    /// A reference to a row that does not exist (a foreign key refused the write).
+    #[error("refers to something that does not exist ({0})")]
+    MissingReference(String),
+    /// The change would leave no active admin.
+    #[error("this would leave no active admin")]
+    LastAdmin,
+    /// The ticket is closed, which is final.
+    #[error("the ticket is closed")]
+    TicketClosed,
     #[error("cannot connect to the database: {0}")]
     Connect(String),
     #[error("no database connection available: {0}")]
@@ -34,6 +43,9 @@ impl From<DieselError> for DbError {
             DieselError::NotFound => DbError::NotFound,
             DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
                 DbError::Conflict(info.constraint_name().unwrap_or(info.message()).to_owned())
+            }
+            DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, info) => {
+                DbError::MissingReference(info.constraint_name().unwrap_or(info.message()).to_owned())
             }
             other => DbError::Query(other),
         }

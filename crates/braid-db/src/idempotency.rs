@@ -56,6 +56,9 @@ pub fn reserve(conn: &mut DbConn, principal: &str, key: &str, request_hash: &str
     if hash != request_hash {
         return Ok(Reservation::Mismatch);
     }
+    if status.is_none() && take_over_abandoned(conn, principal, key)? {
+        return Ok(Reservation::Fresh);
+    }
     Ok(match (status, body) {
         (Some(status), Some(body)) => Reservation::Replay(StoredResponse {
             status: u16::try_from(status).map_err(|_| DbError::Corrupt(format!("status {status}")))?,
@@ -64,6 +67,21 @@ pub fn reserve(conn: &mut DbConn, principal: &str, key: &str, request_hash: &str
         }),
         _ => Reservation::InFlight,
     })
+}
+
+/// A request still "in flight" after this long was lost (the node died, the client went
+/// away mid-shutdown); its key is free again.
+const ABANDONED_AFTER: chrono::Duration = chrono::Duration::minutes(2);
+
+fn take_over_abandoned(conn: &mut DbConn, principal: &str, key: &str) -> Result<bool, DbError> {
+    let now = crate::now();
+    let taken =
+        diesel::update(idempotency_keys::table.find((principal, key)).filter(
+            idempotency_keys::status.is_null().and(idempotency_keys::created_at.lt(to_db(now - ABANDONED_AFTER))),
+        ))
+        .set(idempotency_keys::created_at.eq(to_db(now)))
+        .execute(conn)?;
+    Ok(taken == 1)
 }
 
 pub fn complete(conn: &mut DbConn, principal: &str, key: &str, response: &StoredResponse) -> Result<(), DbError> {

@@ -22,7 +22,7 @@ pub mod schema;
 pub mod teams;
 pub mod tickets;
 
-pub use connection::{Backend, ConnectionManager, Db, DbConn, PoolState};
+pub use connection::{Backend, ConnectionManager, Db, DbConn, PoolState, redact};
 pub use error::DbError;
 pub use page::{Cursor, Page};
 

@@ -108,8 +108,12 @@ pub struct NewMessage {
 
 /// Stores a message. A `(channel, channel_ref)` seen before fails with
 /// [`DbError::Conflict`]: the database, not this code, guarantees no duplicate lands.
-pub fn insert(conn: &mut DbConn, new: NewMessage) -> Result<Message, DbError> {
+/// NUL characters, which PostgreSQL cannot store in text, become U+FFFD: a message with
+/// one is kept, not refused.
+pub fn insert(conn: &mut DbConn, mut new: NewMessage) -> Result<Message, DbError> {
     let id = MessageId::new();
+    new.text = without_nul(new.text);
+    new.html = new.html.map(without_nul);
     diesel::insert_into(messages::table)
         .values((
             messages::id.eq(id.to_string()),
@@ -223,6 +227,16 @@ fn write_agent_message(
     channel: Channel,
 ) -> Result<Message, DbError> {
     dialect::write_transaction(conn, |conn| {
+        // The thread first, as placement does: the same lock order everywhere, so a reply
+        // and an inbound message on one ticket cannot deadlock.
+        crate::customers::lock_thread(conn, message.thread)?;
+        let status: String = crate::schema::tickets::table
+            .find(message.ticket.to_string())
+            .select(crate::schema::tickets::status)
+            .first(conn)?;
+        if status == braid_core::TicketStatus::Closed.as_str() {
+            return Err(DbError::TicketClosed);
+        }
         let at = crate::now();
         let customer = message.customer;
         let stored = insert(
@@ -251,4 +265,8 @@ fn write_agent_message(
         events::append(conn, vec![created_event(&stored, customer)?])?;
         Ok(stored)
     })
+}
+
+fn without_nul(text: String) -> String {
+    if text.contains('\0') { text.replace('\0', "\u{FFFD}") } else { text }
 }

@@ -14,8 +14,8 @@ use braid_core::placement::{
     TicketChoice, TicketSnapshot,
 };
 use braid_core::{
-    AuthorKind, Channel, CustomerId, Direction, EventKind, IdentityValue, Priority, Subject, TicketId, TicketNumber,
-    Trust,
+    AuthorKind, Channel, CustomerId, CustomerName, Direction, EventKind, IdentityValue, Priority, Subject, TicketId,
+    TicketNumber, Trust,
 };
 use chrono::{DateTime, Utc};
 
@@ -36,7 +36,7 @@ pub struct Inbound {
     pub channel_ref: Option<String>,
     pub sender: IdentityValue,
     pub sender_trust: Trust,
-    pub sender_name: Option<String>,
+    pub sender_name: Option<CustomerName>,
     /// Becomes the subject of a new ticket.
     pub subject: Option<String>,
     pub text: String,
@@ -115,7 +115,7 @@ fn place_once(conn: &mut DbConn, inbound: &Inbound, policy: &PlacementPolicy) ->
         Identification::New => {
             let (customer, thread) = customers::create_with_identity(
                 conn,
-                inbound.sender_name.as_deref(),
+                inbound.sender_name.as_ref(),
                 &inbound.sender,
                 inbound.sender_trust,
                 at,

@@ -29,6 +29,7 @@ diesel::table! {
         name -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        name_key -> Nullable<Text>,
     }
 }
 

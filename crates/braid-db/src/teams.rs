@@ -2,6 +2,8 @@
 
 use braid_core::{AgentId, AgentName, EventKind, TeamId};
 use chrono::{DateTime, NaiveDateTime, Utc};
+use std::collections::HashMap;
+
 use diesel::prelude::*;
 use serde::Serialize;
 
@@ -42,25 +44,29 @@ impl TeamRow {
     }
 }
 
-fn members(conn: &mut DbConn, team: &str) -> Result<Vec<AgentId>, DbError> {
-    team_members::table
-        .filter(team_members::team_id.eq(team))
-        .order(team_members::agent_id.asc())
-        .select(team_members::agent_id)
-        .load::<String>(conn)?
-        .iter()
-        .map(|id| id.parse().map_err(DbError::from))
-        .collect()
+/// Members of each of `teams`, in one query.
+fn members(conn: &mut DbConn, teams: &[String]) -> Result<HashMap<String, Vec<AgentId>>, DbError> {
+    let rows: Vec<(String, String)> = team_members::table
+        .filter(team_members::team_id.eq_any(teams))
+        .order((team_members::team_id.asc(), team_members::agent_id.asc()))
+        .select((team_members::team_id, team_members::agent_id))
+        .load(conn)?;
+    let mut by_team: HashMap<String, Vec<AgentId>> = HashMap::new();
+    for (team, agent) in rows {
+        by_team.entry(team).or_default().push(agent.parse()?);
+    }
+    Ok(by_team)
 }
 
 pub fn get(conn: &mut DbConn, id: TeamId) -> Result<Team, DbError> {
     let row: TeamRow = teams::table.find(id.to_string()).select(TeamRow::as_select()).first(conn)?;
-    let member_ids = members(conn, &row.id)?;
+    let member_ids = members(conn, std::slice::from_ref(&row.id))?.remove(&row.id).unwrap_or_default();
     row.into_team(member_ids)
 }
 
-pub fn exists(conn: &mut DbConn, id: TeamId) -> Result<bool, DbError> {
-    Ok(teams::table.find(id.to_string()).count().get_result::<i64>(conn)? > 0)
+/// Whether the team exists and takes tickets.
+pub fn is_active(conn: &mut DbConn, id: TeamId) -> Result<bool, DbError> {
+    Ok(teams::table.find(id.to_string()).filter(teams::active.eq(true)).count().get_result::<i64>(conn)? > 0)
 }
 
 pub fn list(conn: &mut DbConn, after: Option<&Cursor>, limit: i64) -> Result<Page<Team>, DbError> {
@@ -72,11 +78,15 @@ pub fn list(conn: &mut DbConn, after: Option<&Cursor>, limit: i64) -> Result<Pag
             query.filter(teams::created_at.gt(at).or(teams::created_at.eq(at).and(teams::id.gt(cursor.id.clone()))));
     }
     let rows: Vec<TeamRow> = query.limit(limit + 1).load(conn)?;
-    let mut teams = Vec::with_capacity(rows.len());
-    for row in rows {
-        let member_ids = members(conn, &row.id)?;
-        teams.push(row.into_team(member_ids)?);
-    }
+    let ids: Vec<String> = rows.iter().map(|row| row.id.clone()).collect();
+    let mut members = members(conn, &ids)?;
+    let teams = rows
+        .into_iter()
+        .map(|row| {
+            let member_ids = members.remove(&row.id).unwrap_or_default();
+            row.into_team(member_ids)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Page::from_rows(teams, limit, |team| Cursor { at: team.created_at, id: team.id.to_string() }))
 }
 

@@ -384,6 +384,12 @@ pub fn update(
     changes: &TicketChanges,
 ) -> Result<Ticket, UpdateError> {
     dialect::write_transaction(conn, |conn| {
+        // Lock the customer's thread before reading the ticket, as placement does, so a
+        // message being placed and this change take turns: placement cannot reopen a
+        // ticket closed meanwhile, and concurrent PATCHes each see the latest version.
+        let customer: String = tickets::table.find(id.to_string()).select(tickets::customer_id).first(conn)?;
+        let thread = crate::customers::thread_of(conn, customer.parse().map_err(DbError::from)?)?;
+        crate::customers::lock_thread(conn, thread)?;
         let before = get(conn, id)?;
         if let Some(expected) = expected_version
             && expected != before.version

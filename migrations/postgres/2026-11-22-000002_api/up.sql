@@ -22,6 +22,7 @@ CREATE TABLE refresh_tokens (
     revoked_at TIMESTAMP
 );
 CREATE INDEX refresh_tokens_by_family ON refresh_tokens (family_id);
+CREATE INDEX refresh_tokens_by_agent ON refresh_tokens (agent_id);
 
 CREATE TABLE api_keys (
     id           TEXT PRIMARY KEY,
@@ -65,6 +66,10 @@ CREATE TABLE team_members (
 CREATE INDEX team_members_by_agent ON team_members (agent_id);
 
 CREATE INDEX customers_by_created ON customers (created_at DESC, id DESC);
+
+-- The name case-folded by Braid (Unicode-aware, unlike SQLite's lower()), for prefix search.
+ALTER TABLE customers ADD COLUMN name_key TEXT;
+CREATE INDEX customers_by_name_key ON customers (name_key text_pattern_ops);
 CREATE INDEX identities_by_value ON identities (value);
 CREATE INDEX tickets_by_created ON tickets (created_at DESC, id DESC);
 CREATE INDEX agents_by_created ON agents (created_at, id);
