@@ -317,7 +317,7 @@ async fn names_are_searched_case_insensitively_in_every_language(backend: Backen
     let zoe = renamed["id"].as_str().unwrap();
     app.patch_as(&format!("/v1/customers/{zoe}"), &token, &json!({ "name": "Ödön" })).await;
     let id = elodie["id"].as_str().unwrap().to_owned();
-    assert_eq!(ids(&app, &token, "name_prefix=%C3%A9lo").await, [id.clone()], "élo");
+    assert_eq!(ids(&app, &token, "name_prefix=%C3%A9lo").await, std::slice::from_ref(&id), "élo");
     assert_eq!(ids(&app, &token, "name_prefix=%C3%89LO").await, [id], "ÉLO");
     assert_eq!(ids(&app, &token, "name_prefix=%C3%B6d").await, [zoe.to_owned()], "a rename updates the search key");
     assert_eq!(ids(&app, &token, "name_prefix=zo").await, Vec::<String>::new());
