@@ -202,7 +202,7 @@ pub fn list(conn: &mut DbConn, after: Option<&Cursor>, limit: i64) -> Result<Pag
     if let Some(cursor) = after {
         let at = to_db(cursor.at);
         query =
-            query.filter(agents::created_at.gt(at).or(agents::created_at.eq(at).and(agents::id.gt(cursor.id.clone()))));
+            query.filter(agents::created_at.ge(at).and(agents::created_at.gt(at).or(agents::id.gt(cursor.id.clone()))));
     }
     let rows = query.limit(limit + 1).load(conn)?.into_iter().map(Agent::try_from).collect::<Result<Vec<_>, _>>()?;
     Ok(Page::from_rows(rows, limit, |agent| Cursor { at: agent.created_at, id: agent.id.to_string() }))

@@ -249,7 +249,7 @@ pub fn list(
     if let Some(cursor) = after {
         let at = to_db(cursor.at);
         query = query.filter(
-            customers::created_at.lt(at).or(customers::created_at.eq(at).and(customers::id.lt(cursor.id.clone()))),
+            customers::created_at.le(at).and(customers::created_at.lt(at).or(customers::id.lt(cursor.id.clone()))),
         );
     }
     let rows: Vec<CustomerRow> = query.limit(limit + 1).load(conn)?;

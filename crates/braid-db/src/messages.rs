@@ -179,7 +179,7 @@ pub fn list(conn: &mut DbConn, scope: Scope, after: Option<&Cursor>, limit: i64)
     if let Some(cursor) = after {
         let at = to_db(cursor.at);
         query = query.filter(
-            messages::created_at.gt(at).or(messages::created_at.eq(at).and(messages::id.gt(cursor.id.clone()))),
+            messages::created_at.ge(at).and(messages::created_at.gt(at).or(messages::id.gt(cursor.id.clone()))),
         );
     }
     let rows = query.limit(limit + 1).load(conn)?.into_iter().map(Message::try_from).collect::<Result<Vec<_>, _>>()?;

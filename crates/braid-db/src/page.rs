@@ -1,5 +1,10 @@
 //! Keyset pagination. A page ends where the next begins: the last row's sort value and
 //! id. Rows inserted meanwhile never shift later pages, unlike offsets.
+//!
+//! Every list writes "after the cursor" as `at >= c.at AND (at > c.at OR id > c.id)`
+//! (mirrored for descending orders), not `at > c.at OR (at = c.at AND id > c.id)`: the
+//! leading `>=` becomes an index range bound, so page 1,000 costs what page 1 does, where
+//! the `OR` form walks and discards every earlier row (see docs/benchmarks.md).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -75,7 +75,7 @@ pub fn list(conn: &mut DbConn, after: Option<&Cursor>, limit: i64) -> Result<Pag
     if let Some(cursor) = after {
         let at = to_db(cursor.at);
         query =
-            query.filter(teams::created_at.gt(at).or(teams::created_at.eq(at).and(teams::id.gt(cursor.id.clone()))));
+            query.filter(teams::created_at.ge(at).and(teams::created_at.gt(at).or(teams::id.gt(cursor.id.clone()))));
     }
     let rows: Vec<TeamRow> = query.limit(limit + 1).load(conn)?;
     let ids: Vec<String> = rows.iter().map(|row| row.id.clone()).collect();

@@ -270,8 +270,12 @@ pub fn list(
     limit: i64,
 ) -> Result<Page<Ticket>, DbError> {
     let mut query = tickets::table.select(TicketRow::as_select()).into_boxed();
-    if !filter.statuses.is_empty() {
-        query = query.filter(tickets::status.eq_any(filter.statuses.iter().map(|s| s.as_str()).collect::<Vec<_>>()));
+    // One status is `=`, not `= ANY(…)`: PostgreSQL then walks `tickets_by_status` in
+    // order instead of filtering the whole `tickets_by_updated` index.
+    match filter.statuses.as_slice() {
+        [] => {}
+        [status] => query = query.filter(tickets::status.eq(status.as_str())),
+        several => query = query.filter(tickets::status.eq_any(several.iter().map(|s| s.as_str()).collect::<Vec<_>>())),
     }
     match filter.assignee {
         Some(Some(agent)) => query = query.filter(tickets::assignee_id.eq(agent.to_string())),
@@ -301,16 +305,16 @@ pub fn list(
     let cursor = after.map(|c| (to_db(c.at), c.id.clone()));
     query = match (sort, cursor) {
         (TicketSort::UpdatedDesc, Some((at, id))) => {
-            query.filter(tickets::updated_at.lt(at).or(tickets::updated_at.eq(at).and(tickets::id.lt(id))))
+            query.filter(tickets::updated_at.le(at).and(tickets::updated_at.lt(at).or(tickets::id.lt(id))))
         }
         (TicketSort::UpdatedAsc, Some((at, id))) => {
-            query.filter(tickets::updated_at.gt(at).or(tickets::updated_at.eq(at).and(tickets::id.gt(id))))
+            query.filter(tickets::updated_at.ge(at).and(tickets::updated_at.gt(at).or(tickets::id.gt(id))))
         }
         (TicketSort::CreatedDesc, Some((at, id))) => {
-            query.filter(tickets::created_at.lt(at).or(tickets::created_at.eq(at).and(tickets::id.lt(id))))
+            query.filter(tickets::created_at.le(at).and(tickets::created_at.lt(at).or(tickets::id.lt(id))))
         }
         (TicketSort::CreatedAsc, Some((at, id))) => {
-            query.filter(tickets::created_at.gt(at).or(tickets::created_at.eq(at).and(tickets::id.gt(id))))
+            query.filter(tickets::created_at.ge(at).and(tickets::created_at.gt(at).or(tickets::id.gt(id))))
         }
         (_, None) => query,
     };

@@ -1,0 +1,34 @@
+//! `braid-bench`: seed a migrated Braid database with synthetic data, then measure a
+//! running Braid server over HTTP. See `docs/benchmarks.md`.
+
+mod db;
+mod run;
+mod seed;
+
+use clap::{Parser, Subcommand};
+
+/// The database both subcommands use unless told otherwise.
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/braid_bench";
+
+/// Seed a Braid database with synthetic data and benchmark a running Braid server.
+#[derive(Debug, Parser)]
+#[command(name = "braid-bench", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Fill an empty Braid database with customers, threads, tickets and messages.
+    Seed(seed::SeedArgs),
+    /// Drive a running Braid server and print requests/s and latency percentiles.
+    Run(run::RunArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Seed(args) => seed::seed(&args),
+        Command::Run(args) => run::run(args),
+    }
+}
