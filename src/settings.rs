@@ -46,6 +46,10 @@ pub struct Settings {
     pub login_window_secs: u64,
     /// How long an `Idempotency-Key` is remembered.
     pub idempotency_ttl_hours: u32,
+    /// The bearer secret of `POST /v1/channels/email/inbound`; unset turns inbound email off.
+    pub email_inbound_secret: Option<String>,
+    /// The largest raw email accepted (25 MB by default).
+    pub email_max_bytes: usize,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
@@ -78,6 +82,8 @@ impl Default for Settings {
             login_max_failures: 5,
             login_window_secs: 900,
             idempotency_ttl_hours: 24,
+            email_inbound_secret: None,
+            email_max_bytes: 25 * 1024 * 1024,
         }
     }
 }
@@ -123,6 +129,7 @@ impl Settings {
     fn normalised(mut self) -> Self {
         self.database_url = self.database_url.filter(|url| !url.trim().is_empty());
         self.jwt_secret = self.jwt_secret.filter(|secret| !secret.is_empty());
+        self.email_inbound_secret = self.email_inbound_secret.filter(|secret| !secret.is_empty());
         self.redis_url = self.redis_url.filter(|url| !url.trim().is_empty());
         self
     }

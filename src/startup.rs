@@ -9,7 +9,7 @@ use std::net::TcpListener;
 use actix_web::{HttpServer, dev::Server, web};
 use anyhow::Context;
 use braid_api::tokens::{self, JwtKeys};
-use braid_api::{AppState, AuthConfig, Limits, Metrics};
+use braid_api::{AppState, AuthConfig, EmailConfig, Limits, Metrics};
 use braid_core::placement::PlacementPolicy;
 use braid_core::{AgentName, EmailAddress};
 use braid_db::{Db, agents};
@@ -63,6 +63,11 @@ impl Application {
             placement: PlacementPolicy { reopen_window: chrono::Duration::days(settings.reopen_window_days.into()) },
             limits: Limits { json_body_bytes: settings.json_body_limit_bytes },
             auth,
+            email: EmailConfig {
+                inbound_secret: settings.email_inbound_secret.clone(),
+                max_bytes: settings.email_max_bytes,
+            },
+            blobs: braid_channels::blobs::BlobStore::new(&settings.data_dir),
         });
         let server = HttpServer::new(move || braid_api::app(state.clone()))
             .listen(listener)?

@@ -99,6 +99,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub db: Db,
     pub first_admin: Option<FirstAdmin>,
+    /// The app's data directory (blobs), removed with the app.
+    pub data_dir: tempfile::TempDir,
     // Dropped last: the server's pool must go before its database does.
     _database: TestDatabase,
 }
@@ -124,12 +126,14 @@ impl TestAppBuilder {
         init_logs();
         let database = TestDatabase::create(self.backend);
         self.settings.database_url = Some(database.url().to_owned());
+        let data_dir = tempfile::tempdir()?;
+        self.settings.data_dir = data_dir.path().to_owned();
         let app = Application::build(&self.settings).await?;
         let address = format!("http://127.0.0.1:{}", app.port());
         let db = app.db().clone();
         let first_admin = app.first_admin().cloned();
         tokio::spawn(app.run_until_stopped());
-        Ok(TestApp { address, client: reqwest::Client::new(), db, first_admin, _database: database })
+        Ok(TestApp { address, client: reqwest::Client::new(), db, first_admin, data_dir, _database: database })
     }
 
     pub async fn start(self) -> TestApp {

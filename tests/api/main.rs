@@ -10,6 +10,7 @@ mod authorization;
 mod binary;
 mod conventions;
 mod customers;
+mod email;
 mod operations;
 mod placement;
 mod sessions;

@@ -7,6 +7,7 @@
 mod agents;
 mod api_keys;
 mod customers;
+mod email;
 mod error;
 mod health;
 mod idempotency;
@@ -27,7 +28,7 @@ pub use error::{ApiError, ErrorCode};
 pub use metrics::Metrics;
 pub use openapi::openapi;
 pub use principal::Principal;
-pub use state::{AppState, AuthConfig, Limits};
+pub use state::{AppState, AuthConfig, EmailConfig, Limits};
 
 use actix_web::middleware::from_fn;
 use actix_web::{App, web};
@@ -94,4 +95,5 @@ fn routes(config: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
         .service(customers::thread);
     config.service(tickets::create).service(tickets::list).service(tickets::get).service(tickets::update);
     config.service(messages::list).service(messages::reply).service(messages::note);
+    config.service(email::inbound);
 }

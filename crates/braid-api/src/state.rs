@@ -7,6 +7,15 @@ use braid_db::Db;
 use crate::Metrics;
 use crate::tokens::JwtKeys;
 
+/// The email channel.
+#[derive(Debug, Clone)]
+pub struct EmailConfig {
+    /// The bearer secret of `POST /v1/channels/email/inbound`; unset turns it off.
+    pub inbound_secret: Option<String>,
+    /// The largest raw message accepted.
+    pub max_bytes: usize,
+}
+
 /// Sessions and login throttling.
 #[derive(Debug)]
 pub struct AuthConfig {
@@ -37,6 +46,9 @@ pub struct AppState {
     pub placement: PlacementPolicy,
     pub limits: Limits,
     pub auth: AuthConfig,
+    pub email: EmailConfig,
+    /// Raw messages and attachments, by content hash.
+    pub blobs: braid_channels::blobs::BlobStore,
 }
 
 impl std::fmt::Debug for AppState {
@@ -47,6 +59,7 @@ impl std::fmt::Debug for AppState {
             .field("placement", &self.placement)
             .field("limits", &self.limits)
             .field("auth", &self.auth)
+            .field("email_inbound", &self.email.inbound_secret.is_some())
             .finish_non_exhaustive()
     }
 }

@@ -1,0 +1,84 @@
+//! Content-addressed file storage under the data directory: a blob's name is the SHA-256
+//! of its bytes, so the same attachment stored twice is one file, and a name can be
+//! handed out without revealing anything else. Writes are durable before they return
+//! (temporary file, fsync, rename), because a webhook answers 2xx only after storing.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, Clone)]
+pub struct BlobStore {
+    root: PathBuf,
+}
+
+/// A stored blob: its hex SHA-256 and size.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Blob {
+    pub sha256: String,
+    pub size: u64,
+}
+
+impl BlobStore {
+    pub fn new(data_dir: &Path) -> Self {
+        Self { root: data_dir.join("blobs") }
+    }
+
+    pub fn put(&self, bytes: &[u8]) -> std::io::Result<Blob> {
+        let sha256 = hex(&Sha256::digest(bytes));
+        let path = self.path(&sha256);
+        let blob = Blob { sha256, size: bytes.len() as u64 };
+        if path.exists() {
+            return Ok(blob);
+        }
+        let dir = path.parent().unwrap_or(&self.root);
+        fs::create_dir_all(dir)?;
+        let temporary = dir.join(format!(".{}.{}.tmp", blob.sha256, std::process::id()));
+        let mut file = fs::File::create(&temporary)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&temporary, &path)?;
+        fs::File::open(dir)?.sync_all()?;
+        Ok(blob)
+    }
+
+    /// The bytes of a blob; `None` when there is no such blob (or the name is not a hash).
+    pub fn get(&self, sha256: &str) -> std::io::Result<Option<Vec<u8>>> {
+        if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+            return Ok(None);
+        }
+        match fs::read(self.path(sha256)) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    fn path(&self, sha256: &str) -> PathBuf {
+        self.root.join(&sha256[..2]).join(sha256)
+    }
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_blob_is_named_by_its_hash_and_read_back() {
+        let dir = std::env::temp_dir().join(format!("braid-blobs-{}", std::process::id()));
+        let store = BlobStore::new(&dir);
+        let blob = store.put(b"hello").unwrap();
+        assert_eq!(blob.sha256, "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
+        assert_eq!(store.put(b"hello").unwrap(), blob, "the same bytes twice are one blob");
+        assert_eq!(store.get(&blob.sha256).unwrap().as_deref(), Some(&b"hello"[..]));
+        assert_eq!(store.get("../../etc/passwd").unwrap(), None);
+        assert_eq!(store.get(&"0".repeat(64)).unwrap(), None);
+        fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -1,0 +1,141 @@
+//! Email in: a raw RFC 5322 message becomes an [`Inbound`] for placement.
+//!
+//! - [`parse`] reads the MIME with mail-parser: every charset, RFC 2047 headers, nested
+//!   multiparts, attachments and inline `cid:` images.
+//! - [`automated`] recognises auto-replies, bulk mail, loops and delivery reports.
+//! - [`threading`] turns In-Reply-To, References and `[#1042]` subject tags into explicit
+//!   references.
+//! - [`html`] sanitises HTML bodies.
+//!
+//! A message that cannot be parsed at all is still kept: its raw bytes are stored and it
+//! lands, flagged, in the thread of an "unknown sender" customer where agents see it.
+
+pub mod automated;
+pub mod html;
+pub mod parse;
+pub mod threading;
+
+use braid_core::placement::Authorship;
+use braid_core::{Channel, CustomerName, IdentityKind, IdentityValue, Trust};
+use braid_db::placement::Inbound;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::blobs::Blob;
+pub use parse::{Attachment, Mailbox, ParsedEmail};
+
+/// The identity unparseable mail is filed under, so it stays visible.
+pub const UNKNOWN_SENDER: &str = "unknown-sender";
+
+/// What the message shows of its email envelope (`details` in the API).
+#[derive(Debug, Clone, Serialize)]
+pub struct Envelope<'a> {
+    pub from: Option<&'a Mailbox>,
+    pub to: &'a [Mailbox],
+    pub cc: &'a [Mailbox],
+    pub subject: Option<&'a str>,
+    pub message_id: Option<&'a str>,
+    pub in_reply_to: &'a [String],
+    pub references: &'a [String],
+    pub attachments: Vec<AttachmentRef<'a>>,
+    /// Inline images (`cid:`) the HTML shows; kept, not listed as attachments.
+    pub inline: Vec<AttachmentRef<'a>>,
+    /// Why the message was taken as automated, if it was.
+    pub automated: Option<&'a str>,
+    /// The raw message as received.
+    pub raw: &'a Blob,
+    pub malformed: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AttachmentRef<'a> {
+    pub id: &'a str,
+    pub filename: Option<&'a str>,
+    pub content_type: &'a str,
+    pub size: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_id: Option<&'a str>,
+}
+
+/// The channel reference of a message: its Message-ID, or for a message without one, a
+/// hash of its bytes, so a provider's retry is still recognised.
+pub fn channel_ref(parsed: Option<&ParsedEmail>, raw: &Blob) -> String {
+    match parsed.and_then(|p| p.message_id.as_deref()) {
+        Some(id) => format!("<{id}>"),
+        None => format!("sha256:{}", raw.sha256),
+    }
+}
+
+/// Builds the placement input for a parsed message. `attachments` are the stored blobs of
+/// `parsed.attachments`, in order.
+pub fn inbound(parsed: &ParsedEmail, raw: &Blob, attachments: &[Blob], received_at: DateTime<Utc>) -> Inbound {
+    let automated = automated::detect(parsed);
+    let sender = parsed.from.as_ref().and_then(|from| IdentityValue::parse(IdentityKind::Email, &from.address).ok());
+    let (sender, malformed) = match sender {
+        Some(sender) => (sender, false),
+        None => (unknown_sender(), true),
+    };
+    let (mut listed, mut inline) = (Vec::new(), Vec::new());
+    for (attachment, blob) in parsed.attachments.iter().zip(attachments) {
+        let reference = AttachmentRef {
+            id: &blob.sha256,
+            filename: attachment.filename.as_deref(),
+            content_type: &attachment.content_type,
+            size: blob.size,
+            content_id: attachment.content_id.as_deref(),
+        };
+        if attachment.is_inline_image() { inline.push(reference) } else { listed.push(reference) }
+    }
+    let envelope = Envelope {
+        from: parsed.from.as_ref(),
+        to: &parsed.to,
+        cc: &parsed.cc,
+        subject: parsed.subject.as_deref(),
+        message_id: parsed.message_id.as_deref(),
+        in_reply_to: &parsed.in_reply_to,
+        references: &parsed.references,
+        attachments: listed,
+        inline,
+        automated: automated.map(|a| a.reason()),
+        raw,
+        malformed,
+    };
+    Inbound {
+        channel: Channel::Email,
+        channel_ref: Some(channel_ref(Some(parsed), raw)),
+        sender,
+        sender_trust: Trust::Claimed,
+        sender_name: parsed.from.as_ref().and_then(|f| f.name.as_deref()).and_then(CustomerName::from_inbound),
+        subject: parsed.subject.clone(),
+        text: parsed.text.clone(),
+        html: parsed.html.as_deref().map(html::sanitise),
+        references: threading::references(parsed),
+        authorship: if automated.is_some() { Authorship::Automated } else { Authorship::Person },
+        details: serde_json::to_value(&envelope).unwrap_or_default(),
+        received_at,
+    }
+}
+
+/// A message mail-parser could not read at all: kept raw, flagged, in the unknown
+/// sender's thread.
+pub fn unparseable(raw_bytes: &[u8], raw: &Blob, received_at: DateTime<Utc>) -> Inbound {
+    let preview: String = String::from_utf8_lossy(&raw_bytes[..raw_bytes.len().min(4000)]).into_owned();
+    Inbound {
+        channel: Channel::Email,
+        channel_ref: Some(channel_ref(None, raw)),
+        sender: unknown_sender(),
+        sender_trust: Trust::Claimed,
+        sender_name: CustomerName::from_inbound("Unknown sender"),
+        subject: Some("(unreadable message)".to_owned()),
+        text: preview,
+        html: None,
+        references: vec![],
+        authorship: Authorship::Person,
+        details: serde_json::json!({ "raw": raw, "malformed": true }),
+        received_at,
+    }
+}
+
+fn unknown_sender() -> IdentityValue {
+    IdentityValue { kind: IdentityKind::External(UNKNOWN_SENDER.to_owned()), value: UNKNOWN_SENDER.to_owned() }
+}

@@ -1,0 +1,209 @@
+//! Reading a raw message with mail-parser, into the parts Braid uses.
+
+use mail_parser::{Address, HeaderValue, MessageParser, MimeHeaders};
+use serde::Serialize;
+
+/// A name and an address, as a From/To/Cc header lists them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Mailbox {
+    pub address: String,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub filename: Option<String>,
+    pub content_type: String,
+    pub content_id: Option<String>,
+    /// `Content-Disposition: inline`.
+    pub inline: bool,
+    pub bytes: Vec<u8>,
+}
+
+impl Attachment {
+    /// An image the HTML body shows by `cid:`: kept, but not an attachment to list.
+    pub fn is_inline_image(&self) -> bool {
+        self.content_id.is_some() && self.content_type.starts_with("image/") && self.inline
+    }
+}
+
+/// What Braid reads from a message. Message ids are bare (no angle brackets).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedEmail {
+    pub message_id: Option<String>,
+    pub from: Option<Mailbox>,
+    pub to: Vec<Mailbox>,
+    pub cc: Vec<Mailbox>,
+    pub subject: Option<String>,
+    pub in_reply_to: Vec<String>,
+    pub references: Vec<String>,
+    /// The text body, or the HTML body turned into text when there is no text part.
+    pub text: String,
+    /// The HTML body as sent (sanitise before showing it).
+    pub html: Option<String>,
+    pub attachments: Vec<Attachment>,
+    /// Every header, lower-cased name and raw value, for the rules that read headers.
+    pub headers: Vec<(String, String)>,
+    /// `multipart/report; report-type=delivery-status` (a bounce).
+    pub delivery_report: bool,
+}
+
+impl ParsedEmail {
+    /// The first value of header `name` (lower-case), trimmed.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.trim())
+    }
+}
+
+/// Parses `raw`; `None` when it is not a message at all (no headers to speak of).
+pub fn parse(raw: &[u8]) -> Option<ParsedEmail> {
+    let message = MessageParser::default().parse(raw)?;
+    if message.headers().is_empty() {
+        return None;
+    }
+    let attachments = message
+        .attachments()
+        .filter(|part| !part.is_message() || !part.is_empty())
+        .map(|part| Attachment {
+            filename: part.attachment_name().map(str::to_owned),
+            content_type: part
+                .content_type()
+                .map(|ct| match ct.subtype() {
+                    Some(sub) => format!("{}/{}", ct.ctype(), sub),
+                    None => ct.ctype().to_owned(),
+                })
+                .unwrap_or_else(|| "application/octet-stream".to_owned())
+                .to_lowercase(),
+            content_id: part.content_id().map(|id| id.trim_matches(['<', '>']).to_owned()),
+            inline: part.content_disposition().is_some_and(|d| d.ctype().eq_ignore_ascii_case("inline")),
+            bytes: part.contents().to_vec(),
+        })
+        .collect();
+    let delivery_report = message.content_type().is_some_and(|ct| {
+        ct.ctype().eq_ignore_ascii_case("multipart")
+            && ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("report"))
+            && ct.attribute("report-type").is_some_and(|r| r.eq_ignore_ascii_case("delivery-status"))
+    });
+    Some(ParsedEmail {
+        message_id: message.message_id().map(clean_id).filter(|id| !id.is_empty()),
+        from: message.from().and_then(first_mailbox),
+        to: message.to().map(mailboxes).unwrap_or_default(),
+        cc: message.cc().map(mailboxes).unwrap_or_default(),
+        subject: message.subject().map(str::to_owned),
+        in_reply_to: ids(message.in_reply_to()),
+        references: ids(message.references()),
+        text: message.body_text(0).map(|t| t.into_owned()).unwrap_or_default(),
+        // mail-parser turns a text body into HTML when there is none; only a real one counts.
+        html: message
+            .html_bodies()
+            .find(|part| part.is_text_html())
+            .and_then(|part| part.text_contents())
+            .map(str::to_owned),
+        attachments,
+        headers: message
+            .headers_raw()
+            .map(|(name, value)| (name.to_ascii_lowercase(), value.trim().to_owned()))
+            .collect(),
+        delivery_report,
+    })
+}
+
+fn clean_id(id: &str) -> String {
+    id.trim().trim_matches(['<', '>']).trim().to_owned()
+}
+
+fn ids(value: &HeaderValue<'_>) -> Vec<String> {
+    let ids: Vec<String> = match value {
+        HeaderValue::Text(id) => vec![clean_id(id)],
+        HeaderValue::TextList(list) => list.iter().map(|id| clean_id(id)).collect(),
+        _ => vec![],
+    };
+    ids.into_iter().filter(|id| !id.is_empty()).collect()
+}
+
+fn first_mailbox(address: &Address<'_>) -> Option<Mailbox> {
+    mailboxes(address).into_iter().next()
+}
+
+fn mailboxes(address: &Address<'_>) -> Vec<Mailbox> {
+    address
+        .iter()
+        .filter_map(|addr| {
+            let email = addr.address()?.trim();
+            (!email.is_empty()).then(|| Mailbox {
+                address: email.to_owned(),
+                name: addr.name().map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PLAIN: &[u8] = b"From: =?UTF-8?Q?Ana_L=C3=ADma?= <Ana@Example.org>\r\n\
+To: support@braid.test, Bob <bob@example.org>\r\n\
+Cc: carol@example.org\r\n\
+Subject: =?ISO-8859-1?Q?R=E9sum=E9?= [#1042]\r\n\
+Message-ID: <abc@mail.example.org>\r\n\
+In-Reply-To: <out-1@braid.test>\r\n\
+References: <root@x> <out-1@braid.test>\r\n\
+Content-Type: text/plain; charset=iso-8859-1\r\n\
+Content-Transfer-Encoding: quoted-printable\r\n\
+\r\n\
+Ol=E1, obrigado!\r\n";
+
+    #[test]
+    fn headers_charsets_and_ids_are_decoded() {
+        let email = parse(PLAIN).unwrap();
+        assert_eq!(email.message_id.as_deref(), Some("abc@mail.example.org"));
+        assert_eq!(email.from, Some(Mailbox { address: "Ana@Example.org".into(), name: Some("Ana Líma".into()) }));
+        assert_eq!(email.to.len(), 2);
+        assert_eq!(email.cc[0].address, "carol@example.org");
+        assert_eq!(email.subject.as_deref(), Some("Résumé [#1042]"));
+        assert_eq!(email.in_reply_to, ["out-1@braid.test"]);
+        assert_eq!(email.references, ["root@x", "out-1@braid.test"]);
+        assert_eq!(email.text.trim(), "Olá, obrigado!");
+        assert_eq!(email.html, None);
+        assert!(!email.delivery_report);
+    }
+
+    #[test]
+    fn alternatives_attachments_and_inline_images_are_told_apart() {
+        let raw = b"From: a@example.org\r\nSubject: pics\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"outer\"\r\n\r\n\
+--outer\r\nContent-Type: multipart/related; boundary=\"rel\"\r\n\r\n\
+--rel\r\nContent-Type: multipart/alternative; boundary=\"alt\"\r\n\r\n\
+--alt\r\nContent-Type: text/plain\r\n\r\nsee picture\r\n\
+--alt\r\nContent-Type: text/html\r\n\r\n<p>see <img src=\"cid:pic1\"></p>\r\n--alt--\r\n\
+--rel\r\nContent-Type: image/png\r\nContent-ID: <pic1>\r\nContent-Disposition: inline\r\n\
+Content-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n--rel--\r\n\
+--outer\r\nContent-Type: application/pdf; name=\"invoice.pdf\"\r\n\
+Content-Disposition: attachment; filename=\"invoice.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--outer--\r\n";
+        let email = parse(raw).unwrap();
+        assert_eq!(email.text.trim(), "see picture");
+        assert!(email.html.as_deref().unwrap().contains("cid:pic1"));
+        assert_eq!(email.attachments.len(), 2);
+        let (image, pdf) = (&email.attachments[0], &email.attachments[1]);
+        assert!(image.is_inline_image());
+        assert_eq!(image.content_id.as_deref(), Some("pic1"));
+        assert_eq!(pdf.filename.as_deref(), Some("invoice.pdf"));
+        assert_eq!(pdf.content_type, "application/pdf");
+        assert_eq!(pdf.bytes, b"%PDF-");
+        assert!(!pdf.is_inline_image());
+    }
+
+    #[test]
+    fn html_only_mail_gets_a_text_body() {
+        let raw = b"From: a@example.org\r\nContent-Type: text/html\r\n\r\n<p>Hello <b>there</b></p>";
+        let email = parse(raw).unwrap();
+        assert!(email.text.contains("Hello") && email.text.contains("there"), "{:?}", email.text);
+        assert!(email.html.is_some());
+    }
+
+    #[test]
+    fn garbage_is_not_a_message() {
+        assert_eq!(parse(b""), None);
+    }
+}
