@@ -50,6 +50,14 @@ pub struct Settings {
     pub email_inbound_secret: Option<String>,
     /// The largest raw email accepted (25 MB by default).
     pub email_max_bytes: usize,
+    /// `smtp://[user:pass@]host:port` or `smtps://…`; unset keeps email replies queued.
+    pub smtp_url: Option<String>,
+    /// The From address of replies.
+    pub support_address: String,
+    /// The first retry of a failed delivery waits this long, each next one twice as long.
+    pub smtp_retry_base_secs: u64,
+    /// Attempts before a delivery that keeps failing temporarily is given up.
+    pub smtp_max_attempts: u32,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
@@ -84,6 +92,10 @@ impl Default for Settings {
             idempotency_ttl_hours: 24,
             email_inbound_secret: None,
             email_max_bytes: 25 * 1024 * 1024,
+            smtp_url: None,
+            support_address: "support@braid.localhost".into(),
+            smtp_retry_base_secs: 30,
+            smtp_max_attempts: 8,
         }
     }
 }
@@ -130,6 +142,7 @@ impl Settings {
         self.database_url = self.database_url.filter(|url| !url.trim().is_empty());
         self.jwt_secret = self.jwt_secret.filter(|secret| !secret.is_empty());
         self.email_inbound_secret = self.email_inbound_secret.filter(|secret| !secret.is_empty());
+        self.smtp_url = self.smtp_url.filter(|url| !url.trim().is_empty());
         self.redis_url = self.redis_url.filter(|url| !url.trim().is_empty());
         self
     }

@@ -15,7 +15,7 @@ use braid_core::{AgentName, EmailAddress};
 use braid_db::{Db, agents};
 
 use crate::Settings;
-use crate::workers::Workers;
+use crate::workers::{EmailDelivery, Workers};
 
 /// The credentials of an admin created on first start, shown once.
 #[derive(Debug, Clone)]
@@ -47,10 +47,12 @@ impl Application {
         // Computed now so the first sign-in with an unknown email does not run argon2 on
         // an HTTP worker.
         tokio::task::spawn_blocking(braid_api::password::dummy_hash).await?;
+        let email = email_delivery(&db, settings)?;
         let workers = Workers::start(
             db.clone(),
             chrono::Duration::hours(settings.idempotency_ttl_hours.into()),
             auth.login_window,
+            email,
         );
 
         let listener =
@@ -160,4 +162,19 @@ async fn auth_config(db: &Db, settings: &Settings) -> anyhow::Result<AuthConfig>
         login_max_failures: settings.login_max_failures.into(),
         login_window: chrono::Duration::seconds(i64::try_from(settings.login_window_secs)?),
     })
+}
+
+fn email_delivery(db: &Db, settings: &Settings) -> anyhow::Result<Option<EmailDelivery>> {
+    let Some(url) = &settings.smtp_url else {
+        return Ok(None);
+    };
+    EmailAddress::parse(&settings.support_address).context("support_address")?;
+    let mailer = braid_channels::email::smtp::Mailer::from_url(url).map_err(anyhow::Error::msg)?;
+    Ok(Some(EmailDelivery {
+        db: db.clone(),
+        mailer,
+        support_address: settings.support_address.clone(),
+        retry_base: std::time::Duration::from_secs(settings.smtp_retry_base_secs.max(1)),
+        max_attempts: i32::try_from(settings.smtp_max_attempts.max(1)).unwrap_or(i32::MAX),
+    }))
 }

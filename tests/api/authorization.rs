@@ -272,7 +272,9 @@ async fn the_matrix_lists_every_v1_route_the_app_serves(backend: Backend) {
     let document: Value = app.get("/openapi.json").await.json().await.unwrap();
     let mut served = vec![];
     for (path, item) in document["paths"].as_object().unwrap() {
-        if !path.starts_with("/v1/") || path.starts_with("/v1/auth/") {
+        // Sign-in is public, and channel webhooks authenticate with their own secrets
+        // (tests/api/email.rs covers the email one).
+        if !path.starts_with("/v1/") || path.starts_with("/v1/auth/") || path.starts_with("/v1/channels/") {
             continue;
         }
         for method in item.as_object().unwrap().keys() {

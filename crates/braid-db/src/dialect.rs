@@ -93,3 +93,48 @@ pub fn with_migration_lock<T>(conn: &mut DbConn, work: impl FnOnce(&mut DbConn) 
     }
     Ok(result)
 }
+
+#[derive(QueryableByName)]
+struct Claimed {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    id: String,
+}
+
+/// Leases up to `limit` due outbox entries of `channel` until `lease_until`, so that of
+/// several workers (on several nodes) exactly one takes each. PostgreSQL skips rows
+/// another worker is claiming (`FOR UPDATE SKIP LOCKED`); SQLite's single writer needs no
+/// more than the write transaction this runs in.
+pub fn claim_outbox(
+    conn: &mut DbConn,
+    channel: &str,
+    now: chrono::NaiveDateTime,
+    lease_until: chrono::NaiveDateTime,
+    limit: i64,
+) -> Result<Vec<String>, DbError> {
+    use diesel::sql_types::{BigInt, Text, Timestamp};
+    let claimed: Vec<Claimed> = match conn {
+        DbConn::Pg(pg) => diesel::sql_query(
+            "UPDATE outbox SET locked_until = $1, attempts = attempts + 1 WHERE id IN ( \
+               SELECT id FROM outbox WHERE state = 'pending' AND channel = $2 AND next_attempt_at <= $3 \
+               AND (locked_until IS NULL OR locked_until < $3) \
+               ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING id",
+        )
+        .bind::<Timestamp, _>(lease_until)
+        .bind::<Text, _>(channel)
+        .bind::<Timestamp, _>(now)
+        .bind::<BigInt, _>(limit)
+        .load(pg)?,
+        DbConn::Sqlite(sqlite) => diesel::sql_query(
+            "UPDATE outbox SET locked_until = ?1, attempts = attempts + 1 WHERE id IN ( \
+               SELECT id FROM outbox WHERE state = 'pending' AND channel = ?2 AND next_attempt_at <= ?3 \
+               AND (locked_until IS NULL OR locked_until < ?3) \
+               ORDER BY next_attempt_at LIMIT ?4) RETURNING id",
+        )
+        .bind::<Timestamp, _>(lease_until)
+        .bind::<Text, _>(channel)
+        .bind::<Timestamp, _>(now)
+        .bind::<BigInt, _>(limit)
+        .load(sqlite)?,
+    };
+    Ok(claimed.into_iter().map(|c| c.id).collect())
+}

@@ -270,3 +270,16 @@ fn write_agent_message(
 fn without_nul(text: String) -> String {
     if text.contains('\0') { text.replace('\0', "\u{FFFD}") } else { text }
 }
+
+/// A ticket's messages on one channel, oldest first: what an email reply needs to thread
+/// (their Message-IDs) and to address (who wrote last).
+pub fn channel_history(conn: &mut DbConn, ticket: TicketId, channel: Channel) -> Result<Vec<Message>, DbError> {
+    messages::table
+        .filter(messages::ticket_id.eq(ticket.to_string()).and(messages::channel.eq(channel.as_str())))
+        .order((messages::created_at.asc(), messages::id.asc()))
+        .select(MessageRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(Message::try_from)
+        .collect()
+}

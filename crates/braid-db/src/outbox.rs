@@ -6,8 +6,11 @@ use braid_core::{Channel, MessageId, OutboxId};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
-use crate::schema::outbox;
-use crate::{DbConn, DbError, to_db};
+use braid_core::{DeliveryState, EventKind};
+
+use crate::messages::{self, Message};
+use crate::schema::{messages as messages_table, outbox};
+use crate::{DbConn, DbError, dialect, events, to_db};
 
 /// Queues `message` for delivery on `channel`, due now.
 pub fn enqueue(
@@ -35,4 +38,113 @@ pub fn enqueue(
 /// How many deliveries are waiting, for `/metrics` and the workers' logs.
 pub fn pending(conn: &mut DbConn) -> Result<i64, DbError> {
     Ok(outbox::table.filter(outbox::state.eq("pending")).count().get_result(conn)?)
+}
+
+/// A leased delivery: the entry, and the message to deliver.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub id: OutboxId,
+    /// Attempts so far, this one included.
+    pub attempt: i32,
+    pub message: Message,
+}
+
+/// Leases due deliveries of `channel` for `lease`; a worker that dies mid-delivery loses
+/// its lease and another takes the entry over after it.
+pub fn claim(
+    conn: &mut DbConn,
+    channel: Channel,
+    lease: chrono::Duration,
+    limit: i64,
+) -> Result<Vec<Delivery>, DbError> {
+    dialect::write_transaction(conn, |conn| {
+        let now = crate::now();
+        let ids = dialect::claim_outbox(conn, channel.as_str(), to_db(now), to_db(now + lease), limit)?;
+        let mut deliveries = Vec::with_capacity(ids.len());
+        for id in ids {
+            let (message_id, attempt): (String, i32) =
+                outbox::table.find(&id).select((outbox::message_id, outbox::attempts)).first(conn)?;
+            let message = messages::get(conn, message_id.parse()?)?;
+            deliveries.push(Delivery { id: id.parse()?, attempt, message });
+        }
+        Ok(deliveries)
+    })
+}
+
+/// Gives the message the channel reference it will be sent with (an email Message-ID),
+/// once: a retry sends the same id, so the recipient can tell a repeat.
+pub fn assign_channel_ref(conn: &mut DbConn, message: &Message, channel_ref: &str) -> Result<String, DbError> {
+    if let Some(existing) = &message.channel_ref {
+        return Ok(existing.clone());
+    }
+    diesel::update(messages_table::table.find(message.id.to_string()).filter(messages_table::channel_ref.is_null()))
+        .set(messages_table::channel_ref.eq(channel_ref))
+        .execute(conn)?;
+    Ok(messages::get(conn, message.id)?.channel_ref.unwrap_or_else(|| channel_ref.to_owned()))
+}
+
+/// The channel took the message.
+pub fn sent(conn: &mut DbConn, delivery: &Delivery) -> Result<(), DbError> {
+    finish(conn, delivery, "sent", DeliveryState::Sent, None)
+}
+
+/// The channel refused the message for good (a 5xx, no address to send to).
+pub fn failed(conn: &mut DbConn, delivery: &Delivery, error: &str) -> Result<(), DbError> {
+    finish(conn, delivery, "failed", DeliveryState::Failed, Some(error))
+}
+
+/// A temporary failure: try again at `next_attempt_at`.
+pub fn retry_later(
+    conn: &mut DbConn,
+    delivery: &Delivery,
+    error: &str,
+    next_attempt_at: DateTime<Utc>,
+) -> Result<(), DbError> {
+    diesel::update(outbox::table.find(delivery.id.to_string()))
+        .set((
+            outbox::locked_until.eq(None::<chrono::NaiveDateTime>),
+            outbox::next_attempt_at.eq(to_db(next_attempt_at)),
+            outbox::last_error.eq(error),
+            outbox::updated_at.eq(to_db(crate::now())),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+fn finish(
+    conn: &mut DbConn,
+    delivery: &Delivery,
+    state: &str,
+    delivery_state: DeliveryState,
+    error: Option<&str>,
+) -> Result<(), DbError> {
+    dialect::write_transaction(conn, |conn| {
+        let now = crate::now();
+        diesel::update(outbox::table.find(delivery.id.to_string()))
+            .set((
+                outbox::state.eq(state),
+                outbox::locked_until.eq(None::<chrono::NaiveDateTime>),
+                outbox::last_error.eq(error),
+                outbox::updated_at.eq(to_db(now)),
+            ))
+            .execute(conn)?;
+        let mut details = delivery.message.details.clone();
+        if let (Some(error), Some(object)) = (error, details.as_object_mut()) {
+            object.insert("delivery_error".into(), serde_json::Value::String(error.to_owned()));
+        }
+        diesel::update(messages_table::table.find(delivery.message.id.to_string()))
+            .set((
+                messages_table::delivery_state.eq(delivery_state.as_str()),
+                messages_table::details.eq(details.to_string()),
+            ))
+            .execute(conn)?;
+        let message = messages::get(conn, delivery.message.id)?;
+        let customer = crate::customers::owner_of_thread(conn, message.thread_id)?;
+        let mut event = events::NewEvent::new(EventKind::MessageUpdated, message.id, &message, now)?.customer(customer);
+        if let Some(ticket) = message.ticket_id {
+            event = event.ticket(ticket);
+        }
+        events::append(conn, vec![event])?;
+        Ok(())
+    })
 }

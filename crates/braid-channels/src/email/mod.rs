@@ -6,13 +6,16 @@
 //! - [`threading`] turns In-Reply-To, References and `[#1042]` subject tags into explicit
 //!   references.
 //! - [`html`] sanitises HTML bodies.
+//! - [`outbound`] composes agent replies and [`smtp`] sends them.
 //!
 //! A message that cannot be parsed at all is still kept: its raw bytes are stored and it
 //! lands, flagged, in the thread of an "unknown sender" customer where agents see it.
 
 pub mod automated;
 pub mod html;
+pub mod outbound;
 pub mod parse;
+pub mod smtp;
 pub mod threading;
 
 use braid_core::placement::Authorship;

@@ -1,6 +1,10 @@
 //! Background work that runs beside the HTTP server on every node. Each worker is a
 //! loop that stops when shutdown is signalled; coordination between nodes goes through
-//! the database, so running them everywhere is safe.
+//! the database (leases on outbox rows), so running them everywhere is safe.
+
+mod email;
+
+pub use email::EmailDelivery;
 
 use std::time::Duration;
 
@@ -16,9 +20,18 @@ pub struct Workers {
 }
 
 impl Workers {
-    pub fn start(db: Db, idempotency_ttl: chrono::Duration, login_window: chrono::Duration) -> Self {
+    pub fn start(
+        db: Db,
+        idempotency_ttl: chrono::Duration,
+        login_window: chrono::Duration,
+        email: Option<EmailDelivery>,
+    ) -> Self {
         let (stop, stopped) = watch::channel(false);
-        let tasks = vec![tokio::spawn(housekeeping(db, idempotency_ttl, login_window, stopped))];
+        let mut tasks = vec![tokio::spawn(housekeeping(db, idempotency_ttl, login_window, stopped.clone()))];
+        match email {
+            Some(email) => tasks.push(tokio::spawn(email.run(stopped))),
+            None => tracing::info!("no smtp_url: email replies stay queued in the outbox"),
+        }
         Self { stop, tasks }
     }
 

@@ -1,0 +1,162 @@
+//! Email out: agent replies go through the outbox to a real SMTP server, thread in the
+//! customer's mail client, come back into the same ticket, and survive SMTP being down.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, TestApp, both_backends};
+use crate::smtp::{SmtpSink, free_port};
+
+both_backends!(
+    a_customer_email_an_agent_reply_and_the_customers_answer_stay_one_ticket,
+    a_reply_queued_while_smtp_is_down_is_delivered_once_when_it_is_back,
+    a_permanent_refusal_marks_the_reply_failed_with_the_servers_answer,
+);
+
+const SECRET: &str = "inbound-test-secret";
+
+async fn app_with_smtp(backend: Backend, smtp_url: String) -> TestApp {
+    TestApp::builder(backend)
+        .with_settings(|s| {
+            s.email_inbound_secret = Some(SECRET.into());
+            s.smtp_url = Some(smtp_url);
+            s.support_address = "support@braid.test".into();
+            s.smtp_retry_base_secs = 1;
+        })
+        .start()
+        .await
+}
+
+async fn post_raw(app: &TestApp, raw: &[u8]) -> Value {
+    let response = app
+        .client
+        .post(app.url("/v1/channels/email/inbound"))
+        .bearer_auth(SECRET)
+        .header("content-type", "message/rfc822")
+        .body(raw.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    response.json().await.unwrap()
+}
+
+fn header<'a>(raw: &'a str, name: &str) -> Option<&'a str> {
+    raw.lines()
+        .find(|line| line.to_ascii_lowercase().starts_with(&format!("{}:", name.to_ascii_lowercase())))
+        .map(|line| line[name.len() + 1..].trim())
+}
+
+/// Polls the message's delivery state until it is not `queued` any more.
+async fn delivery_state(app: &TestApp, token: &str, ticket: &str, message: &str) -> Value {
+    for _ in 0..150 {
+        let page: Value =
+            app.get_as(&format!("/v1/tickets/{ticket}/messages?limit=200"), token).await.json().await.unwrap();
+        let found = page["data"].as_array().unwrap().iter().find(|m| m["id"] == message).cloned().unwrap();
+        if found["delivery_state"] != "queued" {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the reply stayed queued");
+}
+
+async fn a_customer_email_an_agent_reply_and_the_customers_answer_stay_one_ticket(backend: Backend) {
+    let sink = SmtpSink::start();
+    let app = app_with_smtp(backend, sink.url()).await;
+    let token = app.agent_token("agent").await;
+
+    let first = post_raw(
+        &app,
+        b"From: Cy Ode <cy@example.org>\r\nTo: support@braid.test\r\nSubject: Broken zipper\r\n\
+Message-ID: <c1@mail.example.org>\r\n\r\nMy zipper broke.\r\n",
+    )
+    .await;
+    let ticket = first["ticket_id"].as_str().unwrap();
+    let reply = app
+        .post_as(&format!("/v1/tickets/{ticket}/replies"), &token, &json!({ "text": "Send it back, we fix it." }))
+        .await;
+    assert_eq!(reply.status(), 201);
+    let reply: Value = reply.json().await.unwrap();
+    assert_eq!(reply["channel"], "email", "the channel the customer used");
+
+    let sent = delivery_state(&app, &token, ticket, reply["id"].as_str().unwrap()).await;
+    assert_eq!(sent["delivery_state"], "sent");
+    let mails = sink.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(mails.len(), 1);
+    let mail = String::from_utf8_lossy(&mails[0]).into_owned();
+    let number = app.get_as(&format!("/v1/tickets/{ticket}"), &token).await.json::<Value>().await.unwrap()["number"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(header(&mail, "To"), Some("\"Cy Ode\" <cy@example.org>").or(header(&mail, "To")));
+    assert!(header(&mail, "To").unwrap().contains("cy@example.org"));
+    assert!(header(&mail, "From").unwrap().contains("support@braid.test"));
+    assert_eq!(header(&mail, "Subject"), Some(format!("Re: Broken zipper [#{number}]").as_str()));
+    assert_eq!(header(&mail, "In-Reply-To"), Some("<c1@mail.example.org>"));
+    assert_eq!(header(&mail, "References"), Some("<c1@mail.example.org>"));
+    let our_id = header(&mail, "Message-ID").unwrap().to_owned();
+    assert_eq!(sent["channel_ref"], our_id.as_str(), "the message records the Message-ID it was sent with");
+    assert!(mail.to_ascii_lowercase().contains("x-braid-loop: 1"));
+
+    // The customer answers from their client, which quotes our headers back.
+    let answer = format!(
+        "From: Cy Ode <cy@example.org>\r\nTo: support@braid.test\r\nSubject: Re: Broken zipper [#{number}]\r\n\
+Message-ID: <c2@mail.example.org>\r\nIn-Reply-To: {our_id}\r\nReferences: <c1@mail.example.org> {our_id}\r\n\r\nThanks, sent!\r\n"
+    );
+    let second = post_raw(&app, answer.as_bytes()).await;
+    assert_eq!(second["ticket_id"], ticket, "same ticket");
+    assert_eq!(second["customer_id"], first["customer_id"], "same thread");
+    let thread: Value = app
+        .get_as(&format!("/v1/customers/{}/thread", first["customer_id"].as_str().unwrap()), &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let directions: Vec<&str> =
+        thread["data"].as_array().unwrap().iter().map(|m| m["direction"].as_str().unwrap()).collect();
+    assert_eq!(directions, ["inbound", "outbound", "inbound"]);
+    assert_eq!(thread["data"][2]["placement"][1]["source"], "in_reply_to", "it threaded by our Message-ID");
+}
+
+async fn a_reply_queued_while_smtp_is_down_is_delivered_once_when_it_is_back(backend: Backend) {
+    let port = free_port();
+    let app = app_with_smtp(backend, format!("smtp://127.0.0.1:{port}")).await;
+    let token = app.agent_token("agent").await;
+    let first = post_raw(&app, b"From: dee@example.org\r\nSubject: Hi\r\nMessage-ID: <d1@x>\r\n\r\nhello\r\n").await;
+    let ticket = first["ticket_id"].as_str().unwrap();
+    let reply: Value = app
+        .post_as(&format!("/v1/tickets/{ticket}/replies"), &token, &json!({ "text": "Hello back" }))
+        .await
+        .json()
+        .await
+        .unwrap();
+
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let page: Value = app.get_as(&format!("/v1/tickets/{ticket}/messages"), &token).await.json().await.unwrap();
+    assert_eq!(page["data"][1]["delivery_state"], "queued", "nothing listens yet: it waits, it does not fail");
+
+    let sink = SmtpSink::start_on(port);
+    let sent = delivery_state(&app, &token, ticket, reply["id"].as_str().unwrap()).await;
+    assert_eq!(sent["delivery_state"], "sent");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(sink.received().len(), 1, "delivered once, not once per retry");
+}
+
+async fn a_permanent_refusal_marks_the_reply_failed_with_the_servers_answer(backend: Backend) {
+    let sink = SmtpSink::start();
+    let app = app_with_smtp(backend, sink.url()).await;
+    let token = app.agent_token("agent").await;
+    let first = post_raw(&app, b"From: reject@example.org\r\nSubject: Hi\r\nMessage-ID: <r1@x>\r\n\r\nhello\r\n").await;
+    let ticket = first["ticket_id"].as_str().unwrap();
+    let reply: Value = app
+        .post_as(&format!("/v1/tickets/{ticket}/replies"), &token, &json!({ "text": "Hello back" }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let failed = delivery_state(&app, &token, ticket, reply["id"].as_str().unwrap()).await;
+    assert_eq!(failed["delivery_state"], "failed");
+    assert!(failed["details"]["delivery_error"].as_str().unwrap().contains("550"), "{}", failed["details"]);
+    assert!(sink.received().is_empty());
+}
