@@ -68,6 +68,7 @@ impl Application {
             email: EmailConfig {
                 inbound_secret: settings.email_inbound_secret.clone(),
                 max_bytes: settings.email_max_bytes,
+                mailgun_signing_key: settings.mailgun_signing_key.clone(),
             },
             blobs: braid_channels::blobs::BlobStore::new(&settings.data_dir),
         });

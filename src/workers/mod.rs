@@ -59,6 +59,8 @@ async fn housekeeping(
         let (keys_before, failures_before) = (now - idempotency_ttl, now - login_window);
         let purged = db
             .run(move |conn| {
+                // Webhook tokens outlive their signatures' freshness window by a day.
+                braid_db::auth::purge_webhook_tokens(conn, braid_db::now() - chrono::Duration::days(1))?;
                 Ok((
                     braid_db::idempotency::purge(conn, keys_before)?,
                     braid_db::auth::purge_login_failures(conn, failures_before)?,

@@ -14,6 +14,9 @@ both_backends!(
     oversized_and_mistyped_posts_are_refused,
     an_unreadable_message_is_kept_and_flagged,
     every_message_of_the_mime_robustness_corpus_is_stored,
+    postmark_json_with_and_without_raw_content_is_placed,
+    sendgrid_raw_inbound_parse_is_placed_with_basic_auth,
+    mailgun_posts_are_placed_only_when_signed_fresh_and_new,
 );
 
 const SECRET: &str = "inbound-test-secret";
@@ -313,4 +316,90 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         if path.is_dir() { found.extend(walk(&path)) } else { found.push(path) }
     }
     found
+}
+
+async fn postmark_json_with_and_without_raw_content_is_placed(backend: Backend) {
+    let app = app(backend).start().await;
+    let url = app.url("/v1/channels/email/inbound/postmark");
+    let fields = json!({
+        "FromFull": { "Email": "Pat@Example.org", "Name": "Pat" }, "ToFull": [{ "Email": "support@braid.test", "Name": "" }],
+        "Subject": "Printer on fire", "MessageID": "pm-1", "TextBody": "Help", "HtmlBody": "",
+        "Headers": [{ "Name": "Message-ID", "Value": "<pat1@mail.example.org>" }], "Attachments": []
+    });
+    let unauthenticated = app.client.post(&url).json(&fields).send().await.unwrap();
+    assert_eq!(unauthenticated.status(), 401);
+    let first = app.client.post(&url).basic_auth("postmark", Some(SECRET)).json(&fields).send().await.unwrap();
+    let first = placed(first, 201).await;
+    let retry =
+        placed(app.client.post(&url).basic_auth("postmark", Some(SECRET)).json(&fields).send().await.unwrap(), 200)
+            .await;
+    assert_eq!(retry["message_id"], first["message_id"], "Postmark's retry is the same message");
+
+    let raw = json!({ "RawEmail": String::from_utf8(mail("pat@example.org", "pat2@mail.example.org", "Re: Printer", "In-Reply-To: <pat1@mail.example.org>\r\n", "Still burning")).unwrap() });
+    let second = placed(app.client.post(&url).bearer_auth(SECRET).json(&raw).send().await.unwrap(), 201).await;
+    assert_eq!((&second["customer_id"], &second["ticket_id"]), (&first["customer_id"], &first["ticket_id"]));
+    let junk = app.client.post(&url).bearer_auth(SECRET).json(&json!([1, 2])).send().await.unwrap();
+    assert_eq!(junk.status(), 400);
+}
+
+async fn sendgrid_raw_inbound_parse_is_placed_with_basic_auth(backend: Backend) {
+    let app = app(backend).start().await;
+    let url = app.url("/v1/channels/email/inbound/sendgrid");
+    let form = || {
+        reqwest::multipart::Form::new()
+            .text("to", "support@braid.test")
+            .text("email", String::from_utf8(mail("sam@example.org", "sg1@x", "Hello", "", "From SendGrid")).unwrap())
+    };
+    assert_eq!(app.client.post(&url).multipart(form()).send().await.unwrap().status(), 401);
+    let answer =
+        placed(app.client.post(&url).basic_auth("sendgrid", Some(SECRET)).multipart(form()).send().await.unwrap(), 201)
+            .await;
+    assert!(answer["ticket_id"].is_string());
+    let missing = reqwest::multipart::Form::new().text("text", "no raw");
+    assert_eq!(app.client.post(&url).bearer_auth(SECRET).multipart(missing).send().await.unwrap().status(), 400);
+    assert_eq!(messages(&app).await, 1);
+}
+
+fn mailgun_signature(key: &str, timestamp: &str, token: &str) -> String {
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).unwrap();
+    mac.update(timestamp.as_bytes());
+    mac.update(token.as_bytes());
+    mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+async fn mailgun_posts_are_placed_only_when_signed_fresh_and_new(backend: Backend) {
+    let off = TestApp::spawn(backend).await;
+    let response = off
+        .client
+        .post(off.url("/v1/channels/email/inbound/mailgun"))
+        .multipart(reqwest::multipart::Form::new().text("token", "x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+
+    let key = "mailgun-signing-key";
+    let app = TestApp::builder(backend).with_settings(|s| s.mailgun_signing_key = Some(key.into())).start().await;
+    let url = app.url("/v1/channels/email/inbound/mailgun");
+    let now = chrono::Utc::now().timestamp();
+    let form = |timestamp: i64, token: &str, signature: String, id: &str| {
+        reqwest::multipart::Form::new()
+            .text("timestamp", timestamp.to_string())
+            .text("token", token.to_owned())
+            .text("signature", signature)
+            .text("body-mime", String::from_utf8(mail("mo@example.org", id, "Hi", "", "From Mailgun")).unwrap())
+    };
+    let post = |form| app.client.post(&url).multipart(form).send();
+
+    let good = form(now, "token-1", mailgun_signature(key, &now.to_string(), "token-1"), "mg1@x");
+    assert_eq!(post(good).await.unwrap().status(), 201);
+    let replay = form(now, "token-1", mailgun_signature(key, &now.to_string(), "token-1"), "mg2@x");
+    assert_eq!(post(replay).await.unwrap().status(), 401, "a token works once");
+    let forged = form(now, "token-2", mailgun_signature("guessed", &now.to_string(), "token-2"), "mg3@x");
+    assert_eq!(post(forged).await.unwrap().status(), 401);
+    let stale_at = now - 600;
+    let stale = form(stale_at, "token-3", mailgun_signature(key, &stale_at.to_string(), "token-3"), "mg4@x");
+    assert_eq!(post(stale).await.unwrap().status(), 401);
+    assert_eq!(messages(&app).await, 1, "only the good post stored anything");
 }

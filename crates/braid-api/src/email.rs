@@ -1,13 +1,17 @@
-//! `POST /v1/channels/email/inbound`: a raw RFC 5322 message from an MTA or any
-//! forwarder, authenticated with a bearer secret. It answers 2xx only after the raw
-//! message is stored on disk and placed in one transaction; a retry of the same message
-//! answers with the first placement. A message that cannot be parsed is still stored and
-//! placed, flagged — never lost, never a 500.
+//! Inbound email webhooks: raw RFC 5322 from an MTA or any forwarder
+//! (`/v1/channels/email/inbound`), and the formats of Postmark (JSON), Mailgun (`body-mime`
+//! form, HMAC-signed) and SendGrid (Inbound Parse with raw MIME). Each answers 2xx only
+//! after the raw message is stored on disk and placed in one transaction; a retry of the
+//! same message answers with the first placement. A message that cannot be parsed is still
+//! stored and placed, flagged — never lost, never a 500. An unauthenticated post is
+//! refused before anything is read or stored.
 
 use actix_web::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use actix_web::{HttpRequest, HttpResponse, post, web};
+use base64::Engine;
 use braid_channels::blobs::Blob;
 use braid_channels::email;
+use braid_channels::email::providers::{self, Delivered};
 use braid_core::{CustomerId, MessageId, TicketId};
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -53,46 +57,218 @@ pub struct Placed {
 async fn inbound(
     req: HttpRequest,
     state: web::Data<AppState>,
-    mut payload: web::Payload,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    authenticate(&req, &state)?;
-    let content_type = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    check_secret(&req, &state)?;
+    let essence = essence(&req);
     if !matches!(essence.as_str(), "message/rfc822" | "application/octet-stream" | "text/plain") {
         return Err(ApiError::new(ErrorCode::UnsupportedMediaType, "send the raw message as message/rfc822"));
     }
+    let raw = read_limited(payload, state.email.max_bytes).await?;
+    accept(&state, Delivered::Raw(raw.to_vec()), raw).await
+}
 
-    let limit = state.email.max_bytes;
+/// Receive Postmark's inbound webhook (JSON).
+///
+/// Configure the webhook URL with basic auth (`https://braid:<secret>@host/…`) or send
+/// the secret as a bearer token. With Postmark's "include raw email content" option the
+/// raw message is used; otherwise the message is rebuilt from Postmark's fields.
+#[utoipa::path(
+    tag = "channels",
+    request_body(content = Object, content_type = "application/json", description = "Postmark's inbound message JSON."),
+    responses(
+        (status = 201, description = "Stored and placed.", body = Placed),
+        (status = 200, description = "Received before; the first placement.", body = Placed),
+        (status = 400, description = "Not Postmark's format (`bad_request`); nothing is stored.", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong secret (`unauthorized`).", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Over `email_max_bytes`.", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No inbound secret is configured.", body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
+    security(("email_inbound" = [])),
+)]
+#[post("/v1/channels/email/inbound/postmark")]
+async fn postmark(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    check_secret(&req, &state)?;
+    let json = read_limited(payload, state.email.max_bytes).await?;
+    let delivered = providers::postmark(&json).map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))?;
+    accept(&state, delivered, json).await
+}
+
+/// Receive SendGrid Inbound Parse, configured to post the raw, full MIME message.
+///
+/// Authenticate with basic auth in the webhook URL or a bearer token carrying the
+/// inbound secret. The raw message is the `email` form field.
+#[utoipa::path(
+    tag = "channels",
+    request_body(content = Object, content_type = "multipart/form-data", description = "SendGrid's form; `email` holds the raw message."),
+    responses(
+        (status = 201, description = "Stored and placed.", body = Placed),
+        (status = 200, description = "Received before; the first placement.", body = Placed),
+        (status = 400, description = "No `email` field (`bad_request`).", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong secret (`unauthorized`).", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Over `email_max_bytes`.", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No inbound secret is configured.", body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
+    security(("email_inbound" = [])),
+)]
+#[post("/v1/channels/email/inbound/sendgrid")]
+async fn sendgrid(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    check_secret(&req, &state)?;
+    let mut form = read_form(&req, payload, state.email.max_bytes).await?;
+    let raw = form.remove("email").ok_or_else(|| {
+        ApiError::new(ErrorCode::BadRequest, "no `email` field: enable \"POST the raw, full MIME message\"")
+    })?;
+    accept(&state, Delivered::Raw(raw.clone()), web::Bytes::from(raw)).await
+}
+
+/// Receive Mailgun's forwarded message (a route action `forward()` to a URL ending in
+/// `mime`, which posts `body-mime`).
+///
+/// Authenticated by Mailgun's signature: HMAC-SHA256 of `timestamp` and `token` with the
+/// webhook signing key (`BRAID_MAILGUN_SIGNING_KEY`). Signatures older than five minutes
+/// and tokens seen before are refused.
+#[utoipa::path(
+    tag = "channels",
+    request_body(content = Object, content_type = "multipart/form-data", description = "Mailgun's form: `body-mime`, `timestamp`, `token`, `signature`."),
+    responses(
+        (status = 201, description = "Stored and placed.", body = Placed),
+        (status = 200, description = "Received before; the first placement.", body = Placed),
+        (status = 400, description = "No `body-mime` field (`bad_request`).", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Bad, stale or replayed signature (`unauthorized`); nothing is stored.", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Over `email_max_bytes`.", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No Mailgun signing key is configured.", body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[post("/v1/channels/email/inbound/mailgun")]
+async fn mailgun(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let Some(key) = state.email.mailgun_signing_key.clone() else {
+        return Err(ApiError::new(ErrorCode::Unavailable, "Mailgun is not configured: set BRAID_MAILGUN_SIGNING_KEY"));
+    };
+    let mut form = read_form(&req, payload, state.email.max_bytes).await?;
+    let field = |form: &std::collections::HashMap<String, Vec<u8>>, name: &str| {
+        form.get(name).map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default()
+    };
+    let (timestamp, token, signature) = (field(&form, "timestamp"), field(&form, "token"), field(&form, "signature"));
+    let now = chrono::Utc::now().timestamp();
+    if !providers::mailgun_signature_valid(&key, &timestamp, &token, &signature, now) {
+        return Err(ApiError::new(ErrorCode::Unauthorized, "invalid or stale Mailgun signature"));
+    }
+    let first_use =
+        state.db.run(move |conn| braid_db::auth::first_use_of_webhook_token(conn, "mailgun", &token)).await?;
+    if !first_use {
+        return Err(ApiError::new(ErrorCode::Unauthorized, "this Mailgun token was used before (a replay)"));
+    }
+    let raw = form.remove("body-mime").ok_or_else(|| {
+        ApiError::new(ErrorCode::BadRequest, "no `body-mime` field: forward to a URL ending in `mime`")
+    })?;
+    accept(&state, Delivered::Raw(raw.clone()), web::Bytes::from(raw)).await
+}
+
+fn essence(req: &HttpRequest) -> String {
+    let content_type = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()
+}
+
+/// Reads the body, refusing it as soon as it passes `limit`.
+async fn read_limited(mut payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
     let mut raw = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("cannot read the body: {e}")))?;
         if raw.len() + chunk.len() > limit {
-            return Err(ApiError::new(
-                ErrorCode::PayloadTooLarge,
-                format!("the message is larger than the limit of {limit} bytes"),
-            ));
+            return Err(too_large(limit));
         }
         raw.extend_from_slice(&chunk);
     }
     if raw.is_empty() {
-        return Err(ApiError::new(ErrorCode::BadRequest, "the body is empty; send the raw message"));
+        return Err(ApiError::new(ErrorCode::BadRequest, "the body is empty"));
     }
-    let raw = raw.freeze();
+    Ok(raw.freeze())
+}
 
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(ErrorCode::PayloadTooLarge, format!("the message is larger than the limit of {limit} bytes"))
+}
+
+/// A provider's form, `multipart/form-data` or URL-encoded, as field name → bytes; at most
+/// `limit` bytes in all.
+async fn read_form(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<std::collections::HashMap<String, Vec<u8>>, ApiError> {
+    let mut fields = std::collections::HashMap::new();
+    match essence(req).as_str() {
+        "application/x-www-form-urlencoded" => {
+            let body = read_limited(payload, limit).await?;
+            let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
+                .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("malformed form: {e}")))?;
+            fields.extend(pairs.into_iter().map(|(k, v)| (k, v.into_bytes())));
+        }
+        "multipart/form-data" => {
+            let mut multipart = actix_multipart::Multipart::new(req.headers(), payload.into_inner());
+            let mut total = 0usize;
+            while let Some(field) = multipart.next().await {
+                let mut field =
+                    field.map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("malformed form: {e}")))?;
+                let name = field.name().unwrap_or_default().to_owned();
+                let mut value = Vec::new();
+                while let Some(chunk) = field.next().await {
+                    let chunk =
+                        chunk.map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("malformed form: {e}")))?;
+                    total += chunk.len();
+                    if total > limit {
+                        return Err(too_large(limit));
+                    }
+                    value.extend_from_slice(&chunk);
+                }
+                fields.insert(name, value);
+            }
+        }
+        _ => {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedMediaType,
+                "send the provider's form (multipart/form-data)",
+            ));
+        }
+    }
+    Ok(fields)
+}
+
+/// Stores the raw delivery, parses it, stores its attachments, and places it.
+async fn accept(state: &AppState, delivered: Delivered, raw: web::Bytes) -> Result<HttpResponse, ApiError> {
     // Parsing and storing files is CPU and disk work: off the HTTP workers.
     let blobs = state.blobs.clone();
     let received_at = braid_db::now();
     let prepared = web::block(move || -> std::io::Result<_> {
-        let raw_blob = blobs.put(&raw)?;
-        let inbound = match email::parse::parse(&raw) {
+        let (bytes, parsed) = match delivered {
+            Delivered::Raw(bytes) => {
+                let parsed = email::parse::parse(&bytes);
+                (bytes, parsed)
+            }
+            Delivered::Parsed(parsed) => (raw.to_vec(), Some(*parsed)),
+        };
+        let raw_blob = blobs.put(&bytes)?;
+        let placement_input = match parsed {
             Some(parsed) => {
                 let stored =
                     parsed.attachments.iter().map(|a| blobs.put(&a.bytes)).collect::<Result<Vec<Blob>, _>>()?;
                 email::inbound(&parsed, &raw_blob, &stored, received_at)
             }
-            None => email::unparseable(&raw, &raw_blob, received_at),
+            None => email::unparseable(&bytes, &raw_blob, received_at),
         };
-        Ok(inbound)
+        Ok(placement_input)
     })
     .await
     .map_err(ApiError::internal)?
@@ -112,23 +288,29 @@ async fn inbound(
     Ok(if placement.duplicate { HttpResponse::Ok().json(placed) } else { HttpResponse::Created().json(placed) })
 }
 
-fn authenticate(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
+/// The inbound secret, as a bearer token or as the password of basic auth (providers put
+/// credentials in the webhook URL).
+fn check_secret(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
     let Some(secret) = state.email.inbound_secret.as_deref() else {
         return Err(ApiError::new(
             ErrorCode::Unavailable,
             "inbound email is not configured: set BRAID_EMAIL_INBOUND_SECRET",
         ));
     };
-    let presented = req
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
+    let header = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let presented = if let Some(token) = header.strip_prefix("Bearer ") {
+        token.to_owned()
+    } else if let Some(encoded) = header.strip_prefix("Basic ") {
+        let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).unwrap_or_default();
+        let text = String::from_utf8_lossy(&decoded).into_owned();
+        text.split_once(':').map(|(_, password)| password.to_owned()).unwrap_or_default()
+    } else {
+        String::new()
+    };
     if constant_time_eq(presented.as_bytes(), secret.as_bytes()) {
         Ok(())
     } else {
-        Err(ApiError::new(ErrorCode::Unauthorized, "send `Authorization: Bearer <the inbound email secret>`"))
+        Err(ApiError::new(ErrorCode::Unauthorized, "send the inbound email secret (bearer, or basic auth password)"))
     }
 }
 

@@ -95,5 +95,5 @@ fn routes(config: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
         .service(customers::thread);
     config.service(tickets::create).service(tickets::list).service(tickets::get).service(tickets::update);
     config.service(messages::list).service(messages::reply).service(messages::note);
-    config.service(email::inbound);
+    config.service(email::inbound).service(email::postmark).service(email::sendgrid).service(email::mailgun);
 }

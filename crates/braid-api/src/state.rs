@@ -14,6 +14,8 @@ pub struct EmailConfig {
     pub inbound_secret: Option<String>,
     /// The largest raw message accepted.
     pub max_bytes: usize,
+    /// Mailgun's webhook signing key; unset turns the Mailgun endpoint off.
+    pub mailgun_signing_key: Option<String>,
 }
 
 /// Sessions and login throttling.

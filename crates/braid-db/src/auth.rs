@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::Serialize;
 
-use crate::schema::{api_keys, login_failures, refresh_tokens, secrets};
+use crate::schema::{api_keys, login_failures, refresh_tokens, secrets, webhook_replays};
 use crate::{DbConn, DbError, from_db, to_db};
 
 /// The stored value of secret `name`, inserting `candidate` when there is none yet. Every
@@ -315,4 +315,26 @@ pub fn revoke_refresh_token(conn: &mut DbConn, presented_hash: &str) -> Result<b
 /// Drops failed sign-ins older than `cutoff`; returns how many.
 pub fn purge_login_failures(conn: &mut DbConn, cutoff: DateTime<Utc>) -> Result<usize, DbError> {
     Ok(diesel::delete(login_failures::table.filter(login_failures::at.lt(to_db(cutoff)))).execute(conn)?)
+}
+
+/// Records a provider's one-time webhook token; `false` when it was seen before (a replay).
+pub fn first_use_of_webhook_token(conn: &mut DbConn, provider: &str, token: &str) -> Result<bool, DbError> {
+    let inserted = diesel::insert_into(webhook_replays::table)
+        .values((
+            webhook_replays::provider.eq(provider),
+            webhook_replays::token.eq(token),
+            webhook_replays::seen_at.eq(to_db(crate::now())),
+        ))
+        .execute(conn)
+        .map_err(DbError::from);
+    match inserted {
+        Ok(_) => Ok(true),
+        Err(DbError::Conflict(_)) => Ok(false),
+        Err(other) => Err(other),
+    }
+}
+
+/// Forgets webhook tokens older than `cutoff` (their signatures have expired anyway).
+pub fn purge_webhook_tokens(conn: &mut DbConn, cutoff: DateTime<Utc>) -> Result<usize, DbError> {
+    Ok(diesel::delete(webhook_replays::table.filter(webhook_replays::seen_at.lt(to_db(cutoff)))).execute(conn)?)
 }

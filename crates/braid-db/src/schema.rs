@@ -186,6 +186,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    webhook_replays (provider, token) {
+        provider -> Text,
+        token -> Text,
+        seen_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(identities -> customers (customer_id));
 diesel::joinable!(threads -> customers (customer_id));
 diesel::joinable!(tickets -> customers (customer_id));

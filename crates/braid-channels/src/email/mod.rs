@@ -15,6 +15,7 @@ pub mod automated;
 pub mod html;
 pub mod outbound;
 pub mod parse;
+pub mod providers;
 pub mod smtp;
 pub mod threading;
 
