@@ -12,6 +12,7 @@ both_backends!(
     a_customer_email_an_agent_reply_and_the_customers_answer_stay_one_ticket,
     a_reply_queued_while_smtp_is_down_is_delivered_once_when_it_is_back,
     a_permanent_refusal_marks_the_reply_failed_with_the_servers_answer,
+    a_bounce_marks_the_reply_it_returns_as_failed_and_opens_no_ticket,
 );
 
 const SECRET: &str = "inbound-test-secret";
@@ -159,4 +160,35 @@ async fn a_permanent_refusal_marks_the_reply_failed_with_the_servers_answer(back
     assert_eq!(failed["delivery_state"], "failed");
     assert!(failed["details"]["delivery_error"].as_str().unwrap().contains("550"), "{}", failed["details"]);
     assert!(sink.received().is_empty());
+}
+
+async fn a_bounce_marks_the_reply_it_returns_as_failed_and_opens_no_ticket(backend: Backend) {
+    let sink = SmtpSink::start();
+    let app = app_with_smtp(backend, sink.url()).await;
+    let token = app.agent_token("agent").await;
+    let first = post_raw(&app, b"From: gone@example.org\r\nSubject: Hi\r\nMessage-ID: <g1@x>\r\n\r\nhello\r\n").await;
+    let ticket = first["ticket_id"].as_str().unwrap();
+    let reply: Value = app
+        .post_as(&format!("/v1/tickets/{ticket}/replies"), &token, &json!({ "text": "Hello back" }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(delivery_state(&app, &token, ticket, reply["id"].as_str().unwrap()).await["delivery_state"], "sent");
+    let sent = String::from_utf8_lossy(&sink.wait_for(1, Duration::from_secs(10)).await[0]).into_owned();
+    let headers = sent.split("\r\n\r\n").next().unwrap();
+
+    let dsn = format!(
+        "From: MAILER-DAEMON@mx.example.org\r\nTo: support@braid.test\r\nSubject: Undelivered Mail Returned to Sender\r\n\
+Message-ID: <dsn-1@mx.example.org>\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=r\r\n\r\n\
+--r\r\nContent-Type: text/plain\r\n\r\n550 5.1.1 gone@example.org: user unknown\r\n\
+--r\r\nContent-Type: message/delivery-status\r\n\r\nFinal-Recipient: rfc822; gone@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n\
+--r\r\nContent-Type: text/rfc822-headers\r\n\r\n{headers}\r\n--r--\r\n"
+    );
+    let bounce = post_raw(&app, dsn.as_bytes()).await;
+    assert_eq!(bounce["ticket_id"], Value::Null, "a bounce creates no ticket");
+    let page: Value = app.get_as(&format!("/v1/tickets/{ticket}/messages"), &token).await.json().await.unwrap();
+    let returned = page["data"].as_array().unwrap().iter().find(|m| m["id"] == reply["id"]).unwrap();
+    assert_eq!(returned["delivery_state"], "failed");
+    assert!(returned["details"]["delivery_error"].as_str().unwrap().starts_with("bounced"));
 }

@@ -260,6 +260,12 @@ async fn accept(state: &AppState, delivered: Delivered, raw: web::Bytes) -> Resu
             Delivered::Parsed(parsed) => (raw.to_vec(), Some(*parsed)),
         };
         let raw_blob = blobs.put(&bytes)?;
+        let bounced = match &parsed {
+            Some(parsed) if email::automated::detect(parsed) == Some(email::automated::Automated::DeliveryReport) => {
+                email::automated::bounced_message_ids(&bytes, parsed.message_id.as_deref())
+            }
+            _ => vec![],
+        };
         let placement_input = match parsed {
             Some(parsed) => {
                 let stored =
@@ -268,15 +274,32 @@ async fn accept(state: &AppState, delivered: Delivered, raw: web::Bytes) -> Resu
             }
             None => email::unparseable(&bytes, &raw_blob, received_at),
         };
-        Ok(placement_input)
+        Ok((placement_input, bounced))
     })
     .await
     .map_err(ApiError::internal)?
     .map_err(ApiError::internal)?;
+    let (prepared, bounced) = prepared;
     let malformed = prepared.details["malformed"].as_bool().unwrap_or(false);
 
     let policy = state.placement;
     let placement = state.db.run(move |conn| braid_db::placement::place(conn, &prepared, &policy)).await?;
+    if !placement.duplicate && !bounced.is_empty() {
+        // A bounce marks the reply it returns as failed; the bounce itself opens nothing.
+        let report = placement.message.id;
+        state
+            .db
+            .run(move |conn| {
+                for id in &bounced {
+                    let reason = format!("bounced: the delivery report {report} returned it");
+                    if braid_db::outbox::bounced(conn, braid_core::Channel::Email, id, &reason)? {
+                        tracing::info!(message = %id, "a bounce marked our reply failed");
+                    }
+                }
+                Ok(())
+            })
+            .await?;
+    }
     let placed = Placed {
         message_id: placement.message.id,
         ticket_id: placement.ticket.map(|t| t.id),

@@ -148,3 +148,25 @@ fn finish(
         Ok(())
     })
 }
+
+/// A delivery report said our message `channel_ref` could not be delivered: the message
+/// (and its outbox entry) become `failed`. `false` when no outbound message of ours has
+/// that reference.
+pub fn bounced(conn: &mut DbConn, channel: Channel, channel_ref: &str, reason: &str) -> Result<bool, DbError> {
+    let Some(message) = messages::find_by_channel_ref(conn, channel, channel_ref)? else {
+        return Ok(false);
+    };
+    if message.direction != braid_core::Direction::Outbound {
+        return Ok(false);
+    }
+    let entry: Option<(String, i32)> = outbox::table
+        .filter(outbox::message_id.eq(message.id.to_string()))
+        .select((outbox::id, outbox::attempts))
+        .first(conn)
+        .optional()?;
+    let Some((id, attempt)) = entry else {
+        return Ok(false);
+    };
+    failed(conn, &Delivery { id: id.parse()?, attempt, message }, reason)?;
+    Ok(true)
+}
