@@ -10,6 +10,7 @@ use actix_web::{HttpServer, dev::Server, web};
 use anyhow::Context;
 use braid_api::tokens::{self, JwtKeys};
 use braid_api::{AppState, AuthConfig, EmailConfig, Limits, Metrics};
+use braid_channels::email::tokens::ReplyTokens;
 use braid_core::placement::PlacementPolicy;
 use braid_core::{AgentName, EmailAddress};
 use braid_db::{Db, agents};
@@ -47,7 +48,8 @@ impl Application {
         // Computed now so the first sign-in with an unknown email does not run argon2 on
         // an HTTP worker.
         tokio::task::spawn_blocking(braid_api::password::dummy_hash).await?;
-        let email = email_delivery(&db, settings)?;
+        let reply_tokens = reply_tokens(&db, settings).await?;
+        let email = email_delivery(&db, settings, &reply_tokens)?;
         let workers = Workers::start(
             db.clone(),
             chrono::Duration::hours(settings.idempotency_ttl_hours.into()),
@@ -69,6 +71,7 @@ impl Application {
                 inbound_secret: settings.email_inbound_secret.clone(),
                 max_bytes: settings.email_max_bytes,
                 mailgun_signing_key: settings.mailgun_signing_key.clone(),
+                reply_tokens,
             },
             blobs: braid_channels::blobs::BlobStore::new(&settings.data_dir),
         });
@@ -165,7 +168,15 @@ async fn auth_config(db: &Db, settings: &Settings) -> anyhow::Result<AuthConfig>
     })
 }
 
-fn email_delivery(db: &Db, settings: &Settings) -> anyhow::Result<Option<EmailDelivery>> {
+/// The reply-token key is generated once and kept in the database, so every node signs
+/// and verifies alike.
+async fn reply_tokens(db: &Db, settings: &Settings) -> anyhow::Result<ReplyTokens> {
+    let candidate = tokens::random_token();
+    let key = db.run(move |conn| braid_db::auth::secret_or_insert(conn, "reply_token_key", &candidate)).await?;
+    Ok(ReplyTokens::new(key.as_bytes(), &settings.support_address))
+}
+
+fn email_delivery(db: &Db, settings: &Settings, reply_tokens: &ReplyTokens) -> anyhow::Result<Option<EmailDelivery>> {
     let Some(url) = &settings.smtp_url else {
         return Ok(None);
     };
@@ -175,6 +186,7 @@ fn email_delivery(db: &Db, settings: &Settings) -> anyhow::Result<Option<EmailDe
         db: db.clone(),
         mailer,
         support_address: settings.support_address.clone(),
+        reply_tokens: reply_tokens.clone(),
         retry_base: std::time::Duration::from_secs(settings.smtp_retry_base_secs.max(1)),
         max_attempts: i32::try_from(settings.smtp_max_attempts.max(1)).unwrap_or(i32::MAX),
     }))

@@ -25,6 +25,8 @@ pub struct EmailDelivery {
     pub db: Db,
     pub mailer: Mailer,
     pub support_address: String,
+    /// Signs the Reply-To address of each reply.
+    pub reply_tokens: braid_channels::email::tokens::ReplyTokens,
     /// The first retry waits this long; each next one twice as long, up to an hour.
     pub retry_base: Duration,
     pub max_attempts: i32,
@@ -33,6 +35,7 @@ pub struct EmailDelivery {
 /// A reply ready to compose, owned so it can leave the database closure.
 struct Prepared {
     from_name: String,
+    reply_to: String,
     to_address: String,
     to_name: Option<String>,
     subject: String,
@@ -76,9 +79,9 @@ impl EmailDelivery {
     }
 
     async fn deliver(&self, delivery: Delivery) -> Result<(), DbError> {
-        let support = self.support_address.clone();
+        let (support, tokens) = (self.support_address.clone(), self.reply_tokens.clone());
         let message = delivery.message.clone();
-        let prepared = self.db.run(move |conn| prepare(conn, &message, &support)).await?;
+        let prepared = self.db.run(move |conn| prepare(conn, &message, &support, &tokens)).await?;
         let outcome = match prepared {
             Err(reason) => Err(SendError::Permanent(reason)),
             Ok(prepared) => self.send(&prepared).await,
@@ -111,6 +114,7 @@ impl EmailDelivery {
         let email = OutgoingEmail {
             from_name: Some(&prepared.from_name),
             from_address: &self.support_address,
+            reply_to: &prepared.reply_to,
             to_address: &prepared.to_address,
             to_name: prepared.to_name.as_deref(),
             subject: prepared.subject.clone(),
@@ -135,6 +139,7 @@ fn prepare(
     conn: &mut braid_db::DbConn,
     message: &braid_db::messages::Message,
     support_address: &str,
+    tokens: &braid_channels::email::tokens::ReplyTokens,
 ) -> Result<Result<Prepared, String>, DbError> {
     let Some(ticket_id) = message.ticket_id else {
         return Ok(Err("the message belongs to no ticket".into()));
@@ -169,6 +174,7 @@ fn prepare(
         .collect();
     Ok(Ok(Prepared {
         from_name,
+        reply_to: tokens.address(ticket.number),
         to_address,
         to_name,
         subject: outbound::reply_subject(ticket.subject.as_str(), ticket.number),

@@ -13,6 +13,7 @@ both_backends!(
     a_reply_queued_while_smtp_is_down_is_delivered_once_when_it_is_back,
     a_permanent_refusal_marks_the_reply_failed_with_the_servers_answer,
     a_bounce_marks_the_reply_it_returns_as_failed_and_opens_no_ticket,
+    an_answer_to_the_signed_reply_to_address_joins_the_ticket_from_any_address,
 );
 
 const SECRET: &str = "inbound-test-secret";
@@ -191,4 +192,38 @@ Message-ID: <dsn-1@mx.example.org>\r\nContent-Type: multipart/report; report-typ
     let returned = page["data"].as_array().unwrap().iter().find(|m| m["id"] == reply["id"]).unwrap();
     assert_eq!(returned["delivery_state"], "failed");
     assert!(returned["details"]["delivery_error"].as_str().unwrap().starts_with("bounced"));
+}
+
+async fn an_answer_to_the_signed_reply_to_address_joins_the_ticket_from_any_address(backend: Backend) {
+    let sink = SmtpSink::start();
+    let app = app_with_smtp(backend, sink.url()).await;
+    let token = app.agent_token("agent").await;
+    let first =
+        post_raw(&app, b"From: fi@example.org\r\nSubject: Invoice\r\nMessage-ID: <f1@x>\r\n\r\nWrong amount\r\n").await;
+    let ticket = first["ticket_id"].as_str().unwrap();
+    let reply: Value = app
+        .post_as(&format!("/v1/tickets/{ticket}/replies"), &token, &json!({ "text": "Which invoice?" }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(delivery_state(&app, &token, ticket, reply["id"].as_str().unwrap()).await["delivery_state"], "sent");
+    let sent = String::from_utf8_lossy(&sink.wait_for(1, Duration::from_secs(10)).await[0]).into_owned();
+    let reply_to = header(&sent, "Reply-To").unwrap();
+    let address = reply_to.rsplit('<').next().unwrap().trim_end_matches('>').to_owned();
+    assert!(address.starts_with("support+") && address.ends_with("@braid.test"), "{address}");
+
+    // Her accountant answers from another address, to the Reply-To, with no threading headers.
+    let answer = format!(
+        "From: accountant@firm.example\r\nTo: {address}\r\nSubject: invoice 77\r\nMessage-ID: <acc1@firm>\r\n\r\nIt is invoice 77.\r\n"
+    );
+    let joined = post_raw(&app, answer.as_bytes()).await;
+    assert_eq!(joined["ticket_id"], ticket);
+    assert_eq!(joined["customer_id"], first["customer_id"], "the ticket's conversation, not a new customer");
+    let customers: Value = app.get_as("/v1/customers", &token).await.json().await.unwrap();
+    assert_eq!(customers["data"].as_array().unwrap().len(), 1, "the accountant did not become a customer");
+
+    let forged = answer.replace("support+", "support+9").replace("acc1@firm", "acc2@firm");
+    let stranger = post_raw(&app, forged.as_bytes()).await;
+    assert_ne!(stranger["ticket_id"], ticket, "a forged token is no token");
 }

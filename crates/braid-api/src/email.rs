@@ -250,6 +250,7 @@ async fn read_form(
 async fn accept(state: &AppState, delivered: Delivered, raw: web::Bytes) -> Result<HttpResponse, ApiError> {
     // Parsing and storing files is CPU and disk work: off the HTTP workers.
     let blobs = state.blobs.clone();
+    let tokens = state.email.reply_tokens.clone();
     let received_at = braid_db::now();
     let prepared = web::block(move || -> std::io::Result<_> {
         let (bytes, parsed) = match delivered {
@@ -270,7 +271,7 @@ async fn accept(state: &AppState, delivered: Delivered, raw: web::Bytes) -> Resu
             Some(parsed) => {
                 let stored =
                     parsed.attachments.iter().map(|a| blobs.put(&a.bytes)).collect::<Result<Vec<Blob>, _>>()?;
-                email::inbound(&parsed, &raw_blob, &stored, received_at)
+                email::inbound(&parsed, &raw_blob, &stored, Some(&tokens), received_at)
             }
             None => email::unparseable(&bytes, &raw_blob, received_at),
         };

@@ -2,6 +2,8 @@
 //! must be recognised as automated, so it never opens or reopens a ticket, and the
 //! messages upstream files as not bounces must not be mistaken for machine mail.
 
+#![expect(clippy::unwrap_used, reason = "a test fails loudly at its first surprise")]
+
 use std::path::{Path, PathBuf};
 
 use braid_channels::email::{automated, parse};

@@ -35,6 +35,10 @@ pub enum PlacementReason {
     KnownIdentity { kind: String, value: String },
     /// Nobody had the sender's identity: a new customer, with a new thread.
     NewCustomer { kind: String, value: String },
+    /// A signed reply token vouched for the sender: the message joins that ticket's
+    /// conversation whoever sent it (a new address of the customer, a colleague in Cc),
+    /// and the sender takes nothing over.
+    VouchedByToken { kind: String, value: String, ticket: TicketNumber },
     /// An explicit reference chose the ticket.
     Reference { source: ReferenceSource, detail: String, ticket: TicketNumber },
     /// An explicit reference was present but could not be followed.

@@ -48,7 +48,9 @@ pub struct Inbound {
     pub received_at: DateTime<Utc>,
 }
 
-/// An explicit reference as found in the message, before we know what it names.
+/// An explicit reference as found in the message, before we know what it names. A
+/// `ReplyToken` reference is trusted to place the message in that ticket's conversation
+/// whoever sent it: adapters give one only for a token whose signature they checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboundReference {
     pub source: ReferenceSource,
@@ -102,26 +104,42 @@ fn place_once(conn: &mut DbConn, inbound: &Inbound, policy: &PlacementPolicy) ->
         }
     }
 
-    // 2. Identify.
-    let owner = customers::owner_of(conn, &inbound.sender)?;
-    let (identification, identified) = placement::identify(&inbound.sender, owner);
+    // 2. Identify. A signed reply token names the conversation outright; otherwise the
+    //    sender's identity does.
     let mut events = Vec::new();
-    let (customer_id, thread_id, known) = match identification {
-        Identification::Known(customer) => {
-            let thread = customers::thread_of(conn, customer)?;
+    let vouched = vouching_ticket(conn, &inbound.references)?;
+    let (customer_id, thread_id, known, identified) = match vouched {
+        Some(ticket) => {
+            let thread = customers::thread_of(conn, ticket.customer_id)?;
             customers::lock_thread(conn, thread)?;
-            (customer, thread, true)
+            let reason = PlacementReason::VouchedByToken {
+                kind: inbound.sender.kind.to_string(),
+                value: inbound.sender.value.clone(),
+                ticket: ticket.number,
+            };
+            (ticket.customer_id, thread, true, reason)
         }
-        Identification::New => {
-            let (customer, thread) = customers::create_with_identity(
-                conn,
-                inbound.sender_name.as_ref(),
-                &inbound.sender,
-                inbound.sender_trust,
-                at,
-            )?;
-            events.push(customers::created_event(&customer, &inbound.sender, inbound.sender_trust)?);
-            (customer.id, thread, false)
+        None => {
+            let owner = customers::owner_of(conn, &inbound.sender)?;
+            let (identification, identified) = placement::identify(&inbound.sender, owner);
+            match identification {
+                Identification::Known(customer) => {
+                    let thread = customers::thread_of(conn, customer)?;
+                    customers::lock_thread(conn, thread)?;
+                    (customer, thread, true, identified)
+                }
+                Identification::New => {
+                    let (customer, thread) = customers::create_with_identity(
+                        conn,
+                        inbound.sender_name.as_ref(),
+                        &inbound.sender,
+                        inbound.sender_trust,
+                        at,
+                    )?;
+                    events.push(customers::created_event(&customer, &inbound.sender, inbound.sender_trust)?);
+                    (customer.id, thread, false, identified)
+                }
+            }
         }
     };
 
@@ -200,6 +218,22 @@ fn duplicate(conn: &mut DbConn, message: Message) -> Result<Placement, DbError> 
     let customer_id = customers::owner_of_thread(conn, message.thread_id)?;
     let ticket = message.ticket_id.map(|id| tickets::snapshot(conn, id)).transpose()?.flatten();
     Ok(Placement { message, customer_id, ticket, duplicate: true, new_customer: false, new_ticket: false })
+}
+
+/// The ticket a signed reply token names, unless it is closed (a closed ticket is final,
+/// and the message then finds its place by the other rules).
+fn vouching_ticket(conn: &mut DbConn, references: &[InboundReference]) -> Result<Option<TicketSnapshot>, DbError> {
+    for reference in references.iter().filter(|r| r.source == ReferenceSource::ReplyToken) {
+        let ticket = match &reference.target {
+            ReferenceTarget::TicketNumber(number) => tickets::snapshot_by_number(conn, *number)?,
+            ReferenceTarget::Ticket(id) => tickets::snapshot(conn, *id)?,
+            ReferenceTarget::Message(_) => None,
+        };
+        if let Some(ticket) = ticket.filter(|t| t.status != braid_core::TicketStatus::Closed) {
+            return Ok(Some(ticket));
+        }
+    }
+    Ok(None)
 }
 
 /// Looks up what each reference names. A reference to nothing stays in the list with no

@@ -126,6 +126,28 @@ fn report_type(email: &ParsedEmail) -> Option<String> {
     Some(value.trim_matches(['"', ' ']).split([';', '"', ' ']).next().unwrap_or_default().to_owned())
 }
 
+/// The Message-IDs a delivery report speaks of: those in the returned message or headers
+/// it quotes (every `Message-ID:` line but the report's own). Only ids of messages we
+/// sent will match anything.
+pub fn bounced_message_ids(raw: &[u8], own_id: Option<&str>) -> Vec<String> {
+    let text = String::from_utf8_lossy(raw);
+    let mut ids = Vec::new();
+    for line in text.lines() {
+        let Some((name, value)) = line.split_once(':') else { continue };
+        if !name.trim().eq_ignore_ascii_case("message-id") {
+            continue;
+        }
+        let value = value.trim();
+        let id = value.trim_matches(['<', '>']).trim();
+        if id.is_empty() || Some(id) == own_id || ids.iter().any(|known: &String| known.trim_matches(['<', '>']) == id)
+        {
+            continue;
+        }
+        ids.push(format!("<{id}>"));
+    }
+    ids
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,26 +205,4 @@ Content-Type: text/plain\r\n\r\nfailed\r\n--b--\r\n";
         assert!(email.delivery_report);
         assert_eq!(detect(&email), Some(Automated::DeliveryReport));
     }
-}
-
-/// The Message-IDs a delivery report speaks of: those in the returned message or headers
-/// it quotes (every `Message-ID:` line but the report's own). Only ids of messages we
-/// sent will match anything.
-pub fn bounced_message_ids(raw: &[u8], own_id: Option<&str>) -> Vec<String> {
-    let text = String::from_utf8_lossy(raw);
-    let mut ids = Vec::new();
-    for line in text.lines() {
-        let Some((name, value)) = line.split_once(':') else { continue };
-        if !name.trim().eq_ignore_ascii_case("message-id") {
-            continue;
-        }
-        let value = value.trim();
-        let id = value.trim_matches(['<', '>']).trim();
-        if id.is_empty() || Some(id) == own_id || ids.iter().any(|known: &String| known.trim_matches(['<', '>']) == id)
-        {
-            continue;
-        }
-        ids.push(format!("<{id}>"));
-    }
-    ids
 }

@@ -18,6 +18,7 @@ pub mod parse;
 pub mod providers;
 pub mod smtp;
 pub mod threading;
+pub mod tokens;
 
 use braid_core::placement::Authorship;
 use braid_core::{Channel, CustomerName, IdentityKind, IdentityValue, Trust};
@@ -72,7 +73,13 @@ pub fn channel_ref(parsed: Option<&ParsedEmail>, raw: &Blob) -> String {
 
 /// Builds the placement input for a parsed message. `attachments` are the stored blobs of
 /// `parsed.attachments`, in order.
-pub fn inbound(parsed: &ParsedEmail, raw: &Blob, attachments: &[Blob], received_at: DateTime<Utc>) -> Inbound {
+pub fn inbound(
+    parsed: &ParsedEmail,
+    raw: &Blob,
+    attachments: &[Blob],
+    tokens: Option<&tokens::ReplyTokens>,
+    received_at: DateTime<Utc>,
+) -> Inbound {
     let automated = automated::detect(parsed);
     let sender = parsed.from.as_ref().and_then(|from| IdentityValue::parse(IdentityKind::Email, &from.address).ok());
     let (sender, malformed) = match sender {
@@ -113,7 +120,7 @@ pub fn inbound(parsed: &ParsedEmail, raw: &Blob, attachments: &[Blob], received_
         subject: parsed.subject.clone(),
         text: parsed.text.clone(),
         html: parsed.html.as_deref().map(html::sanitise),
-        references: threading::references(parsed),
+        references: threading::references(parsed, tokens),
         authorship: if automated.is_some() { Authorship::Automated } else { Authorship::Person },
         details: serde_json::to_value(&envelope).unwrap_or_default(),
         received_at,

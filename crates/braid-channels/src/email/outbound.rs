@@ -15,6 +15,8 @@ use super::threading::subject_tag;
 pub struct OutgoingEmail<'a> {
     pub from_name: Option<&'a str>,
     pub from_address: &'a str,
+    /// The signed reply-token address answers should go to.
+    pub reply_to: &'a str,
     pub to_address: &'a str,
     pub to_name: Option<&'a str>,
     pub subject: String,
@@ -58,7 +60,7 @@ pub fn compose(email: &OutgoingEmail<'_>) -> Result<lettre::Message, ComposeErro
     };
     let mut builder = lettre::Message::builder()
         .from(mailbox(email.from_name, email.from_address)?)
-        .reply_to(mailbox(email.from_name, email.from_address)?)
+        .reply_to(mailbox(email.from_name, email.reply_to)?)
         .to(mailbox(email.to_name, email.to_address)?)
         .subject(one_line(&email.subject))
         .message_id(Some(email.message_id.to_owned()));
@@ -107,6 +109,7 @@ mod tests {
         let email = OutgoingEmail {
             from_name: Some("Ana from Support"),
             from_address: "support@braid.test",
+            reply_to: "support+1042-abc@braid.test",
             to_address: "cy@example.org",
             to_name: Some("Cy"),
             subject: reply_subject("Refund", number()),
@@ -119,6 +122,7 @@ mod tests {
         for header in [
             "From: \"Ana from Support\" <support@braid.test>",
             "To: Cy <cy@example.org>",
+            "Reply-To: \"Ana from Support\" <support+1042-abc@braid.test>",
             "Subject: Re: Refund [#1042]",
             "Message-ID: <braid.1@braid.test>",
             "In-Reply-To: <b@x>",
@@ -136,6 +140,7 @@ mod tests {
         let email = OutgoingEmail {
             from_name: Some("Eve\r\nBcc: victim@example.org"),
             from_address: "support@braid.test",
+            reply_to: "support@braid.test",
             to_address: "cy@example.org",
             to_name: None,
             subject: "Hi\r\nBcc: victim@example.org".to_owned(),

@@ -7,10 +7,26 @@ use braid_core::placement::ReferenceSource;
 use braid_db::placement::{InboundReference, ReferenceTarget};
 
 use super::ParsedEmail;
+use super::tokens::ReplyTokens;
 
-/// The explicit references of `email`, strongest first.
-pub fn references(email: &ParsedEmail) -> Vec<InboundReference> {
+/// The explicit references of `email`, strongest first: a signed reply token in a
+/// recipient address, In-Reply-To, References (newest first), the subject tag.
+pub fn references(email: &ParsedEmail, tokens: Option<&ReplyTokens>) -> Vec<InboundReference> {
     let mut found = Vec::new();
+    if let Some(tokens) = tokens {
+        let recipients = email.to.iter().chain(&email.cc).map(|m| m.address.clone());
+        let delivered =
+            ["delivered-to", "x-original-to"].into_iter().filter_map(|h| email.header(h).map(str::to_owned));
+        if let Some((address, number)) =
+            recipients.chain(delivered).find_map(|address| tokens.verify(&address).map(|n| (address, n)))
+        {
+            found.push(InboundReference {
+                source: ReferenceSource::ReplyToken,
+                detail: address,
+                target: ReferenceTarget::TicketNumber(number),
+            });
+        }
+    }
     let mut seen = std::collections::HashSet::new();
     let message = |source, id: &String| InboundReference {
         source,
@@ -70,7 +86,7 @@ mod tests {
     fn in_reply_to_comes_first_then_references_newest_first_then_the_tag() {
         let raw = b"From: a@example.org\r\nSubject: Re: x [#1042]\r\nIn-Reply-To: <b@x>\r\n\
 References: <a@x> <b@x> <c@x>\r\n\r\nhi";
-        let refs = references(&parse(raw).unwrap());
+        let refs = references(&parse(raw).unwrap(), None);
         let seen: Vec<_> = refs.iter().map(|r| (r.source, r.detail.as_str())).collect();
         assert_eq!(
             seen,
@@ -81,5 +97,25 @@ References: <a@x> <b@x> <c@x>\r\n\r\nhi";
                 (ReferenceSource::SubjectTag, "#1042"),
             ]
         );
+    }
+}
+
+#[cfg(test)]
+mod token_tests {
+    use super::*;
+    use crate::email::parse::parse;
+
+    #[test]
+    fn a_signed_token_in_a_recipient_comes_first() {
+        let tokens = ReplyTokens::new(b"k", "support@braid.test");
+        let address = tokens.address(TicketNumber::new(1042).unwrap());
+        let raw =
+            format!("From: a@example.org\r\nTo: Support <{address}>\r\nSubject: x\r\nIn-Reply-To: <b@x>\r\n\r\nhi");
+        let refs = references(&parse(raw.as_bytes()).unwrap(), Some(&tokens));
+        assert_eq!(refs[0].source, ReferenceSource::ReplyToken);
+        assert_eq!(refs[0].target, ReferenceTarget::TicketNumber(TicketNumber::new(1042).unwrap()));
+        assert_eq!(refs[1].source, ReferenceSource::InReplyTo);
+        let forged = raw.replace("+1042-", "+1043-");
+        assert_eq!(references(&parse(forged.as_bytes()).unwrap(), Some(&tokens))[0].source, ReferenceSource::InReplyTo);
     }
 }
