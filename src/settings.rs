@@ -50,6 +50,9 @@ pub struct Settings {
     pub email_inbound_secret: Option<String>,
     /// The largest raw email accepted (25 MB by default).
     pub email_max_bytes: usize,
+    /// Sent to the customer when their email opens a new ticket (never to automated mail);
+    /// `{number}`, `{subject}` and `{name}` are filled in. Unset: no acknowledgement.
+    pub email_acknowledgement: Option<String>,
     /// Mailgun's webhook signing key, for `/v1/channels/email/inbound/mailgun`.
     pub mailgun_signing_key: Option<String>,
     /// `smtp://[user:pass@]host:port` or `smtps://…`; unset keeps email replies queued.
@@ -94,6 +97,7 @@ impl Default for Settings {
             idempotency_ttl_hours: 24,
             email_inbound_secret: None,
             email_max_bytes: 25 * 1024 * 1024,
+            email_acknowledgement: None,
             mailgun_signing_key: None,
             smtp_url: None,
             support_address: "support@braid.localhost".into(),
@@ -147,6 +151,7 @@ impl Settings {
         self.email_inbound_secret = self.email_inbound_secret.filter(|secret| !secret.is_empty());
         self.smtp_url = self.smtp_url.filter(|url| !url.trim().is_empty());
         self.mailgun_signing_key = self.mailgun_signing_key.filter(|key| !key.is_empty());
+        self.email_acknowledgement = self.email_acknowledgement.filter(|text| !text.trim().is_empty());
         self.redis_url = self.redis_url.filter(|url| !url.trim().is_empty());
         self
     }

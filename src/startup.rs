@@ -71,6 +71,7 @@ impl Application {
                 inbound_secret: settings.email_inbound_secret.clone(),
                 max_bytes: settings.email_max_bytes,
                 mailgun_signing_key: settings.mailgun_signing_key.clone(),
+                acknowledgement: settings.email_acknowledgement.clone(),
                 reply_tokens,
             },
             blobs: braid_channels::blobs::BlobStore::new(&settings.data_dir),

@@ -14,6 +14,7 @@ both_backends!(
     a_permanent_refusal_marks_the_reply_failed_with_the_servers_answer,
     a_bounce_marks_the_reply_it_returns_as_failed_and_opens_no_ticket,
     an_answer_to_the_signed_reply_to_address_joins_the_ticket_from_any_address,
+    a_new_email_ticket_is_acknowledged_but_automated_mail_never_is,
 );
 
 const SECRET: &str = "inbound-test-secret";
@@ -226,4 +227,33 @@ async fn an_answer_to_the_signed_reply_to_address_joins_the_ticket_from_any_addr
     let forged = answer.replace("support+", "support+9").replace("acc1@firm", "acc2@firm");
     let stranger = post_raw(&app, forged.as_bytes()).await;
     assert_ne!(stranger["ticket_id"], ticket, "a forged token is no token");
+}
+
+async fn a_new_email_ticket_is_acknowledged_but_automated_mail_never_is(backend: Backend) {
+    let sink = SmtpSink::start();
+    let app = TestApp::builder(backend)
+        .with_settings(|s| {
+            s.email_inbound_secret = Some(SECRET.into());
+            s.smtp_url = Some(sink.url());
+            s.support_address = "support@braid.test".into();
+            s.email_acknowledgement = Some("Hi {name}, we got \"{subject}\" as ticket #{number}.".into());
+        })
+        .start()
+        .await;
+    post_raw(&app, b"From: Gil <gil@example.org>\r\nSubject: Late parcel\r\nMessage-ID: <g1@x>\r\n\r\nWhere?\r\n")
+        .await;
+    post_raw(&app, b"From: gil@example.org\r\nSubject: More\r\nMessage-ID: <g2@x>\r\n\r\nAnd?\r\n").await;
+    post_raw(&app, b"From: away@example.org\r\nSubject: Out of office\r\nAuto-Submitted: auto-replied\r\nMessage-ID: <o1@x>\r\n\r\nAway\r\n").await;
+    post_raw(
+        &app,
+        b"From: news@example.org\r\nSubject: Deals\r\nPrecedence: bulk\r\nMessage-ID: <n1@x>\r\n\r\nSale\r\n",
+    )
+    .await;
+
+    sink.wait_for(1, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mails: Vec<String> = sink.received().iter().map(|m| String::from_utf8_lossy(m).into_owned()).collect();
+    assert_eq!(mails.len(), 1, "one acknowledgement: the second mail joined the open ticket, machines get none");
+    assert!(header(&mails[0], "To").unwrap().contains("gil@example.org"));
+    assert!(mails[0].contains("Hi Gil, we got \"Late parcel\" as ticket #"), "{}", mails[0]);
 }

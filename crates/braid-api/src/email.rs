@@ -282,6 +282,8 @@ async fn accept(state: &AppState, delivered: Delivered, raw: web::Bytes) -> Resu
     .map_err(ApiError::internal)?;
     let (prepared, bounced) = prepared;
     let malformed = prepared.details["malformed"].as_bool().unwrap_or(false);
+    let person = prepared.authorship == braid_core::placement::Authorship::Person;
+    let sender_name = prepared.sender_name.as_ref().map(|n| n.as_str().to_owned());
 
     let policy = state.placement;
     let placement = state.db.run(move |conn| braid_db::placement::place(conn, &prepared, &policy)).await?;
@@ -301,6 +303,13 @@ async fn accept(state: &AppState, delivered: Delivered, raw: web::Bytes) -> Resu
             })
             .await?;
     }
+    if let (Some(template), Some(ticket)) = (&state.email.acknowledgement, placement.ticket)
+        && placement.new_ticket
+        && person
+        && !malformed
+    {
+        acknowledge(state, template, ticket, placement.customer_id, sender_name).await;
+    }
     let placed = Placed {
         message_id: placement.message.id,
         ticket_id: placement.ticket.map(|t| t.id),
@@ -310,6 +319,41 @@ async fn accept(state: &AppState, delivered: Delivered, raw: web::Bytes) -> Resu
     };
     tracing::info!(message = %placed.message_id, duplicate = placed.duplicate, malformed, "inbound email placed");
     Ok(if placement.duplicate { HttpResponse::Ok().json(placed) } else { HttpResponse::Created().json(placed) })
+}
+
+/// Queues the acknowledgement of a new ticket, as a system reply through the outbox.
+/// Never for automated mail (no answers to auto-replies and bounces: that is how mail
+/// loops start). A failure is logged: the customer's message is stored either way.
+async fn acknowledge(
+    state: &AppState,
+    template: &str,
+    ticket: braid_core::placement::TicketSnapshot,
+    customer: CustomerId,
+    name: Option<String>,
+) {
+    let template = template.to_owned();
+    let queued = state
+        .db
+        .run(move |conn| {
+            let full = braid_db::tickets::get(conn, ticket.id)?;
+            let text = template
+                .replace("{number}", &full.number.get().to_string())
+                .replace("{subject}", full.subject.as_str())
+                .replace("{name}", name.as_deref().unwrap_or("there"));
+            let message = braid_db::messages::AgentMessage {
+                ticket: ticket.id,
+                customer,
+                thread: braid_db::customers::thread_of(conn, customer)?,
+                author_agent_id: None,
+                text,
+                details: serde_json::json!({ "acknowledgement": true }),
+            };
+            braid_db::messages::reply(conn, message, braid_core::Channel::Email)
+        })
+        .await;
+    if let Err(error) = queued {
+        tracing::error!(%error, ticket = %ticket.id, "could not queue the acknowledgement");
+    }
 }
 
 /// The inbound secret, as a bearer token or as the password of basic auth (providers put

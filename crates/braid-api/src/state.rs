@@ -16,6 +16,9 @@ pub struct EmailConfig {
     pub max_bytes: usize,
     /// Mailgun's webhook signing key; unset turns the Mailgun endpoint off.
     pub mailgun_signing_key: Option<String>,
+    /// The acknowledgement sent for a new email ticket (`{number}`, `{subject}` and `{name}`
+    /// are filled in); none when unset.
+    pub acknowledgement: Option<String>,
     /// Verifies the signed reply tokens in recipient addresses.
     pub reply_tokens: braid_channels::email::tokens::ReplyTokens,
 }
