@@ -185,12 +185,18 @@ async fn replies_thread_by_headers_and_subject_tag_but_only_for_their_sender(bac
         .await;
     assert_eq!(other.status(), 201);
 
-    let by_header = placed(
-        post_raw(&app, &mail("ana@example.org", "a2@x", "Re: Refund", "In-Reply-To: <a1@x>\r\n", "Any news?")).await,
-        201,
-    )
-    .await;
+    let quoting = "Any news?\r\n\r\n-- \r\nAna\r\n\r\nOn Mon, 2 Nov 2026 at 10:00, Support <support@braid.test> wrote:\r\n> We are on it.";
+    let reply = mail("ana@example.org", "a2@x", "Re: Refund", "In-Reply-To: <a1@x>\r\n", quoting);
+    let by_header = placed(post_raw(&app, &reply).await, 201).await;
     assert_eq!(by_header["ticket_id"], ticket, "In-Reply-To names the ticket");
+    let messages: Value = app.get_as(&format!("/v1/tickets/{ticket}/messages"), &token).await.json().await.unwrap();
+    let stripped = messages["data"].as_array().unwrap().iter().find(|m| m["id"] == by_header["message_id"]).unwrap();
+    assert_eq!(stripped["text"].as_str().unwrap().trim(), "Any news?", "only what the customer newly wrote");
+    assert!(
+        stripped["details"]["quoted"].as_str().is_some_and(|q| q.contains("We are on it.")),
+        "the quote is kept: {stripped}"
+    );
+    assert!(stripped["details"]["signature"].as_str().unwrap().contains("Ana"), "so is the signature");
     let by_tag = placed(
         post_raw(&app, &mail("ana@example.org", "a3@x", &format!("Still waiting [#{number}]"), "", "Hello?")).await,
         201,

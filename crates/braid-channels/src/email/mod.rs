@@ -5,6 +5,7 @@
 //! - [`automated`] recognises auto-replies, bulk mail, loops and delivery reports.
 //! - [`threading`] turns In-Reply-To, References and `[#1042]` subject tags into explicit
 //!   references.
+//! - [`reply`] separates what the sender newly wrote from quoted history and signature.
 //! - [`html`] sanitises HTML bodies.
 //! - [`outbound`] composes agent replies and [`smtp`] sends them.
 //!
@@ -16,6 +17,7 @@ pub mod html;
 pub mod outbound;
 pub mod parse;
 pub mod providers;
+pub mod reply;
 pub mod smtp;
 pub mod threading;
 pub mod tokens;
@@ -47,6 +49,10 @@ pub struct Envelope<'a> {
     pub inline: Vec<AttachmentRef<'a>>,
     /// Why the message was taken as automated, if it was.
     pub automated: Option<&'a str>,
+    /// The quoted history under the new text, kept but not shown as the message's text.
+    pub quoted: Option<&'a str>,
+    /// The sender's signature, kept apart from the text.
+    pub signature: Option<&'a str>,
     /// The raw message as received.
     pub raw: &'a Blob,
     pub malformed: bool,
@@ -81,6 +87,7 @@ pub fn inbound(
     received_at: DateTime<Utc>,
 ) -> Inbound {
     let automated = automated::detect(parsed);
+    let reply = reply::split(&parsed.text);
     let sender = parsed.from.as_ref().and_then(|from| IdentityValue::parse(IdentityKind::Email, &from.address).ok());
     let (sender, malformed) = match sender {
         Some(sender) => (sender, false),
@@ -108,6 +115,8 @@ pub fn inbound(
         attachments: listed,
         inline,
         automated: automated.map(|a| a.reason()),
+        quoted: reply.quoted.as_deref(),
+        signature: reply.signature.as_deref(),
         raw,
         malformed,
     };
@@ -118,7 +127,7 @@ pub fn inbound(
         sender_trust: Trust::Claimed,
         sender_name: parsed.from.as_ref().and_then(|f| f.name.as_deref()).and_then(CustomerName::from_inbound),
         subject: parsed.subject.clone(),
-        text: parsed.text.clone(),
+        text: reply.text.clone(),
         html: parsed.html.as_deref().map(html::sanitise),
         references: threading::references(parsed, tokens),
         authorship: if automated.is_some() { Authorship::Automated } else { Authorship::Person },
