@@ -19,13 +19,13 @@ both_backends!(
     mailgun_posts_are_placed_only_when_signed_fresh_and_new,
 );
 
-const SECRET: &str = "inbound-test-secret";
+pub const SECRET: &str = "inbound-test-secret";
 
 fn app(backend: Backend) -> TestAppBuilder {
     TestApp::builder(backend).with_settings(|s| s.email_inbound_secret = Some(SECRET.into()))
 }
 
-async fn post_raw(app: &TestApp, raw: &[u8]) -> reqwest::Response {
+pub async fn post_raw(app: &TestApp, raw: &[u8]) -> reqwest::Response {
     app.client
         .post(app.url("/v1/channels/email/inbound"))
         .bearer_auth(SECRET)

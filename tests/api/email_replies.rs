@@ -17,7 +17,7 @@ both_backends!(
     a_new_email_ticket_is_acknowledged_but_automated_mail_never_is,
 );
 
-const SECRET: &str = "inbound-test-secret";
+use crate::email::SECRET;
 
 async fn app_with_smtp(backend: Backend, smtp_url: String) -> TestApp {
     TestApp::builder(backend)
@@ -32,17 +32,19 @@ async fn app_with_smtp(backend: Backend, smtp_url: String) -> TestApp {
 }
 
 async fn post_raw(app: &TestApp, raw: &[u8]) -> Value {
-    let response = app
-        .client
-        .post(app.url("/v1/channels/email/inbound"))
-        .bearer_auth(SECRET)
-        .header("content-type", "message/rfc822")
-        .body(raw.to_vec())
-        .send()
-        .await
-        .unwrap();
+    let response = crate::email::post_raw(app, raw).await;
     assert!(response.status().is_success(), "{}", response.status());
     response.json().await.unwrap()
+}
+
+/// Posts a first email from `from`, and an agent's reply to its ticket: (ticket, reply).
+async fn email_and_reply(app: &TestApp, token: &str, from: &str) -> (String, Value) {
+    let raw = format!("From: {from}\r\nSubject: Hi\r\nMessage-ID: <first.{from}>\r\n\r\nhello\r\n");
+    let first = post_raw(app, raw.as_bytes()).await;
+    let ticket = first["ticket_id"].as_str().unwrap().to_owned();
+    let reply = app.post_as(&format!("/v1/tickets/{ticket}/replies"), token, &json!({ "text": "Hello back" })).await;
+    assert_eq!(reply.status(), 201);
+    (ticket, reply.json().await.unwrap())
 }
 
 fn header<'a>(raw: &'a str, name: &str) -> Option<&'a str> {
@@ -150,15 +152,8 @@ async fn a_permanent_refusal_marks_the_reply_failed_with_the_servers_answer(back
     let sink = SmtpSink::start();
     let app = app_with_smtp(backend, sink.url()).await;
     let token = app.agent_token("agent").await;
-    let first = post_raw(&app, b"From: reject@example.org\r\nSubject: Hi\r\nMessage-ID: <r1@x>\r\n\r\nhello\r\n").await;
-    let ticket = first["ticket_id"].as_str().unwrap();
-    let reply: Value = app
-        .post_as(&format!("/v1/tickets/{ticket}/replies"), &token, &json!({ "text": "Hello back" }))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let failed = delivery_state(&app, &token, ticket, reply["id"].as_str().unwrap()).await;
+    let (ticket, reply) = email_and_reply(&app, &token, "reject@example.org").await;
+    let failed = delivery_state(&app, &token, &ticket, reply["id"].as_str().unwrap()).await;
     assert_eq!(failed["delivery_state"], "failed");
     assert!(failed["details"]["delivery_error"].as_str().unwrap().contains("550"), "{}", failed["details"]);
     assert!(sink.received().is_empty());
@@ -168,14 +163,8 @@ async fn a_bounce_marks_the_reply_it_returns_as_failed_and_opens_no_ticket(backe
     let sink = SmtpSink::start();
     let app = app_with_smtp(backend, sink.url()).await;
     let token = app.agent_token("agent").await;
-    let first = post_raw(&app, b"From: gone@example.org\r\nSubject: Hi\r\nMessage-ID: <g1@x>\r\n\r\nhello\r\n").await;
-    let ticket = first["ticket_id"].as_str().unwrap();
-    let reply: Value = app
-        .post_as(&format!("/v1/tickets/{ticket}/replies"), &token, &json!({ "text": "Hello back" }))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let (ticket, reply) = email_and_reply(&app, &token, "gone@example.org").await;
+    let ticket = ticket.as_str();
     assert_eq!(delivery_state(&app, &token, ticket, reply["id"].as_str().unwrap()).await["delivery_state"], "sent");
     let sent = String::from_utf8_lossy(&sink.wait_for(1, Duration::from_secs(10)).await[0]).into_owned();
     let headers = sent.split("\r\n\r\n").next().unwrap();
