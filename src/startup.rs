@@ -188,6 +188,7 @@ fn email_delivery(db: &Db, settings: &Settings, reply_tokens: &ReplyTokens) -> a
         mailer,
         support_address: settings.support_address.clone(),
         reply_tokens: reply_tokens.clone(),
+        blobs: braid_channels::blobs::BlobStore::new(&settings.data_dir),
         retry_base: std::time::Duration::from_secs(settings.smtp_retry_base_secs.max(1)),
         max_attempts: i32::try_from(settings.smtp_max_attempts.max(1)).unwrap_or(i32::MAX),
     }))

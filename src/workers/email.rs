@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use braid_channels::email::outbound::{self, OutgoingEmail};
+use braid_channels::email::outbound::{self, OutgoingAttachment, OutgoingEmail};
 use braid_channels::email::smtp::{Mailer, SendError};
 use braid_core::{Channel, Direction, IdentityKind};
 use braid_db::outbox::{self, Delivery};
@@ -25,6 +25,8 @@ pub struct EmailDelivery {
     pub db: Db,
     pub mailer: Mailer,
     pub support_address: String,
+    /// Where reply attachments are read from.
+    pub blobs: braid_channels::blobs::BlobStore,
     /// Signs the Reply-To address of each reply.
     pub reply_tokens: braid_channels::email::tokens::ReplyTokens,
     /// The first retry waits this long; each next one twice as long, up to an hour.
@@ -43,6 +45,7 @@ struct Prepared {
     in_reply_to: Option<String>,
     references: Vec<String>,
     text: String,
+    attachments: Vec<OutgoingAttachment>,
 }
 
 impl EmailDelivery {
@@ -82,6 +85,10 @@ impl EmailDelivery {
         let (support, tokens) = (self.support_address.clone(), self.reply_tokens.clone());
         let message = delivery.message.clone();
         let prepared = self.db.run(move |conn| prepare(conn, &message, &support, &tokens)).await?;
+        let prepared = match prepared {
+            Ok(prepared) => self.with_attachments(prepared, &delivery.message.details).await,
+            Err(reason) => Err(reason),
+        };
         let outcome = match prepared {
             Err(reason) => Err(SendError::Permanent(reason)),
             Ok(prepared) => self.send(&prepared).await,
@@ -110,6 +117,25 @@ impl EmailDelivery {
         }
     }
 
+    /// Reads the reply's attachments from the blob store; a missing file fails the reply.
+    async fn with_attachments(&self, mut prepared: Prepared, details: &serde_json::Value) -> Result<Prepared, String> {
+        let listed = details["attachments"].as_array().cloned().unwrap_or_default();
+        for attachment in listed {
+            let (blobs, id) = (self.blobs.clone(), attachment["id"].as_str().unwrap_or_default().to_owned());
+            let bytes = tokio::task::spawn_blocking(move || blobs.get(&id))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("attachment {} is missing", attachment["id"]))?;
+            prepared.attachments.push(OutgoingAttachment {
+                filename: attachment["filename"].as_str().unwrap_or("attachment").to_owned(),
+                content_type: attachment["content_type"].as_str().unwrap_or("application/octet-stream").to_owned(),
+                bytes,
+            });
+        }
+        Ok(prepared)
+    }
+
     async fn send(&self, prepared: &Prepared) -> Result<(), SendError> {
         let email = OutgoingEmail {
             from_name: Some(&prepared.from_name),
@@ -122,6 +148,7 @@ impl EmailDelivery {
             in_reply_to: prepared.in_reply_to.as_deref(),
             references: &prepared.references,
             text: &prepared.text,
+            attachments: &prepared.attachments,
         };
         let message = outbound::compose(&email).map_err(|e| SendError::Permanent(e.to_string()))?;
         self.mailer.send(message).await
@@ -182,6 +209,7 @@ fn prepare(
         in_reply_to: last_inbound.and_then(|m| m.channel_ref.clone()).filter(|r| r.starts_with('<')),
         references,
         text: message.text.clone(),
+        attachments: vec![],
     }))
 }
 

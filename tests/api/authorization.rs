@@ -88,6 +88,7 @@ fn matrix() -> Vec<Endpoint> {
         row(GET,    "/v1/tickets/{ticket}/messages",                      TICKETS_READ,    200, None),
         row(POST,   "/v1/tickets/{ticket}/replies",                       TICKETS_WRITE,   201, Some(reply)),
         row(POST,   "/v1/tickets/{ticket}/notes",                         TICKETS_WRITE,   201, Some(note)),
+        row(POST,   "/v1/attachments",                                    TICKETS_WRITE,   201, Some(note)),
     ]
 }
 

@@ -15,6 +15,7 @@ both_backends!(
     a_bounce_marks_the_reply_it_returns_as_failed_and_opens_no_ticket,
     an_answer_to_the_signed_reply_to_address_joins_the_ticket_from_any_address,
     a_new_email_ticket_is_acknowledged_but_automated_mail_never_is,
+    a_reply_carries_its_attachments,
 );
 
 use crate::email::SECRET;
@@ -245,4 +246,32 @@ async fn a_new_email_ticket_is_acknowledged_but_automated_mail_never_is(backend:
     assert_eq!(mails.len(), 1, "one acknowledgement: the second mail joined the open ticket, machines get none");
     assert!(header(&mails[0], "To").unwrap().contains("gil@example.org"));
     assert!(mails[0].contains("Hi Gil, we got \"Late parcel\" as ticket #"), "{}", mails[0]);
+}
+
+async fn a_reply_carries_its_attachments(backend: Backend) {
+    let sink = SmtpSink::start();
+    let app = app_with_smtp(backend, sink.url()).await;
+    let token = app.agent_token("agent").await;
+    let first =
+        post_raw(&app, b"From: hal@example.org\r\nSubject: Label\r\nMessage-ID: <h1@x>\r\n\r\nSend a label\r\n").await;
+    let ticket = first["ticket_id"].as_str().unwrap();
+
+    let file: Vec<u8> = (0..=255u8).cycle().take(600).collect();
+    let upload = app.request(reqwest::Method::POST, "/v1/attachments", &token).body(file.clone()).send().await.unwrap();
+    assert_eq!(upload.status(), 201);
+    let id = upload.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let missing = json!({ "text": "x", "attachments": [{ "id": "0".repeat(64), "filename": "a.pdf", "content_type": "application/pdf" }] });
+    assert_eq!(app.post_as(&format!("/v1/tickets/{ticket}/replies"), &token, &missing).await.status(), 422);
+
+    let body = json!({ "text": "Here it is.", "attachments": [{ "id": id, "filename": "label.pdf", "content_type": "application/pdf" }] });
+    let reply: Value = app.post_as(&format!("/v1/tickets/{ticket}/replies"), &token, &body).await.json().await.unwrap();
+    assert_eq!(reply["details"]["attachments"][0]["size"], 600);
+    assert_eq!(delivery_state(&app, &token, ticket, reply["id"].as_str().unwrap()).await["delivery_state"], "sent");
+    let mail = String::from_utf8_lossy(&sink.wait_for(1, Duration::from_secs(10)).await[0]).into_owned();
+    assert!(mail.contains("filename=\"label.pdf\""), "{mail}");
+    let part = mail.split("filename=\"label.pdf\"").nth(1).unwrap();
+    let encoded: String =
+        part.split("\r\n\r\n").nth(1).unwrap().split("--").next().unwrap().split_whitespace().collect();
+    use base64::Engine;
+    assert_eq!(base64::engine::general_purpose::STANDARD.decode(encoded).unwrap(), file, "the bytes arrive intact");
 }

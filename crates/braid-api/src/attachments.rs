@@ -1,12 +1,16 @@
-//! `GET /v1/attachments/{id}`: the bytes of an attachment (or a raw message) by the id a
-//! message's `details` names, its SHA-256. Always served as a download, never rendered,
-//! so a hostile file cannot run in the agent's browser.
+//! Attachments by id (their SHA-256): `POST /v1/attachments` uploads a file for a reply,
+//! `GET /v1/attachments/{id}` downloads one — an inbound attachment, a raw message, an
+//! upload. Always served as a download, never rendered, so a hostile file cannot run in
+//! the agent's browser.
 
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use braid_core::Scope;
+use futures_util::StreamExt;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::error::responses;
-use crate::{ApiError, AppState, Principal};
+use crate::{ApiError, AppState, ErrorCode, Principal};
 
 /// Download an attachment.
 #[utoipa::path(
@@ -37,4 +41,52 @@ async fn download(
         .insert_header(("content-disposition", format!("attachment; filename=\"{name}\"")))
         .insert_header(("x-content-type-options", "nosniff"))
         .body(bytes))
+}
+
+/// A stored upload.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Uploaded {
+    /// Pass this as an attachment's `id` in a reply.
+    #[schema(example = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824")]
+    pub id: String,
+    pub size: u64,
+}
+
+/// Upload a file to attach to a reply (the body is the file; at most `email_max_bytes`).
+#[utoipa::path(
+    tag = "tickets",
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The file's bytes."),
+    responses(
+        (status = 201, description = "Stored.", body = Uploaded),
+        (status = 400, description = "Empty body (`bad_request`).", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Over `email_max_bytes` (`payload_too_large`).", body = crate::error::Problem, content_type = "application/problem+json"),
+        responses::Auth,
+    ),
+    security(("bearer" = [])),
+)]
+#[post("/v1/attachments")]
+async fn upload(
+    _req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Principal,
+    mut payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::TicketsWrite)?;
+    let limit = state.email.max_bytes;
+    let mut bytes = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("cannot read the body: {e}")))?;
+        if bytes.len() + chunk.len() > limit {
+            return Err(ApiError::new(ErrorCode::PayloadTooLarge, format!("the file is larger than {limit} bytes")));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    if bytes.is_empty() {
+        return Err(ApiError::new(ErrorCode::BadRequest, "the body is empty; send the file's bytes"));
+    }
+    let blobs = state.blobs.clone();
+    let blob = web::block(move || blobs.put(&bytes)).await.map_err(ApiError::internal)?.map_err(ApiError::internal)?;
+    Ok(HttpResponse::Created()
+        .insert_header(("location", format!("/v1/attachments/{}", blob.sha256)))
+        .json(Uploaded { id: blob.sha256, size: blob.size }))
 }

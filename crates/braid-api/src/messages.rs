@@ -89,6 +89,20 @@ pub struct NewReply {
     /// ticket's own channel.
     #[schema(value_type = Option<String>, example = "email")]
     pub channel: Option<Channel>,
+    /// Files to send along, uploaded first with `POST /v1/attachments` (or received).
+    #[serde(default)]
+    pub attachments: Vec<ReplyAttachment>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplyAttachment {
+    /// The attachment's id (its SHA-256).
+    pub id: String,
+    #[schema(example = "label.pdf")]
+    pub filename: String,
+    #[schema(example = "application/pdf")]
+    pub content_type: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -161,13 +175,37 @@ async fn reply(
     body: web::Json<NewReply>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::TicketsWrite)?;
-    let NewReply { text, channel } = body.into_inner();
+    let NewReply { text, channel, attachments } = body.into_inner();
     let text = checked_text(text)?;
+    let mut files = Vec::with_capacity(attachments.len());
+    for attachment in attachments {
+        let size = state.blobs.size(&attachment.id).ok_or_else(|| {
+            ApiError::new(ErrorCode::ValidationFailed, format!("no attachment with id {}", attachment.id))
+                .with_extra(serde_json::json!({ "field": "attachments" }))
+        })?;
+        let one_line = |v: &str| !v.trim().is_empty() && v.len() <= 255 && !v.chars().any(char::is_control);
+        if !one_line(&attachment.filename)
+            || !one_line(&attachment.content_type)
+            || !attachment.content_type.contains('/')
+        {
+            return Err(ApiError::new(
+                ErrorCode::ValidationFailed,
+                "an attachment needs a one-line filename and a type/subtype content type",
+            )
+            .with_extra(serde_json::json!({ "field": "attachments" })));
+        }
+        files.push(serde_json::json!({
+            "id": attachment.id, "filename": attachment.filename, "content_type": attachment.content_type, "size": size,
+        }));
+    }
     let (id, author) = (id.into_inner(), caller.agent_id());
     let message = state
         .db
         .run(move |conn| {
-            let (ticket, message) = agent_message(conn, id, author, text)?;
+            let (ticket, mut message) = agent_message(conn, id, author, text)?;
+            if !files.is_empty() {
+                message.details = serde_json::json!({ "attachments": files });
+            }
             let channel = match channel {
                 Some(channel) => channel,
                 None => messages::last_inbound_channel(conn, id)?.unwrap_or(ticket.channel),

@@ -56,6 +56,12 @@ impl BlobStore {
         }
     }
 
+    /// The size of a stored blob, without reading it; `None` when there is none.
+    pub fn size(&self, sha256: &str) -> Option<u64> {
+        let valid = sha256.len() == 64 && sha256.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+        valid.then(|| fs::metadata(self.path(sha256)).ok().map(|m| m.len())).flatten()
+    }
+
     fn path(&self, sha256: &str) -> PathBuf {
         self.root.join(&sha256[..2]).join(sha256)
     }

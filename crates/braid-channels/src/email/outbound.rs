@@ -5,8 +5,9 @@
 //! encodes every header it writes.
 
 use braid_core::TicketNumber;
+use lettre::message::header::ContentType;
 use lettre::message::header::{HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::{Attachment, Mailbox, MultiPart};
 
 use super::automated::LOOP_HEADER;
 use super::threading::subject_tag;
@@ -26,6 +27,15 @@ pub struct OutgoingEmail<'a> {
     /// Oldest first, with angle brackets.
     pub references: &'a [String],
     pub text: &'a str,
+    pub attachments: &'a [OutgoingAttachment],
+}
+
+/// A file sent with a reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingAttachment {
+    pub filename: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,9 +81,19 @@ pub fn compose(email: &OutgoingEmail<'_>) -> Result<lettre::Message, ComposeErro
         builder = builder.references(email.references.join(" "));
     }
     builder = builder.raw_header(HeaderValue::new(HeaderName::new_from_ascii_str(LOOP_HEADER), "1".to_owned()));
-    builder
-        .multipart(MultiPart::alternative_plain_html(email.text.to_owned(), html(email.text)))
-        .map_err(|e| ComposeError::Build(e.to_string()))
+    let body = MultiPart::alternative_plain_html(email.text.to_owned(), html(email.text));
+    let body = if email.attachments.is_empty() {
+        body
+    } else {
+        email.attachments.iter().try_fold(MultiPart::mixed().multipart(body), |mixed, attachment| {
+            let content_type = ContentType::parse(&attachment.content_type)
+                .map_err(|_| ComposeError::Build(format!("bad content type `{}`", attachment.content_type)))?;
+            Ok::<_, ComposeError>(mixed.singlepart(
+                Attachment::new(one_line(&attachment.filename)).body(attachment.bytes.clone(), content_type),
+            ))
+        })?
+    };
+    builder.multipart(body).map_err(|e| ComposeError::Build(e.to_string()))
 }
 
 /// Control characters (a line break starts a new header) become spaces. Braid's own
@@ -117,6 +137,11 @@ mod tests {
             in_reply_to: Some("<b@x>"),
             references: &references,
             text: "Done <b>now</b>\nThanks",
+            attachments: &[OutgoingAttachment {
+                filename: "label.pdf".into(),
+                content_type: "application/pdf".into(),
+                bytes: b"%PDF-".to_vec(),
+            }],
         };
         let raw = String::from_utf8(compose(&email).unwrap().formatted()).unwrap();
         for header in [
@@ -131,7 +156,8 @@ mod tests {
         ] {
             assert!(raw.to_lowercase().contains(&header.to_lowercase()), "missing {header} in\n{raw}");
         }
-        assert!(raw.contains("multipart/alternative"));
+        assert!(raw.contains("multipart/alternative") && raw.contains("multipart/mixed"));
+        assert!(raw.contains("filename=\"label.pdf\""), "{raw}");
         assert!(raw.contains("&lt;b&gt;now&lt;/b&gt;"), "HTML escapes the text");
     }
 
@@ -148,6 +174,7 @@ mod tests {
             in_reply_to: None,
             references: &[],
             text: "x",
+            attachments: &[],
         };
         let raw = String::from_utf8(compose(&email).unwrap().formatted()).unwrap();
         assert!(!raw.lines().any(|line| line.to_lowercase().starts_with("bcc:")), "{raw}");
