@@ -1,7 +1,8 @@
 //! `braid-bench`: seed a migrated Braid database with synthetic data, then measure a
-//! running Braid server over HTTP. See `docs/benchmarks.md`.
+//! running Braid server over HTTP. See `docs/benchmarks.md` and `docs/benchmarks-email.md`.
 
 mod db;
+mod email;
 mod run;
 mod seed;
 
@@ -24,11 +25,15 @@ enum Command {
     Seed(seed::SeedArgs),
     /// Drive a running Braid server and print requests/s and latency percentiles.
     Run(run::RunArgs),
+    /// Post realistic raw emails to a running Braid's inbound endpoint and print emails/s
+    /// and latency percentiles; optionally run pgbench for comparison.
+    Email(email::EmailArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Seed(args) => seed::seed(&args),
         Command::Run(args) => run::run(args),
+        Command::Email(args) => email::email(args),
     }
 }
