@@ -6,6 +6,11 @@ use braid::cli::{AdminCommand, Cli, Command};
 use braid::{Settings, commands, telemetry};
 use clap::Parser;
 
+/// glibc's allocator took a tenth of the server's CPU under load (docs/benchmarks-email.md);
+/// mimalloc is faster with many threads allocating small, short-lived buffers.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let settings = match Settings::load(cli.config.as_deref(), &cli.overrides()) {

@@ -19,6 +19,7 @@ both_backends!(
     a_reply_to_a_known_message_joins_its_ticket,
     quoting_another_customers_message_does_not_join_their_ticket,
     every_placement_writes_its_events_in_order,
+    a_reader_of_the_event_log_never_skips_an_event_that_commits_late,
 );
 
 pub fn email(from: &str, message_id: &str) -> Inbound {
@@ -200,11 +201,75 @@ async fn every_placement_writes_its_events_in_order(backend: Backend) {
     place(&app, email("eve@example.org", "<e2@x>")).await;
     place(&app, email("eve@example.org", "<e2@x>")).await; // a duplicate records nothing
 
-    let log = app.with_db(|conn| braid_db::events::since(conn, 0, 100)).await;
+    let log = settled_log(&app, 5).await;
     let kinds: Vec<_> = log.iter().filter(|e| e.customer_id.is_some()).map(|e| e.kind.as_str()).collect();
     assert_eq!(kinds, ["customer.created", "ticket.created", "message.created", "message.created"]);
-    assert!(log.windows(2).all(|pair| pair[0].seq < pair[1].seq));
+    assert!(log.windows(2).all(|pair| pair[0].position < pair[1].position));
     assert_eq!(log[1].customer_id.as_deref(), Some(first.customer_id.to_string().as_str()));
     let seqs: i64 = app.with_db(|conn| Ok(events::table.count().get_result(conn)?)).await;
     assert_eq!(seqs as usize, log.len());
+}
+
+/// The event log once at least `events` are readable. Readers see only what no running
+/// transaction can precede, and the oldest transaction running anywhere on the server
+/// (other tests' too) can take a moment to finish.
+async fn settled_log(app: &TestApp, events: usize) -> Vec<braid_db::events::Event> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let log = app.with_db(|conn| braid_db::events::since(conn, None, 100)).await;
+        if log.len() >= events || std::time::Instant::now() > deadline {
+            return log;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Writers append events without waiting for each other, so a transaction that wrote
+/// first may commit last. A reader must then not run ahead: had it returned the later
+/// event first, resuming from there would skip the earlier one for good.
+async fn a_reader_of_the_event_log_never_skips_an_event_that_commits_late(backend: Backend) {
+    use braid_db::events::{self as log, NewEvent};
+    use diesel::connection::TransactionManager;
+
+    let app = TestApp::spawn(backend).await;
+    let db = app.db.clone();
+    let names = tokio::task::spawn_blocking(move || {
+        let event =
+            |name: &str| NewEvent::new(braid_core::EventKind::TeamCreated, name, &name, braid_db::now()).unwrap();
+        let ours = |event: &log::Event| ["slow", "quick"].contains(&event.subject_id.as_str());
+        let read = || -> Vec<String> {
+            let events = log::since(&mut db.get().unwrap(), None, 100).unwrap();
+            events.into_iter().filter(ours).map(|e| e.subject_id).collect()
+        };
+
+        let mut slow = db.get().unwrap();
+        type Manager = <braid_db::DbConn as Connection>::TransactionManager;
+        match backend {
+            Backend::Postgres => {
+                Manager::begin_transaction(&mut slow).unwrap();
+                log::append(&mut slow, vec![event("slow")]).unwrap();
+                db.get().unwrap().transaction(|quick| log::append(quick, vec![event("quick")])).unwrap();
+                assert_eq!(read(), Vec::<String>::new(), "nothing past a transaction still running");
+                Manager::commit_transaction(&mut slow).unwrap();
+            }
+            // One writer at a time: the slow transaction would only make the quick one wait.
+            Backend::Sqlite => {
+                slow.transaction(|slow| log::append(slow, vec![event("slow")])).unwrap();
+                db.get().unwrap().transaction(|quick| log::append(quick, vec![event("quick")])).unwrap();
+            }
+        }
+        // The horizon is the oldest transaction running anywhere on the server (other
+        // tests' too), so it can take a moment to pass ours.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let seen = read();
+            if seen.len() == 2 || std::time::Instant::now() > deadline {
+                return seen;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(names, ["slow", "quick"]);
 }

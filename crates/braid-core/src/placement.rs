@@ -111,6 +111,25 @@ pub struct Reference {
     pub target: Option<TicketSnapshot>,
 }
 
+impl Reference {
+    /// The ticket this reference places a message of `customer` into, or why it may not:
+    /// it names nothing we know, a ticket of someone else's, or a closed ticket.
+    pub fn ticket_for(&self, customer: CustomerId) -> Result<TicketSnapshot, IgnoredWhy> {
+        match self.target {
+            None => Err(IgnoredWhy::Unknown),
+            Some(target) if target.customer_id != customer => Err(IgnoredWhy::OtherCustomer),
+            Some(target) if target.status == TicketStatus::Closed => Err(IgnoredWhy::Closed),
+            Some(target) => Ok(target),
+        }
+    }
+}
+
+/// Whether rule 3 will look past the references to the customer's latest tickets; when a
+/// reference decides, storage need not read them.
+pub fn needs_latest_tickets(references: &[Reference], customer: CustomerId) -> bool {
+    references.iter().all(|reference| reference.ticket_for(customer).is_err())
+}
+
 /// Whether a person wrote the message, or a machine on their behalf. Automated messages
 /// are kept in the thread (context matters) but never create or reopen work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -177,20 +196,14 @@ pub fn choose_ticket(candidates: &TicketCandidates, policy: &PlacementPolicy) ->
     let automated = candidates.authorship == Authorship::Automated;
 
     for reference in &candidates.references {
-        let ignored =
-            |why| PlacementReason::ReferenceIgnored { source: reference.source, detail: reference.detail.clone(), why };
-        let Some(target) = reference.target else {
-            reasons.push(ignored(IgnoredWhy::Unknown));
-            continue;
+        let target = match reference.ticket_for(candidates.customer) {
+            Ok(target) => target,
+            Err(why) => {
+                let detail = reference.detail.clone();
+                reasons.push(PlacementReason::ReferenceIgnored { source: reference.source, detail, why });
+                continue;
+            }
         };
-        if target.customer_id != candidates.customer {
-            reasons.push(ignored(IgnoredWhy::OtherCustomer));
-            continue;
-        }
-        if target.status == TicketStatus::Closed {
-            reasons.push(ignored(IgnoredWhy::Closed));
-            continue;
-        }
         reasons.push(PlacementReason::Reference {
             source: reference.source,
             detail: reference.detail.clone(),
@@ -324,6 +337,18 @@ mod tests {
             }
         ));
         assert_eq!(reasons[1], PlacementReason::NewTicket);
+    }
+
+    #[test]
+    fn the_latest_tickets_matter_only_when_no_reference_decides() {
+        let me = CustomerId::new();
+        let unknown = reference(ReferenceSource::InReplyTo, None);
+        let theirs = reference(ReferenceSource::SubjectTag, Some(ticket(CustomerId::new(), 1042, TicketStatus::Open)));
+        let closed = reference(ReferenceSource::References, Some(ticket(me, 1001, TicketStatus::Closed)));
+        let mine = reference(ReferenceSource::References, Some(ticket(me, 1002, TicketStatus::Solved)));
+        assert!(needs_latest_tickets(&[], me));
+        assert!(needs_latest_tickets(&[unknown.clone(), theirs.clone(), closed.clone()], me));
+        assert!(!needs_latest_tickets(&[unknown, theirs, closed, mine], me));
     }
 
     #[test]

@@ -36,7 +36,7 @@ impl Backend {
     /// Reads `postgres://…`, `postgresql://…`, `sqlite://path` or `sqlite:path`.
     pub fn from_url(url: &str) -> Result<Self, DbError> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Ok(Backend::Postgres { url: url.to_owned() });
+            return Ok(Backend::Postgres { url: without_loopback_tls(url) });
         }
         if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
             if path.is_empty() {
@@ -61,6 +61,26 @@ impl Backend {
             Backend::Sqlite { path } => format!("sqlite://{}", path.display()),
         }
     }
+}
+
+/// A server on this machine is reached without TLS unless the URL asks for it (`sslmode`):
+/// encrypting loopback traffic protects nothing and cost a sixth of the inbound email
+/// throughput (docs/benchmarks-email.md). libpq's own default, `prefer`, would use TLS
+/// whenever the server offers it.
+fn without_loopback_tls(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let host = match host_port.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => host_port.split(':').next().unwrap_or_default(),
+    };
+    let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if !loopback || url.contains("sslmode=") {
+        return url.to_owned();
+    }
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}sslmode=disable")
 }
 
 /// The URL with any password replaced by `***`, for logs and error messages.
@@ -242,6 +262,20 @@ mod tests {
         assert_eq!(Backend::from_url("postgresql://u@h/db").unwrap().name(), "postgres");
         assert!(Backend::from_url("mysql://x").is_err());
         assert!(Backend::from_url("sqlite://").is_err());
+    }
+
+    #[test]
+    fn a_server_on_this_machine_is_reached_without_tls_unless_asked() {
+        let url = |u: &str| match Backend::from_url(u).unwrap() {
+            Backend::Postgres { url } => url,
+            Backend::Sqlite { .. } => unreachable!(),
+        };
+        assert_eq!(url("postgres://u@127.0.0.1:5432/db"), "postgres://u@127.0.0.1:5432/db?sslmode=disable");
+        assert_eq!(url("postgres://u:p@localhost/db?x=1"), "postgres://u:p@localhost/db?x=1&sslmode=disable");
+        assert_eq!(url("postgresql://[::1]:5432/db"), "postgresql://[::1]:5432/db?sslmode=disable");
+        assert_eq!(url("postgres://u@127.0.0.1/db?sslmode=require"), "postgres://u@127.0.0.1/db?sslmode=require");
+        assert_eq!(url("postgres://u@db.example.com/db"), "postgres://u@db.example.com/db");
+        assert_eq!(url("postgres://u@10.0.0.5:5432/db"), "postgres://u@10.0.0.5:5432/db");
     }
 
     #[test]

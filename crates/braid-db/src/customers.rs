@@ -2,6 +2,7 @@
 
 use braid_core::{CustomerId, CustomerName, EventKind, IdentityId, IdentityKind, IdentityValue, ThreadId, Trust};
 use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::dsl::case_when;
 use diesel::prelude::*;
 use serde::Serialize;
 
@@ -118,16 +119,17 @@ pub fn create_with_identity(
     trust: Trust,
     at: DateTime<Utc>,
 ) -> Result<(Customer, ThreadId), DbError> {
-    let (customer, thread) = insert_customer(conn, name, at)?;
+    let (customer, thread) = insert_customer(conn, name, at, Some(at))?;
     insert_identity(conn, customer.id, &NewIdentity { value: identity.clone(), trust }, at)?;
     Ok((customer, thread))
 }
 
-/// A customer row and its thread.
+/// A customer row and its thread; `last_message_at` when the thread starts with a message.
 fn insert_customer(
     conn: &mut DbConn,
     name: Option<&CustomerName>,
     at: DateTime<Utc>,
+    last_message_at: Option<DateTime<Utc>>,
 ) -> Result<(Customer, ThreadId), DbError> {
     let customer =
         Customer { id: CustomerId::new(), name: name.map(|n| n.as_str().to_owned()), created_at: at, updated_at: at };
@@ -146,6 +148,7 @@ fn insert_customer(
             threads::id.eq(thread.to_string()),
             threads::customer_id.eq(customer.id.to_string()),
             threads::created_at.eq(to_db(at)),
+            threads::last_message_at.eq(last_message_at.map(to_db)),
         ))
         .execute(conn)?;
     Ok((customer, thread))
@@ -163,6 +166,21 @@ pub fn lock_thread(conn: &mut DbConn, thread: ThreadId) -> Result<(), DbError> {
         return Err(DbError::NotFound);
     }
     Ok(())
+}
+
+/// The customer's thread, locked until the transaction ends (PostgreSQL) and marked as
+/// having seen a message at `at` (keeping the latest time): what [`lock_thread`] and
+/// [`touch_thread`] do, in one statement, for placement.
+pub fn lock_thread_of(conn: &mut DbConn, customer: CustomerId, at: DateTime<Utc>) -> Result<ThreadId, DbError> {
+    let at = to_db(at);
+    let later = threads::last_message_at.is_null().or(threads::last_message_at.lt(at));
+    let id: String = diesel::update(threads::table.filter(threads::customer_id.eq(customer.to_string())))
+        .set(threads::last_message_at.eq(case_when(later, Some(at)).otherwise(threads::last_message_at)))
+        .returning(threads::id)
+        .get_result(conn)
+        .optional()?
+        .ok_or(DbError::NotFound)?;
+    Ok(id.parse()?)
 }
 
 /// Records that the thread saw a message at `at`, keeping the latest time.
@@ -335,7 +353,7 @@ pub fn create(
             ensure_free(conn, &new.value, None)?;
         }
         let at = crate::now();
-        let (customer, _) = insert_customer(conn, name, at)?;
+        let (customer, _) = insert_customer(conn, name, at, None)?;
         let mut identities = Vec::new();
         for new in new_identities {
             identities.push(insert_identity(conn, customer.id, new, at)?);

@@ -8,7 +8,6 @@ use diesel::sql_types::BigInt;
 use crate::{DbConn, DbError};
 
 /// Advisory-lock keys (PostgreSQL). Arbitrary, fixed, and distinct.
-const EVENT_LOG_LOCK: i64 = 0x6272_6169_6401; // "braid" + 1
 const MIGRATION_LOCK: i64 = 0x6272_6169_6402;
 
 #[derive(QueryableByName)]
@@ -52,20 +51,47 @@ where
 /// number twice even across concurrent transactions; SQLite has one writer at a time, so
 /// the highest number plus one is safe inside a write transaction.
 pub fn next_ticket_number(conn: &mut DbConn) -> Result<i64, DbError> {
-    let number = match conn {
-        DbConn::Pg(pg) => diesel::sql_query("SELECT nextval('ticket_numbers') AS value").get_result::<Number>(pg)?,
-        DbConn::Sqlite(sqlite) => diesel::sql_query("SELECT COALESCE(MAX(number) + 1, 1000) AS value FROM tickets")
-            .get_result::<Number>(sqlite)?,
-    };
-    Ok(number.value)
+    match conn {
+        // Through diesel's DSL, so the statement is prepared once per connection.
+        DbConn::Pg(pg) => Ok(diesel::select(nextval("ticket_numbers")).get_result(pg)?),
+        DbConn::Sqlite(sqlite) => {
+            let number = diesel::sql_query("SELECT COALESCE(MAX(number) + 1, 1000) AS value FROM tickets")
+                .get_result::<Number>(sqlite)?;
+            Ok(number.value)
+        }
+    }
 }
 
-/// Held until the transaction ends, so events commit in sequence order: no reader can see
-/// event N and later find a committed N-1. SQLite writers are serial already.
-pub fn lock_event_log(conn: &mut DbConn) -> Result<(), DbError> {
-    if let DbConn::Pg(pg) = conn {
-        pg.batch_execute(&format!("SELECT pg_advisory_xact_lock({EVENT_LOG_LOCK})"))?;
+diesel::define_sql_function!(fn nextval(sequence: diesel::sql_types::Text) -> BigInt);
+
+/// Rows of transactions below this id are final (PostgreSQL): it is the oldest
+/// transaction still running, and any row written from now on carries an id at least this
+/// high. SQLite has one writer at a time, so everything committed is final.
+pub fn event_horizon(conn: &mut DbConn) -> Result<i64, DbError> {
+    match conn {
+        DbConn::Pg(pg) => {
+            let horizon = diesel::sql_query("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS value")
+                .get_result::<Number>(pg)?;
+            Ok(horizon.value)
+        }
+        DbConn::Sqlite(_) => Ok(i64::MAX),
     }
+}
+
+/// Inserts several rows in one statement. diesel's multi-row insert is not available
+/// through the multi-backend connection, but is on each backend's own.
+pub fn insert_many<T, V>(conn: &mut DbConn, table: T, rows: Vec<V>) -> Result<(), DbError>
+where
+    T: diesel::Table,
+    Vec<V>: diesel::Insertable<T>,
+    diesel::query_builder::InsertStatement<T, <Vec<V> as diesel::Insertable<T>>::Values>:
+        diesel::query_dsl::methods::ExecuteDsl<diesel::PgConnection>
+            + diesel::query_dsl::methods::ExecuteDsl<diesel::SqliteConnection>,
+{
+    match conn {
+        DbConn::Pg(pg) => diesel::insert_into(table).values(rows).execute(pg)?,
+        DbConn::Sqlite(sqlite) => diesel::insert_into(table).values(rows).execute(sqlite)?,
+    };
     Ok(())
 }
 

@@ -1,5 +1,5 @@
-//! The event log: one row per change, numbered in commit order, written in the same
-//! transaction as the change it records.
+//! The event log: one row per change, written in the same transaction as the change it
+//! records, and read in an order that never changes once a reader has seen it.
 
 use braid_core::EventKind;
 use chrono::{DateTime, Utc};
@@ -11,7 +11,7 @@ use crate::{DbConn, DbError, dialect, from_db, to_db};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
-    pub seq: i64,
+    pub position: Position,
     pub kind: EventKind,
     pub subject_id: String,
     pub customer_id: Option<String>,
@@ -59,40 +59,61 @@ impl NewEvent {
     }
 }
 
-/// Appends events, returning the last sequence number. Call it last in a transaction:
-/// on PostgreSQL it holds the log's lock until commit, so the shorter the better.
-pub fn append(conn: &mut DbConn, batch: Vec<NewEvent>) -> Result<Option<i64>, DbError> {
-    if batch.is_empty() {
-        return Ok(None);
-    }
-    dialect::lock_event_log(conn)?;
-    let mut last = None;
-    for event in batch {
-        let seq = diesel::insert_into(events::table)
-            .values((
+/// Where an event sits in the log. Readers resume after a position; positions order the
+/// log the same way for every reader and never change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Position {
+    /// The writing transaction (PostgreSQL's transaction id; 0 on SQLite).
+    pub tx: i64,
+    pub seq: i64,
+}
+
+/// Appends events in the caller's transaction. No lock is taken: the log's order is
+/// settled by the reader ([`since`]), so concurrent writers commit side by side.
+pub fn append(conn: &mut DbConn, batch: Vec<NewEvent>) -> Result<(), DbError> {
+    let rows: Vec<_> = batch
+        .into_iter()
+        .map(|event| {
+            (
                 events::kind.eq(event.kind.as_str()),
                 events::subject_id.eq(event.subject_id),
                 events::customer_id.eq(event.customer_id),
                 events::ticket_id.eq(event.ticket_id),
                 events::payload.eq(event.payload.to_string()),
                 events::created_at.eq(to_db(event.at)),
-            ))
-            .returning(events::seq)
-            .get_result(conn)?;
-        last = Some(seq);
+            )
+        })
+        .collect();
+    match rows.as_slice() {
+        [] => Ok(()),
+        // One row: a statement diesel prepares once per connection.
+        [row] => {
+            diesel::insert_into(events::table).values(row.clone()).execute(conn)?;
+            Ok(())
+        }
+        // More: one multi-row statement, one round trip.
+        _ => dialect::insert_many(conn, events::table, rows),
     }
-    Ok(last)
 }
 
-type Row = (i64, String, String, Option<String>, Option<String>, String, chrono::NaiveDateTime);
+type Row = (i64, i64, String, String, Option<String>, Option<String>, String, chrono::NaiveDateTime);
 
-/// Events after `after` (exclusive), oldest first.
-pub fn since(conn: &mut DbConn, after: i64, limit: i64) -> Result<Vec<Event>, DbError> {
+/// Events after `after` (exclusive; `None` from the start), in log order, at most `limit`.
+///
+/// Only the final part of the log is returned: on PostgreSQL, rows of transactions older
+/// than every transaction still running (see [`dialect::event_horizon`]). A transaction
+/// that commits later always has a later position than anything returned here, so a
+/// reader that resumes from its last position misses nothing.
+pub fn since(conn: &mut DbConn, after: Option<Position>, limit: i64) -> Result<Vec<Event>, DbError> {
+    let after = after.unwrap_or(Position { tx: i64::MIN, seq: i64::MIN });
+    let horizon = dialect::event_horizon(conn)?;
     let rows: Vec<Row> = events::table
-        .filter(events::seq.gt(after))
-        .order(events::seq.asc())
+        .filter(events::tx.ge(after.tx).and(events::tx.gt(after.tx).or(events::seq.gt(after.seq))))
+        .filter(events::tx.lt(horizon))
+        .order((events::tx.asc(), events::seq.asc()))
         .limit(limit)
         .select((
+            events::tx,
             events::seq,
             events::kind,
             events::subject_id,
@@ -103,9 +124,9 @@ pub fn since(conn: &mut DbConn, after: i64, limit: i64) -> Result<Vec<Event>, Db
         ))
         .load(conn)?;
     rows.into_iter()
-        .map(|(seq, kind, subject_id, customer_id, ticket_id, payload, created_at)| {
+        .map(|(tx, seq, kind, subject_id, customer_id, ticket_id, payload, created_at)| {
             Ok(Event {
-                seq,
+                position: Position { tx, seq },
                 kind: kind.parse()?,
                 subject_id,
                 customer_id,

@@ -1,13 +1,14 @@
 //! Messages: every message of every channel, in its customer's thread.
 
-use braid_core::placement::PlacementReason;
+use braid_core::placement::{PlacementReason, TicketSnapshot};
 use braid_core::{AgentId, AuthorKind, Channel, DeliveryState, Direction, EventKind, MessageId, ThreadId, TicketId};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::Serialize;
 
 use crate::events::NewEvent;
-use crate::schema::messages;
+use crate::schema::{messages, tickets};
+use crate::tickets::SnapshotRow;
 use crate::{Cursor, DbConn, DbError, Page, dialect, events, from_db, outbox, to_db};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -86,6 +87,27 @@ pub fn find_by_channel_ref(conn: &mut DbConn, channel: Channel, channel_ref: &st
         .optional()?
         .map(Message::try_from)
         .transpose()
+}
+
+/// Which of these channel references were delivered before, each with the ticket its
+/// message is on: one query for the deduplication key and every reference of a new message.
+pub fn tickets_of_refs(
+    conn: &mut DbConn,
+    channel: Channel,
+    channel_refs: &[&str],
+) -> Result<Vec<(String, Option<TicketSnapshot>)>, DbError> {
+    if channel_refs.is_empty() {
+        return Ok(vec![]);
+    }
+    let rows: Vec<(Option<String>, Option<SnapshotRow>)> = messages::table
+        .left_join(tickets::table.on(messages::ticket_id.eq(tickets::id.nullable())))
+        .filter(messages::channel.eq(channel.as_str()).and(messages::channel_ref.eq_any(channel_refs)))
+        .select((messages::channel_ref, SnapshotRow::columns().nullable()))
+        .load(conn)?;
+    rows.into_iter()
+        .filter_map(|(channel_ref, ticket)| channel_ref.map(|r| (r, ticket)))
+        .map(|(channel_ref, ticket)| Ok((channel_ref, ticket.map(SnapshotRow::snapshot).transpose()?)))
+        .collect()
 }
 
 /// Everything needed to store one message.

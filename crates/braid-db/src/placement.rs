@@ -96,22 +96,22 @@ pub fn place(conn: &mut DbConn, inbound: &Inbound, policy: &PlacementPolicy) -> 
 fn place_once(conn: &mut DbConn, inbound: &Inbound, policy: &PlacementPolicy) -> Result<Placement, DbError> {
     let at = crate::truncate_to_micros(inbound.received_at);
 
-    // 1. Deduplicate.
-    if let Some(channel_ref) = &inbound.channel_ref {
-        let existing = messages::find_by_channel_ref(conn, inbound.channel, channel_ref)?;
-        if let Some(message) = existing {
-            return duplicate(conn, message);
-        }
+    // 1. Deduplicate, and look up every reference, in as few queries as there are kinds
+    //    of reference.
+    let (seen_before, references) = resolve(conn, inbound)?;
+    if let Some(own) = inbound.channel_ref.as_deref().filter(|_| seen_before)
+        && let Some(message) = messages::find_by_channel_ref(conn, inbound.channel, own)?
+    {
+        return duplicate(conn, message);
     }
 
     // 2. Identify. A signed reply token names the conversation outright; otherwise the
-    //    sender's identity does.
+    //    sender's identity does. A known customer's thread is locked (and marked with this
+    //    message's time) before anything is decided from its tickets.
     let mut events = Vec::new();
-    let vouched = vouching_ticket(conn, &inbound.references)?;
-    let (customer_id, thread_id, known, identified) = match vouched {
+    let (customer_id, thread_id, known, identified) = match vouching_ticket(&references) {
         Some(ticket) => {
-            let thread = customers::thread_of(conn, ticket.customer_id)?;
-            customers::lock_thread(conn, thread)?;
+            let thread = customers::lock_thread_of(conn, ticket.customer_id, at)?;
             let reason = PlacementReason::VouchedByToken {
                 kind: inbound.sender.kind.to_string(),
                 value: inbound.sender.value.clone(),
@@ -124,8 +124,7 @@ fn place_once(conn: &mut DbConn, inbound: &Inbound, policy: &PlacementPolicy) ->
             let (identification, identified) = placement::identify(&inbound.sender, owner);
             match identification {
                 Identification::Known(customer) => {
-                    let thread = customers::thread_of(conn, customer)?;
-                    customers::lock_thread(conn, thread)?;
+                    let thread = customers::lock_thread_of(conn, customer, at)?;
                     (customer, thread, true, identified)
                 }
                 Identification::New => {
@@ -143,9 +142,9 @@ fn place_once(conn: &mut DbConn, inbound: &Inbound, policy: &PlacementPolicy) ->
         }
     };
 
-    // 3. Choose the ticket.
-    let references = resolve(conn, inbound.channel, &inbound.references)?;
-    let (latest_unsolved, latest_solved) = if known {
+    // 3. Choose the ticket. The customer's latest tickets are read only when no reference
+    //    decides (and a new customer has none).
+    let (latest_unsolved, latest_solved) = if known && placement::needs_latest_tickets(&references, customer_id) {
         (tickets::latest_unsolved(conn, customer_id)?, tickets::latest_solved(conn, customer_id)?)
     } else {
         (None, None)
@@ -205,9 +204,8 @@ fn place_once(conn: &mut DbConn, inbound: &Inbound, policy: &PlacementPolicy) ->
             at,
         },
     )?;
-    customers::touch_thread(conn, thread_id, at)?;
 
-    // 5. Record, last: the event log's lock is held from here to commit.
+    // 5. Record.
     events.push(messages::created_event(&message, customer_id)?);
     events::append(conn, events)?;
 
@@ -222,39 +220,46 @@ fn duplicate(conn: &mut DbConn, message: Message) -> Result<Placement, DbError> 
 
 /// The ticket a signed reply token names, unless it is closed (a closed ticket is final,
 /// and the message then finds its place by the other rules).
-fn vouching_ticket(conn: &mut DbConn, references: &[InboundReference]) -> Result<Option<TicketSnapshot>, DbError> {
-    for reference in references.iter().filter(|r| r.source == ReferenceSource::ReplyToken) {
-        let ticket = match &reference.target {
-            ReferenceTarget::TicketNumber(number) => tickets::snapshot_by_number(conn, *number)?,
-            ReferenceTarget::Ticket(id) => tickets::snapshot(conn, *id)?,
-            ReferenceTarget::Message(_) => None,
-        };
-        if let Some(ticket) = ticket.filter(|t| t.status != braid_core::TicketStatus::Closed) {
-            return Ok(Some(ticket));
-        }
-    }
-    Ok(None)
+fn vouching_ticket(references: &[Reference]) -> Option<TicketSnapshot> {
+    references
+        .iter()
+        .filter(|r| r.source == ReferenceSource::ReplyToken)
+        .filter_map(|r| r.target)
+        .find(|t| t.status != braid_core::TicketStatus::Closed)
 }
 
-/// Looks up what each reference names. A reference to nothing stays in the list with no
+/// Whether the message itself was delivered before, and what each reference names: one
+/// query for the message's own reference and every message it refers to, one for the
+/// tickets named by number or id. A reference to nothing stays in the list with no
 /// target, so the reasons can say it was seen and ignored.
-fn resolve(conn: &mut DbConn, channel: Channel, references: &[InboundReference]) -> Result<Vec<Reference>, DbError> {
-    references
+fn resolve(conn: &mut DbConn, inbound: &Inbound) -> Result<(bool, Vec<Reference>), DbError> {
+    let mut channel_refs: Vec<&str> = inbound.channel_ref.as_deref().into_iter().collect();
+    let (mut ids, mut numbers) = (Vec::new(), Vec::new());
+    for reference in &inbound.references {
+        match &reference.target {
+            ReferenceTarget::Message(channel_ref) => channel_refs.push(channel_ref),
+            ReferenceTarget::TicketNumber(number) => numbers.push(*number),
+            ReferenceTarget::Ticket(id) => ids.push(*id),
+        }
+    }
+    let by_ref = messages::tickets_of_refs(conn, inbound.channel, &channel_refs)?;
+    let named = tickets::snapshots(conn, &ids, &numbers)?;
+    let seen_before = inbound.channel_ref.as_ref().is_some_and(|own| by_ref.iter().any(|(r, _)| r == own));
+    let references = inbound
+        .references
         .iter()
         .map(|reference| {
             let target = match &reference.target {
                 ReferenceTarget::Message(channel_ref) => {
-                    match messages::find_by_channel_ref(conn, channel, channel_ref)? {
-                        Some(Message { ticket_id: Some(ticket), .. }) => tickets::snapshot(conn, ticket)?,
-                        _ => None,
-                    }
+                    by_ref.iter().find(|(r, _)| r == channel_ref).and_then(|(_, ticket)| *ticket)
                 }
-                ReferenceTarget::TicketNumber(number) => tickets::snapshot_by_number(conn, *number)?,
-                ReferenceTarget::Ticket(id) => tickets::snapshot(conn, *id)?,
+                ReferenceTarget::TicketNumber(number) => named.iter().find(|t| t.number == *number).copied(),
+                ReferenceTarget::Ticket(id) => named.iter().find(|t| t.id == *id).copied(),
             };
-            Ok(Reference { source: reference.source, detail: reference.detail.clone(), target })
+            Reference { source: reference.source, detail: reference.detail.clone(), target }
         })
-        .collect()
+        .collect();
+    Ok((seen_before, references))
 }
 
 /// The reasons a duplicate answer carries: the first placement's, plus the fact.

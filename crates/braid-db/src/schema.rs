@@ -106,6 +106,7 @@ diesel::table! {
         ticket_id -> Nullable<Text>,
         payload -> Text,
         created_at -> Timestamp,
+        tx -> BigInt,
     }
 }
 

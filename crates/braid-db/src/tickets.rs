@@ -80,8 +80,27 @@ impl TicketRow {
             solved_at: self.solved_at.map(from_db),
         })
     }
+}
 
-    fn snapshot(self) -> Result<TicketSnapshot, DbError> {
+/// The columns placement decides by, without the rest of the row.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = tickets)]
+pub(crate) struct SnapshotRow {
+    id: String,
+    number: i64,
+    customer_id: String,
+    status: String,
+    solved_at: Option<NaiveDateTime>,
+}
+
+impl SnapshotRow {
+    /// The columns, for a query that cannot use `as_select` (a left join's nullable side).
+    pub(crate) fn columns() -> (tickets::id, tickets::number, tickets::customer_id, tickets::status, tickets::solved_at)
+    {
+        (tickets::id, tickets::number, tickets::customer_id, tickets::status, tickets::solved_at)
+    }
+
+    pub(crate) fn snapshot(self) -> Result<TicketSnapshot, DbError> {
         Ok(TicketSnapshot {
             id: self.id.parse()?,
             number: TicketNumber::new(self.number)?,
@@ -112,21 +131,31 @@ fn tags_of(conn: &mut DbConn, id: TicketId) -> Result<Vec<Tag>, DbError> {
 pub fn snapshot(conn: &mut DbConn, id: TicketId) -> Result<Option<TicketSnapshot>, DbError> {
     tickets::table
         .find(id.to_string())
-        .select(TicketRow::as_select())
+        .select(SnapshotRow::as_select())
         .first(conn)
         .optional()?
-        .map(TicketRow::snapshot)
+        .map(SnapshotRow::snapshot)
         .transpose()
 }
 
-pub fn snapshot_by_number(conn: &mut DbConn, number: TicketNumber) -> Result<Option<TicketSnapshot>, DbError> {
+/// The tickets named by id or by number, in one query.
+pub fn snapshots(
+    conn: &mut DbConn,
+    ids: &[TicketId],
+    numbers: &[TicketNumber],
+) -> Result<Vec<TicketSnapshot>, DbError> {
+    if ids.is_empty() && numbers.is_empty() {
+        return Ok(vec![]);
+    }
+    let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+    let numbers: Vec<i64> = numbers.iter().map(|n| n.get()).collect();
     tickets::table
-        .filter(tickets::number.eq(number.get()))
-        .select(TicketRow::as_select())
-        .first(conn)
-        .optional()?
-        .map(TicketRow::snapshot)
-        .transpose()
+        .filter(tickets::id.eq_any(ids).or(tickets::number.eq_any(numbers)))
+        .select(SnapshotRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(SnapshotRow::snapshot)
+        .collect()
 }
 
 /// The customer's unsolved ticket with the most recent activity.
@@ -135,10 +164,10 @@ pub fn latest_unsolved(conn: &mut DbConn, customer: CustomerId) -> Result<Option
     tickets::table
         .filter(tickets::customer_id.eq(customer.to_string()).and(tickets::status.eq_any(unsolved)))
         .order((tickets::updated_at.desc(), tickets::id.desc()))
-        .select(TicketRow::as_select())
+        .select(SnapshotRow::as_select())
         .first(conn)
         .optional()?
-        .map(TicketRow::snapshot)
+        .map(SnapshotRow::snapshot)
         .transpose()
 }
 
@@ -147,10 +176,10 @@ pub fn latest_solved(conn: &mut DbConn, customer: CustomerId) -> Result<Option<T
     tickets::table
         .filter(tickets::customer_id.eq(customer.to_string()).and(tickets::status.eq(TicketStatus::Solved.as_str())))
         .order((tickets::solved_at.desc(), tickets::id.desc()))
-        .select(TicketRow::as_select())
+        .select(SnapshotRow::as_select())
         .first(conn)
         .optional()?
-        .map(TicketRow::snapshot)
+        .map(SnapshotRow::snapshot)
         .transpose()
 }
 
@@ -194,7 +223,24 @@ pub fn create(conn: &mut DbConn, new: NewTicket) -> Result<Ticket, DbError> {
             .values((ticket_tags::ticket_id.eq(id.to_string()), ticket_tags::tag.eq(tag.as_str())))
             .execute(conn)?;
     }
-    get(conn, id)
+    // Everything is known: reading the row back would only cost a round trip.
+    let at = crate::truncate_to_micros(new.at);
+    Ok(Ticket {
+        id,
+        number: TicketNumber::new(number)?,
+        customer_id: new.customer_id,
+        subject: new.subject,
+        status: TicketStatus::Open,
+        priority: new.priority,
+        channel: new.channel,
+        assignee_id: new.assignee_id,
+        team_id: new.team_id,
+        tags,
+        version: 1,
+        created_at: at,
+        updated_at: at,
+        solved_at: None,
+    })
 }
 
 /// A new message arrived on the ticket: it becomes the most recently active, and its
