@@ -55,8 +55,12 @@ pub struct Settings {
     pub email_acknowledgement: Option<String>,
     /// Mailgun's webhook signing key, for `/v1/channels/email/inbound/mailgun`.
     pub mailgun_signing_key: Option<String>,
-    /// `smtp://[user:pass@]host:port` or `smtps://…`; unset keeps email replies queued.
+    /// `smtp://[user:pass@]host:port` (STARTTLS when offered; `?tls=required` insists,
+    /// `?tls=none` never tries) or `smtps://…`; unset keeps email replies queued.
     pub smtp_url: Option<String>,
+    /// A PEM file of root certificates trusted for SMTP besides the system's (an internal
+    /// CA). Read at start-up: a file that cannot be read or parsed stops Braid.
+    pub smtp_ca_file: Option<PathBuf>,
     /// The From address of replies.
     pub support_address: String,
     /// The first retry of a failed delivery waits this long, each next one twice as long.
@@ -100,6 +104,7 @@ impl Default for Settings {
             email_acknowledgement: None,
             mailgun_signing_key: None,
             smtp_url: None,
+            smtp_ca_file: None,
             support_address: "support@braid.localhost".into(),
             smtp_retry_base_secs: 30,
             smtp_max_attempts: 8,
@@ -150,6 +155,7 @@ impl Settings {
         self.jwt_secret = self.jwt_secret.filter(|secret| !secret.is_empty());
         self.email_inbound_secret = self.email_inbound_secret.filter(|secret| !secret.is_empty());
         self.smtp_url = self.smtp_url.filter(|url| !url.trim().is_empty());
+        self.smtp_ca_file = self.smtp_ca_file.filter(|path| !path.as_os_str().is_empty());
         self.mailgun_signing_key = self.mailgun_signing_key.filter(|key| !key.is_empty());
         self.email_acknowledgement = self.email_acknowledgement.filter(|text| !text.trim().is_empty());
         self.redis_url = self.redis_url.filter(|url| !url.trim().is_empty());
@@ -189,6 +195,7 @@ mod tests {
             jail.set_env("BRAID_REDIS_URL", "redis://env");
             jail.set_env("BRAID_LOG_FORMAT", "json");
             jail.set_env("BRAID_DATABASE_POOL_SIZE", "3");
+            jail.set_env("BRAID_SMTP_CA_FILE", "/etc/braid/internal-ca.pem");
             let overrides = Overrides { redis_url: Some("redis://flag".into()), ..Overrides::default() };
             let settings = Settings::load(None, &overrides).map_err(|e| *e)?;
             assert_eq!(settings.listen, "0.0.0.0:1", "file over default");
@@ -196,6 +203,7 @@ mod tests {
             assert_eq!(settings.data_dir, PathBuf::from("/from-env"), "env over file");
             assert_eq!(settings.log_format, LogFormat::Json);
             assert_eq!(settings.database_pool_size, 3);
+            assert_eq!(settings.smtp_ca_file.as_deref(), Some(Path::new("/etc/braid/internal-ca.pem")));
             assert_eq!(settings.redis_url.as_deref(), Some("redis://flag"), "flag over env");
             Ok(())
         });
@@ -205,7 +213,10 @@ mod tests {
     fn an_empty_variable_unsets_an_optional_setting() {
         Jail::expect_with(|jail| {
             jail.set_env("BRAID_REDIS_URL", "");
-            assert_eq!(Settings::load(None, &Overrides::default()).map_err(|e| *e)?.redis_url, None);
+            jail.set_env("BRAID_SMTP_CA_FILE", "");
+            let settings = Settings::load(None, &Overrides::default()).map_err(|e| *e)?;
+            assert_eq!(settings.redis_url, None);
+            assert_eq!(settings.smtp_ca_file, None);
             Ok(())
         });
     }

@@ -182,7 +182,7 @@ fn email_delivery(db: &Db, settings: &Settings, reply_tokens: &ReplyTokens) -> a
         return Ok(None);
     };
     EmailAddress::parse(&settings.support_address).context("support_address")?;
-    let mailer = braid_channels::email::smtp::Mailer::from_url(url).map_err(anyhow::Error::msg)?;
+    let mailer = braid_channels::email::smtp::Mailer::from_url(url, settings.smtp_ca_file.as_deref())?;
     Ok(Some(EmailDelivery {
         db: db.clone(),
         mailer,

@@ -178,6 +178,23 @@ fn an_unreachable_redis_fails_at_start() {
 }
 
 #[test]
+fn a_bad_smtp_ca_file_stops_serve_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("internal-ca.pem");
+    std::fs::write(&ca_file, "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n")
+        .unwrap();
+    let output = braid(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("BRAID_SMTP_URL", "smtps://mx.example.org")
+        .env("BRAID_SMTP_CA_FILE", &ca_file)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&format!("smtp_ca_file {}: certificate 1 is not valid", ca_file.display())), "{stderr}");
+}
+
+#[test]
 fn braid_openapi_prints_the_committed_document() {
     let dir = tempfile::tempdir().unwrap();
     let output = braid(dir.path()).arg("openapi").output().unwrap();

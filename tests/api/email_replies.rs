@@ -39,7 +39,7 @@ async fn post_raw(app: &TestApp, raw: &[u8]) -> Value {
 }
 
 /// Posts a first email from `from`, and an agent's reply to its ticket: (ticket, reply).
-async fn email_and_reply(app: &TestApp, token: &str, from: &str) -> (String, Value) {
+pub async fn email_and_reply(app: &TestApp, token: &str, from: &str) -> (String, Value) {
     let raw = format!("From: {from}\r\nSubject: Hi\r\nMessage-ID: <first.{from}>\r\n\r\nhello\r\n");
     let first = post_raw(app, raw.as_bytes()).await;
     let ticket = first["ticket_id"].as_str().unwrap().to_owned();
@@ -55,7 +55,7 @@ fn header<'a>(raw: &'a str, name: &str) -> Option<&'a str> {
 }
 
 /// Polls the message's delivery state until it is not `queued` any more.
-async fn delivery_state(app: &TestApp, token: &str, ticket: &str, message: &str) -> Value {
+pub async fn delivery_state(app: &TestApp, token: &str, ticket: &str, message: &str) -> Value {
     for _ in 0..150 {
         let page: Value =
             app.get_as(&format!("/v1/tickets/{ticket}/messages?limit=200"), token).await.json().await.unwrap();

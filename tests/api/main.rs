@@ -16,4 +16,5 @@ mod operations;
 mod placement;
 mod sessions;
 mod smtp;
+mod smtp_tls;
 mod tickets;
