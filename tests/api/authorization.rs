@@ -81,6 +81,7 @@ fn matrix() -> Vec<Endpoint> {
         row(DELETE, "/v1/customers/{customer}/identities/{new_identity}", CUSTOMERS_WRITE, 204, None),
         row(GET,    "/v1/customers/{customer}/thread",                    THREAD,          200, None),
         row(GET,    "/v1/attachments/{attachment}",                       TICKETS_READ,    404, None),
+        row(GET,    "/v1/messages/{message}/original",                    TICKETS_READ,    404, None),
         row(POST,   "/v1/tickets",                                        TICKETS_WRITE,   201, Some(new_ticket)),
         row(GET,    "/v1/tickets",                                        TICKETS_READ,    200, None),
         row(GET,    "/v1/tickets/{ticket}",                               TICKETS_READ,    200, None),
@@ -180,6 +181,8 @@ impl Fixture {
             .replace("{team}", &self.team)
             // No blob has this hash: an allowed caller gets past authorization to a 404.
             .replace("{attachment}", &"0".repeat(64))
+            // Nor is there a message with this id.
+            .replace("{message}", &uuid::Uuid::now_v7().to_string())
     }
 
     /// The row's path with every placeholder filled, creating its `{new_…}` target.

@@ -172,6 +172,7 @@ fn inbound(channel: Channel, kind: IdentityKind, sender: &str, reference: &str, 
         references: vec![],
         authorship: Authorship::Person,
         details: json!({}),
+        original: None,
         received_at: braid_db::now(),
     }
 }

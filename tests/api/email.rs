@@ -149,8 +149,22 @@ Content-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--b--\r\n";
         b"%PDF-",
         "the attachment is stored under the data directory by its hash"
     );
-    let raw_id = envelope["raw"]["sha256"].as_str().unwrap();
-    assert_eq!(std::fs::read(app.data_dir.path().join("blobs").join(&raw_id[..2]).join(raw_id)).unwrap(), raw.to_vec());
+    assert_eq!(envelope["raw"]["size"].as_u64(), Some(raw.len() as u64));
+    let original =
+        app.get_as(&format!("/v1/messages/{}/original", answer["message_id"].as_str().unwrap()), &token).await;
+    assert_eq!(original.status(), 200);
+    assert_eq!(original.headers()["content-type"], "message/rfc822");
+    assert_eq!(original.bytes().await.unwrap(), raw.to_vec(), "the original is kept byte for byte");
+    let reply = app
+        .post_as(
+            &format!("/v1/tickets/{}/replies", answer["ticket_id"].as_str().unwrap()),
+            &token,
+            &json!({ "text": "On it." }),
+        )
+        .await;
+    let reply: Value = reply.json().await.unwrap();
+    let none = app.get_as(&format!("/v1/messages/{}/original", reply["id"].as_str().unwrap()), &token).await;
+    assert_eq!(none.status(), 404, "an agent's reply was never received, so it has no original");
 }
 
 async fn a_retried_email_is_stored_once(backend: Backend) {

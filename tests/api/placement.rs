@@ -35,6 +35,7 @@ pub fn email(from: &str, message_id: &str) -> Inbound {
         references: vec![],
         authorship: Authorship::Person,
         details: serde_json::json!({}),
+        original: None,
         received_at: braid_db::now(),
     }
 }

@@ -1,7 +1,7 @@
 //! Attachments by id (their SHA-256): `POST /v1/attachments` uploads a file for a reply,
-//! `GET /v1/attachments/{id}` downloads one — an inbound attachment, a raw message, an
-//! upload. Always served as a download, never rendered, so a hostile file cannot run in
-//! the agent's browser.
+//! `GET /v1/attachments/{id}` downloads one: an inbound attachment or an upload (a raw
+//! message is its message's `original`). Always served as a download, never rendered, so
+//! a hostile file cannot run in the agent's browser.
 
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use braid_core::Scope;

@@ -1,7 +1,8 @@
 //! Inbound email webhooks: raw RFC 5322 from an MTA or any forwarder
 //! (`/v1/channels/email/inbound`), and the formats of Postmark (JSON), Mailgun (`body-mime`
 //! form, HMAC-signed) and SendGrid (Inbound Parse with raw MIME). Each answers 2xx only
-//! after the raw message is stored on disk and placed in one transaction; a retry of the
+//! after its attachments are stored on disk and the message, with its raw original, is
+//! placed in one committed transaction; a retry of the
 //! same message answers with the first placement. A message that cannot be parsed is still
 //! stored and placed, flagged — never lost, never a 500. An unauthenticated post is
 //! refused before anything is read or stored.
@@ -13,6 +14,7 @@ use braid_channels::blobs::Blob;
 use braid_channels::email;
 use braid_channels::email::providers::{self, Delivered};
 use braid_core::{CustomerId, MessageId, TicketId};
+use braid_db::messages::Original;
 use futures_util::StreamExt;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -253,28 +255,30 @@ async fn accept(state: &AppState, delivered: Delivered, raw: web::Bytes) -> Resu
     let tokens = state.email.reply_tokens.clone();
     let received_at = braid_db::now();
     let prepared = web::block(move || -> std::io::Result<_> {
-        let (bytes, parsed) = match delivered {
+        let (bytes, parsed, content_type) = match delivered {
             Delivered::Raw(bytes) => {
                 let parsed = email::parse::parse(&bytes);
-                (bytes, parsed)
+                (bytes, parsed, "message/rfc822")
             }
-            Delivered::Parsed(parsed) => (raw.to_vec(), Some(*parsed)),
+            Delivered::Parsed(parsed) => (raw.to_vec(), Some(*parsed), "application/json"),
         };
-        let raw_blob = blobs.put(&bytes)?;
+        // The original goes into the placement's transaction; only attachments are files.
+        let original = Blob::of(&bytes);
         let bounced = match &parsed {
             Some(parsed) if email::automated::detect(parsed) == Some(email::automated::Automated::DeliveryReport) => {
                 email::automated::bounced_message_ids(&bytes, parsed.message_id.as_deref())
             }
             _ => vec![],
         };
-        let placement_input = match parsed {
+        let mut placement_input = match parsed {
             Some(parsed) => {
                 let stored =
                     parsed.attachments.iter().map(|a| blobs.put(&a.bytes)).collect::<Result<Vec<Blob>, _>>()?;
-                email::inbound(&parsed, &raw_blob, &stored, Some(&tokens), received_at)
+                email::inbound(&parsed, &original, &stored, Some(&tokens), received_at)
             }
-            None => email::unparseable(&bytes, &raw_blob, received_at),
+            None => email::unparseable(&bytes, &original, received_at),
         };
+        placement_input.original = Some(Original { content_type: content_type.to_owned(), bytes });
         Ok((placement_input, bounced))
     })
     .await

@@ -274,3 +274,38 @@ fn created(message: Message) -> HttpResponse {
     let location = format!("/v1/tickets/{}/messages", message.ticket_id.map(|t| t.to_string()).unwrap_or_default());
     HttpResponse::Created().insert_header(("location", location)).json(MessageView::from(message))
 }
+
+/// Download a message as its channel delivered it: an email's raw RFC 5322 source
+/// (`message/rfc822`), or a provider's JSON when it sent no raw message.
+///
+/// Served as a download, never rendered.
+#[utoipa::path(
+    tag = "tickets",
+    params(("id" = String, Path, format = Uuid, description = "The message's id.")),
+    responses(
+        (status = 200, description = "The bytes as received, with their content type and `Content-Disposition: attachment`.", content_type = "message/rfc822", body = Vec<u8>),
+        responses::Auth,
+        (status = 404, description = "No message with this id, or it has no original (`not_found`): agents' replies and notes, and messages placed through the API.", body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])),
+)]
+#[get("/v1/messages/{id}/original")]
+async fn original(
+    state: web::Data<AppState>,
+    caller: Principal,
+    id: web::Path<MessageId>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::TicketsRead)?;
+    let id = id.into_inner();
+    let original = state.db.run(move |conn| messages::original(conn, id)).await.map_err(|error| match error {
+        braid_db::DbError::NotFound => ApiError::not_found("message with this id"),
+        other => other.into(),
+    })?;
+    let original = original.ok_or_else(|| ApiError::not_found("original of this message: it was not received"))?;
+    let extension = if original.content_type == "message/rfc822" { "eml" } else { "json" };
+    Ok(HttpResponse::Ok()
+        .content_type(original.content_type)
+        .insert_header(("content-disposition", format!("attachment; filename=\"{id}.{extension}\"")))
+        .insert_header(("x-content-type-options", "nosniff"))
+        .body(original.bytes))
+}

@@ -21,15 +21,21 @@ pub struct Blob {
     pub size: u64,
 }
 
+impl Blob {
+    /// What `bytes` would be stored as, without storing them.
+    pub fn of(bytes: &[u8]) -> Self {
+        Blob { sha256: hex(&Sha256::digest(bytes)), size: bytes.len() as u64 }
+    }
+}
+
 impl BlobStore {
     pub fn new(data_dir: &Path) -> Self {
         Self { root: data_dir.join("blobs") }
     }
 
     pub fn put(&self, bytes: &[u8]) -> std::io::Result<Blob> {
-        let sha256 = hex(&Sha256::digest(bytes));
-        let path = self.path(&sha256);
-        let blob = Blob { sha256, size: bytes.len() as u64 };
+        let blob = Blob::of(bytes);
+        let path = self.path(&blob.sha256);
         if path.exists() {
             return Ok(blob);
         }

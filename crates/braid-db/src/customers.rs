@@ -226,6 +226,7 @@ fn identities_of_many(conn: &mut DbConn, ids: &[String]) -> Result<HashMap<Custo
     let mut by_customer: HashMap<CustomerId, Vec<Identity>> = HashMap::new();
     let rows: Vec<IdentityRow> = identities::table
         .filter(identities::customer_id.eq_any(ids))
+        .filter(dialect::planned_each_time())
         .order(identities::created_at.asc())
         .select(IdentityRow::as_select())
         .load(conn)?;

@@ -78,6 +78,16 @@ pub fn event_horizon(conn: &mut DbConn) -> Result<i64, DbError> {
     }
 }
 
+/// A filter that selects everything and makes diesel send its query unprepared, so
+/// PostgreSQL plans it for the values at hand every time. For lookups by an array
+/// (`= ANY($1)`): a prepared statement switches to one generic plan after five runs, and
+/// one made while the table was still small scans by the index's first column and filters
+/// the rest, which grows with the table (seen in docs/benchmarks-email.md: placement fell
+/// from 700 to 280 emails/s as the messages table grew in the first minute).
+pub fn planned_each_time() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
+    diesel::dsl::sql("TRUE")
+}
+
 /// Inserts several rows in one statement. diesel's multi-row insert is not available
 /// through the multi-backend connection, but is on each backend's own.
 pub fn insert_many<T, V>(conn: &mut DbConn, table: T, rows: Vec<V>) -> Result<(), DbError>

@@ -102,12 +102,33 @@ pub fn tickets_of_refs(
     let rows: Vec<(Option<String>, Option<SnapshotRow>)> = messages::table
         .left_join(tickets::table.on(messages::ticket_id.eq(tickets::id.nullable())))
         .filter(messages::channel.eq(channel.as_str()).and(messages::channel_ref.eq_any(channel_refs)))
+        .filter(dialect::planned_each_time())
         .select((messages::channel_ref, SnapshotRow::columns().nullable()))
         .load(conn)?;
     rows.into_iter()
         .filter_map(|(channel_ref, ticket)| channel_ref.map(|r| (r, ticket)))
         .map(|(channel_ref, ticket)| Ok((channel_ref, ticket.map(SnapshotRow::snapshot).transpose()?)))
         .collect()
+}
+
+/// A message exactly as its channel delivered it, kept beside the message for audits,
+/// re-parsing and download.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Original {
+    /// How to serve the bytes: `message/rfc822` for a raw email.
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+/// The original of a message, if its channel delivered one.
+pub fn original(conn: &mut DbConn, id: MessageId) -> Result<Option<Original>, DbError> {
+    let row: Option<(Option<String>, Option<Vec<u8>>)> = messages::table
+        .find(id.to_string())
+        .select((messages::original_type, messages::original))
+        .first(conn)
+        .optional()?;
+    let (content_type, bytes) = row.ok_or(DbError::NotFound)?;
+    Ok(content_type.zip(bytes).map(|(content_type, bytes)| Original { content_type, bytes }))
 }
 
 /// Everything needed to store one message.
@@ -125,6 +146,8 @@ pub struct NewMessage {
     pub delivery_state: Option<DeliveryState>,
     pub placement: Vec<PlacementReason>,
     pub details: serde_json::Value,
+    /// Stored in the same row, in the same transaction.
+    pub original: Option<Original>,
     pub at: DateTime<Utc>,
 }
 
@@ -152,6 +175,8 @@ pub fn insert(conn: &mut DbConn, mut new: NewMessage) -> Result<Message, DbError
             messages::placement.eq(serde_json::to_string(&new.placement)?),
             messages::details.eq(new.details.to_string()),
             messages::created_at.eq(to_db(new.at)),
+            messages::original_type.eq(new.original.as_ref().map(|o| o.content_type.as_str())),
+            messages::original.eq(new.original.as_ref().map(|o| o.bytes.as_slice())),
         ))
         .execute(conn)?;
     Ok(Message {
@@ -275,6 +300,7 @@ fn write_agent_message(
                 channel_ref: None,
                 delivery_state: (direction == Direction::Outbound).then_some(DeliveryState::Queued),
                 placement: vec![],
+                original: None,
                 details: message.details.clone(),
                 at,
             },

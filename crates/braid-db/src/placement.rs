@@ -19,7 +19,7 @@ use braid_core::{
 };
 use chrono::{DateTime, Utc};
 
-use crate::messages::{Message, NewMessage};
+use crate::messages::{Message, NewMessage, Original};
 use crate::tickets::NewTicket;
 use crate::{DbConn, DbError, customers, dialect, events, messages, tickets};
 
@@ -45,6 +45,8 @@ pub struct Inbound {
     pub references: Vec<InboundReference>,
     pub authorship: Authorship,
     pub details: serde_json::Value,
+    /// The message as the channel delivered it, stored with the message.
+    pub original: Option<Original>,
     pub received_at: DateTime<Utc>,
 }
 
@@ -201,6 +203,7 @@ fn place_once(conn: &mut DbConn, inbound: &Inbound, policy: &PlacementPolicy) ->
             delivery_state: None,
             placement: reasons,
             details: inbound.details.clone(),
+            original: inbound.original.clone(),
             at,
         },
     )?;

@@ -94,6 +94,8 @@ diesel::table! {
         placement -> Text,
         details -> Text,
         created_at -> Timestamp,
+        original -> Nullable<Binary>,
+        original_type -> Nullable<Text>,
     }
 }
 

@@ -48,6 +48,7 @@ impl TeamRow {
 fn members(conn: &mut DbConn, teams: &[String]) -> Result<HashMap<String, Vec<AgentId>>, DbError> {
     let rows: Vec<(String, String)> = team_members::table
         .filter(team_members::team_id.eq_any(teams))
+        .filter(dialect::planned_each_time())
         .order((team_members::team_id.asc(), team_members::agent_id.asc()))
         .select((team_members::team_id, team_members::agent_id))
         .load(conn)?;

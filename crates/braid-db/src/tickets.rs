@@ -151,6 +151,7 @@ pub fn snapshots(
     let numbers: Vec<i64> = numbers.iter().map(|n| n.get()).collect();
     tickets::table
         .filter(tickets::id.eq_any(ids).or(tickets::number.eq_any(numbers)))
+        .filter(dialect::planned_each_time())
         .select(SnapshotRow::as_select())
         .load(conn)?
         .into_iter()
@@ -387,6 +388,7 @@ fn tags_of_many(conn: &mut DbConn, ids: &[String]) -> Result<std::collections::H
     let mut by_ticket: std::collections::HashMap<String, Vec<Tag>> = std::collections::HashMap::new();
     let rows: Vec<(String, String)> = ticket_tags::table
         .filter(ticket_tags::ticket_id.eq_any(ids))
+        .filter(dialect::planned_each_time())
         .order((ticket_tags::ticket_id.asc(), ticket_tags::tag.asc()))
         .select((ticket_tags::ticket_id, ticket_tags::tag))
         .load(conn)?;

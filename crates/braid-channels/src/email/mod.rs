@@ -9,8 +9,8 @@
 //! - [`html`] sanitises HTML bodies.
 //! - [`outbound`] composes agent replies and [`smtp`] sends them.
 //!
-//! A message that cannot be parsed at all is still kept: its raw bytes are stored and it
-//! lands, flagged, in the thread of an "unknown sender" customer where agents see it.
+//! The caller attaches the raw bytes (`Inbound::original`), which placement stores with
+//! the message. A message that cannot be parsed at all is still kept, raw, and it lands, flagged, in the thread of an "unknown sender" customer where agents see it.
 
 pub mod automated;
 pub mod html;
@@ -53,7 +53,8 @@ pub struct Envelope<'a> {
     pub quoted: Option<&'a str>,
     /// The sender's signature, kept apart from the text.
     pub signature: Option<&'a str>,
-    /// The raw message as received.
+    /// The size and SHA-256 of the raw message as received. Its bytes are kept with the
+    /// message (`GET /v1/messages/{id}/original`).
     pub raw: &'a Blob,
     pub malformed: bool,
 }
@@ -132,6 +133,7 @@ pub fn inbound(
         references: threading::references(parsed, tokens),
         authorship: if automated.is_some() { Authorship::Automated } else { Authorship::Person },
         details: serde_json::to_value(&envelope).unwrap_or_default(),
+        original: None,
         received_at,
     }
 }
@@ -152,6 +154,7 @@ pub fn unparseable(raw_bytes: &[u8], raw: &Blob, received_at: DateTime<Utc>) -> 
         references: vec![],
         authorship: Authorship::Person,
         details: serde_json::json!({ "raw": raw, "malformed": true }),
+        original: None,
         received_at,
     }
 }

@@ -2,3 +2,8 @@
 -- so seq alone is commit order and tx stays 0.
 ALTER TABLE events ADD COLUMN tx BIGINT NOT NULL DEFAULT 0;
 CREATE INDEX events_by_position ON events (tx, seq);
+
+-- The message exactly as its channel delivered it, written in the placement's own
+-- transaction (see the PostgreSQL migration).
+ALTER TABLE messages ADD COLUMN original BLOB;
+ALTER TABLE messages ADD COLUMN original_type TEXT;

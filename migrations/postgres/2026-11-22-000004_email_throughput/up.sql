@@ -7,7 +7,13 @@
 ALTER TABLE events ADD COLUMN tx BIGINT NOT NULL DEFAULT (pg_current_xact_id()::text::bigint);
 CREATE INDEX events_by_position ON events (tx, seq);
 
--- Message bodies and event payloads are compressed with lz4 where the server has it:
+-- The message exactly as its channel delivered it (an email's RFC 5322 bytes), written in
+-- the placement's own transaction: one commit makes both durable, with no file to create
+-- and sync per message. Attachments stay in the content-addressed blob store.
+ALTER TABLE messages ADD COLUMN original BYTEA;
+ALTER TABLE messages ADD COLUMN original_type TEXT;
+
+-- Message bodies, originals and event payloads are compressed with lz4 where the server has it:
 -- pglz, the default, was the most expensive part of storing an email.
 DO $$
 BEGIN
@@ -15,6 +21,7 @@ BEGIN
     ALTER TABLE messages ALTER COLUMN body_text SET COMPRESSION lz4;
     ALTER TABLE messages ALTER COLUMN body_html SET COMPRESSION lz4;
     ALTER TABLE messages ALTER COLUMN details SET COMPRESSION lz4;
+    ALTER TABLE messages ALTER COLUMN original SET COMPRESSION lz4;
 EXCEPTION WHEN feature_not_supported OR invalid_parameter_value THEN
     RAISE NOTICE 'lz4 is not available; columns keep the default compression';
 END
