@@ -1,5 +1,6 @@
-//! Events: every change Braid makes is recorded as one, numbered in commit order. The one
-//! log feeds the live stream, outbound webhooks and the connector sync feed.
+//! Events: every change Braid makes is recorded as one, in a log whose order never changes
+//! once read (see braid-db's `events`). The one log feeds the live stream, outbound
+//! webhooks and the connector sync feed.
 
 use serde::{Deserialize, Serialize};
 
