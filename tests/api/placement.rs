@@ -20,6 +20,7 @@ both_backends!(
     quoting_another_customers_message_does_not_join_their_ticket,
     every_placement_writes_its_events_in_order,
     a_reader_of_the_event_log_never_skips_an_event_that_commits_late,
+    a_thread_remembers_its_latest_message_even_when_an_older_one_arrives_last,
 );
 
 pub fn email(from: &str, message_id: &str) -> Inbound {
@@ -273,4 +274,32 @@ async fn a_reader_of_the_event_log_never_skips_an_event_that_commits_late(backen
     .await
     .unwrap();
     assert_eq!(names, ["slow", "quick"]);
+}
+
+/// Mail arrives out of order (a provider retrying a day later, an import): the thread's
+/// latest-activity time, which sorts inboxes, must not move back.
+async fn a_thread_remembers_its_latest_message_even_when_an_older_one_arrives_last(backend: Backend) {
+    use braid_db::schema::threads;
+
+    let app = TestApp::spawn(backend).await;
+    let latest = |thread: braid_core::ThreadId| {
+        app.with_db(move |conn| {
+            let at: Option<chrono::NaiveDateTime> =
+                threads::table.find(thread.to_string()).select(threads::last_message_at).first(conn)?;
+            Ok(at.map(|at| at.and_utc().timestamp_micros()))
+        })
+    };
+    let first = place(&app, email("una@example.org", "<u1@x>")).await;
+    let thread = first.message.thread_id;
+    let mut late = email("una@example.org", "<u0@x>");
+    late.received_at = first.message.created_at - chrono::Duration::hours(1);
+    place(&app, late).await;
+    assert_eq!(
+        latest(thread).await,
+        Some(first.message.created_at.timestamp_micros()),
+        "an older message moves nothing"
+    );
+
+    let newer = place(&app, email("una@example.org", "<u2@x>")).await;
+    assert_eq!(latest(thread).await, Some(newer.message.created_at.timestamp_micros()), "a newer one moves it on");
 }
