@@ -84,16 +84,15 @@ pub fn append(conn: &mut DbConn, batch: Vec<NewEvent>) -> Result<(), DbError> {
             )
         })
         .collect();
-    match rows.as_slice() {
-        [] => Ok(()),
-        // One row: a statement diesel prepares once per connection.
-        [row] => {
-            diesel::insert_into(events::table).values(row.clone()).execute(conn)?;
-            Ok(())
-        }
-        // More: one multi-row statement, one round trip.
-        _ => dialect::insert_many(conn, events::table, rows),
+    if rows.len() > 1 {
+        // One multi-row statement, one round trip.
+        return dialect::insert_many(conn, events::table, rows);
     }
+    // One row (or none): a statement diesel prepares once per connection.
+    for row in rows {
+        diesel::insert_into(events::table).values(row).execute(conn)?;
+    }
+    Ok(())
 }
 
 type Row = (i64, i64, String, String, Option<String>, Option<String>, String, chrono::NaiveDateTime);
