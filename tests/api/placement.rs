@@ -27,6 +27,9 @@ pub fn email(from: &str, message_id: &str) -> Inbound {
     Inbound {
         channel: Channel::Email,
         channel_ref: Some(message_id.to_owned()),
+        content_digest: format!("test:{from}:{message_id}"),
+        noted: vec![],
+        follow_ups: Default::default(),
         sender: IdentityValue::parse(IdentityKind::Email, from).unwrap(),
         sender_trust: Trust::Claimed,
         sender_name: braid_core::CustomerName::from_inbound("Ana Lima"),

@@ -17,6 +17,7 @@ use braid_core::{CustomerId, MessageId, TicketId};
 use braid_db::messages::Original;
 use futures_util::StreamExt;
 use serde::Serialize;
+use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
 
 use crate::{ApiError, AppState, ErrorCode};
@@ -279,41 +280,26 @@ async fn accept(state: &AppState, delivered: Delivered, raw: web::Bytes) -> Resu
             None => email::unparseable(&bytes, &original, received_at),
         };
         placement_input.original = Some(Original { content_type: content_type.to_owned(), bytes });
-        Ok((placement_input, bounced))
+        // A bounce marks the replies it returns as failed; the bounce itself opens nothing.
+        placement_input.follow_ups.returns = bounced;
+        Ok(placement_input)
     })
     .await
     .map_err(ApiError::internal)?
     .map_err(ApiError::internal)?;
-    let (prepared, bounced) = prepared;
+    let mut prepared = prepared;
     let malformed = prepared.details["malformed"].as_bool().unwrap_or(false);
     let person = prepared.authorship == braid_core::placement::Authorship::Person;
-    let sender_name = prepared.sender_name.as_ref().map(|n| n.as_str().to_owned());
+    // What follows from the message commits with it: a crash between them cannot lose one.
+    prepared.follow_ups.acknowledgement = state.email.acknowledgement.clone().filter(|_| person && !malformed).map(
+        |template| braid_db::placement::Acknowledgement {
+            template,
+            name: prepared.sender_name.as_ref().map(|n| n.as_str().to_owned()),
+        },
+    );
 
     let policy = state.placement;
     let placement = state.db.run(move |conn| braid_db::placement::place(conn, &prepared, &policy)).await?;
-    if !placement.duplicate && !bounced.is_empty() {
-        // A bounce marks the reply it returns as failed; the bounce itself opens nothing.
-        let report = placement.message.id;
-        state
-            .db
-            .run(move |conn| {
-                for id in &bounced {
-                    let reason = format!("bounced: the delivery report {report} returned it");
-                    if braid_db::outbox::bounced(conn, braid_core::Channel::Email, id, &reason)? {
-                        tracing::info!(message = %id, "a bounce marked our reply failed");
-                    }
-                }
-                Ok(())
-            })
-            .await?;
-    }
-    if let (Some(template), Some(ticket)) = (&state.email.acknowledgement, placement.ticket)
-        && placement.new_ticket
-        && person
-        && !malformed
-    {
-        acknowledge(state, template, ticket, placement.customer_id, sender_name).await;
-    }
     let placed = Placed {
         message_id: placement.message.id,
         ticket_id: placement.ticket.map(|t| t.id),
@@ -323,41 +309,6 @@ async fn accept(state: &AppState, delivered: Delivered, raw: web::Bytes) -> Resu
     };
     tracing::info!(message = %placed.message_id, duplicate = placed.duplicate, malformed, "inbound email placed");
     Ok(if placement.duplicate { HttpResponse::Ok().json(placed) } else { HttpResponse::Created().json(placed) })
-}
-
-/// Queues the acknowledgement of a new ticket, as a system reply through the outbox.
-/// Never for automated mail (no answers to auto-replies and bounces: that is how mail
-/// loops start). A failure is logged: the customer's message is stored either way.
-async fn acknowledge(
-    state: &AppState,
-    template: &str,
-    ticket: braid_core::placement::TicketSnapshot,
-    customer: CustomerId,
-    name: Option<String>,
-) {
-    let template = template.to_owned();
-    let queued = state
-        .db
-        .run(move |conn| {
-            let full = braid_db::tickets::get(conn, ticket.id)?;
-            let text = template
-                .replace("{number}", &full.number.get().to_string())
-                .replace("{subject}", full.subject.as_str())
-                .replace("{name}", name.as_deref().unwrap_or("there"));
-            let message = braid_db::messages::AgentMessage {
-                ticket: ticket.id,
-                customer,
-                thread: braid_db::customers::thread_of(conn, customer)?,
-                author_agent_id: None,
-                text,
-                details: serde_json::json!({ "acknowledgement": true }),
-            };
-            braid_db::messages::reply(conn, message, braid_core::Channel::Email)
-        })
-        .await;
-    if let Err(error) = queued {
-        tracing::error!(%error, ticket = %ticket.id, "could not queue the acknowledgement");
-    }
 }
 
 /// The inbound secret, as a bearer token or as the password of basic auth (providers put
@@ -379,14 +330,9 @@ fn check_secret(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
     } else {
         String::new()
     };
-    if constant_time_eq(presented.as_bytes(), secret.as_bytes()) {
+    if bool::from(presented.as_bytes().ct_eq(secret.as_bytes())) {
         Ok(())
     } else {
         Err(ApiError::new(ErrorCode::Unauthorized, "send the inbound email secret (bearer, or basic auth password)"))
     }
-}
-
-/// Compares without an early exit, so the time taken says nothing about the secret.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

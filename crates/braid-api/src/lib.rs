@@ -95,7 +95,12 @@ fn routes(config: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
         .service(customers::remove_identity)
         .service(customers::thread);
     config.service(tickets::create).service(tickets::list).service(tickets::get).service(tickets::update);
-    config.service(messages::list).service(messages::reply).service(messages::note).service(messages::original);
+    config
+        .service(messages::list)
+        .service(messages::get)
+        .service(messages::reply)
+        .service(messages::note)
+        .service(messages::original);
     config.service(attachments::upload).service(attachments::download);
     config.service(email::inbound).service(email::postmark).service(email::sendgrid).service(email::mailgun);
 }

@@ -1,5 +1,5 @@
-//! Messages: a ticket's messages, agent replies (queued for delivery through the outbox)
-//! and internal notes.
+//! Messages: a ticket's messages, one message by id, its original as received, agent
+//! replies (queued for delivery through the outbox) and internal notes.
 
 use actix_web::{HttpResponse, get, post, web};
 use braid_core::placement::PlacementReason;
@@ -273,6 +273,24 @@ fn agent_message(
 fn created(message: Message) -> HttpResponse {
     let location = format!("/v1/tickets/{}/messages", message.ticket_id.map(|t| t.to_string()).unwrap_or_default());
     HttpResponse::Created().insert_header(("location", location)).json(MessageView::from(message))
+}
+
+/// One message as the thread shows it: what answers and events name by id.
+#[utoipa::path(
+    tag = "tickets",
+    params(("id" = String, Path, format = Uuid, description = "The message's id.")),
+    responses((status = 200, body = MessageView), responses::Auth, responses::NotFound),
+    security(("bearer" = [])),
+)]
+#[get("/v1/messages/{id}")]
+async fn get(state: web::Data<AppState>, caller: Principal, id: web::Path<MessageId>) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::TicketsRead)?;
+    let id = id.into_inner();
+    let message = state.db.run(move |conn| messages::get(conn, id)).await.map_err(|error| match error {
+        braid_db::DbError::NotFound => ApiError::not_found("message with this id"),
+        other => other.into(),
+    })?;
+    Ok(HttpResponse::Ok().json(MessageView::from(message)))
 }
 
 /// Download a message as its channel delivered it: an email's raw RFC 5322 source

@@ -54,9 +54,26 @@ text_enum!(DeliveryState, "delivery_state", {
     Queued => "queued", Sent => "sent", Delivered => "delivered", Failed => "failed",
 });
 
+/// The text of an acknowledgement for a new ticket: `{number}`, `{subject}` and `{name}`
+/// (the sender's name, or "there") filled in from the ticket.
+pub fn acknowledgement_text(template: &str, number: crate::TicketNumber, subject: &str, name: Option<&str>) -> String {
+    template
+        .replace("{number}", &number.get().to_string())
+        .replace("{subject}", subject)
+        .replace("{name}", name.unwrap_or("there"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_acknowledgement_names_the_ticket_and_the_sender() {
+        let number = crate::TicketNumber::new(1042).unwrap();
+        let text = acknowledgement_text("Hi {name}, #{number} ({subject}) is ours.", number, "Refund", None);
+        assert_eq!(text, "Hi there, #1042 (Refund) is ours.");
+        assert_eq!(acknowledgement_text("{name}", number, "", Some("Ana")), "Ana");
+    }
 
     #[test]
     fn every_variant_reads_its_own_spelling() {

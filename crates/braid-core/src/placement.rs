@@ -29,8 +29,15 @@ impl Default for PlacementPolicy {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "rule", rename_all = "snake_case")]
 pub enum PlacementReason {
-    /// The same channel reference arrived before; the first message stands.
+    /// The same message (channel reference and content) arrived before; the first stands.
     Duplicate { message_id: MessageId },
+    /// The channel reference was used before, by `message_id`, for different content: a
+    /// sender that reuses its ids (ticketing and tracker notifications do). This is a new
+    /// message, placed by the usual rules.
+    MessageIdReused { message_id: MessageId },
+    /// The sender's own header named no usable address; the sender was taken from
+    /// `header` (`reply_to`, `sender` or `return_path`).
+    SenderFallback { header: String },
     /// The sender's identity belongs to a known customer.
     KnownIdentity { kind: String, value: String },
     /// Nobody had the sender's identity: a new customer, with a new thread.
@@ -140,9 +147,41 @@ pub enum Authorship {
     Automated,
 }
 
-/// Rule 1: the same `(channel, reference)` twice is the same message.
-pub fn deduplicate(existing: Option<MessageId>) -> Option<PlacementReason> {
-    existing.map(|message_id| PlacementReason::Duplicate { message_id })
+/// A message stored before under the channel reference of the one being placed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Earlier {
+    pub message_id: MessageId,
+    /// It came in from outside (not one of our replies, which carry our own ids).
+    pub inbound: bool,
+    /// The digest of what defines it; `None` for messages stored before digests were.
+    pub content_digest: Option<String>,
+}
+
+/// Rule 1's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deduplication {
+    /// A repeat (a provider's retry, the same mail by a second route): answer with it.
+    Duplicate(MessageId),
+    /// The reference was used before for something else: a new message, and why.
+    Reused(MessageId),
+    New,
+}
+
+/// Rule 1: a message is a repeat only when an inbound message with its channel reference
+/// also has its content. A reference is a label the sender chose, and real senders reuse
+/// theirs; the content (sender, date, subject, body, attachments — not transport headers)
+/// is what makes two deliveries one message. A message stored before digests existed is
+/// taken as the same, as it always was. `earlier` is in storage order, oldest first.
+pub fn deduplicate(earlier: &[Earlier], content_digest: &str) -> Deduplication {
+    let inbound = || earlier.iter().filter(|e| e.inbound);
+    let same = inbound()
+        .find(|e| e.content_digest.as_deref() == Some(content_digest))
+        .or_else(|| inbound().find(|e| e.content_digest.is_none()));
+    match (same, earlier.first()) {
+        (Some(same), _) => Deduplication::Duplicate(same.message_id),
+        (None, Some(first)) => Deduplication::Reused(first.message_id),
+        (None, None) => Deduplication::New,
+    }
 }
 
 /// Who sent the message, as rule 2 decides it.
@@ -282,11 +321,36 @@ mod tests {
         choose_ticket(c, &PlacementPolicy::default())
     }
 
+    fn earlier(inbound: bool, digest: Option<&str>) -> Earlier {
+        Earlier { message_id: MessageId::new(), inbound, content_digest: digest.map(str::to_owned) }
+    }
+
     #[test]
-    fn a_seen_reference_is_a_duplicate() {
-        let first = MessageId::new();
-        assert_eq!(deduplicate(Some(first)), Some(PlacementReason::Duplicate { message_id: first }));
-        assert_eq!(deduplicate(None), None);
+    fn the_same_reference_with_the_same_content_is_a_duplicate() {
+        let first = earlier(true, Some("d1"));
+        assert_eq!(deduplicate(std::slice::from_ref(&first), "d1"), Deduplication::Duplicate(first.message_id));
+        assert_eq!(deduplicate(&[], "d1"), Deduplication::New);
+    }
+
+    #[test]
+    fn the_same_reference_with_other_content_is_a_new_message_that_says_so() {
+        let (first, second) = (earlier(true, Some("d1")), earlier(true, Some("d2")));
+        assert_eq!(deduplicate(&[first.clone(), second.clone()], "d3"), Deduplication::Reused(first.message_id));
+        // The second of two contents sharing an id is still recognised when it comes again.
+        assert_eq!(deduplicate(&[first, second.clone()], "d2"), Deduplication::Duplicate(second.message_id));
+    }
+
+    #[test]
+    fn our_own_reply_is_never_the_duplicate_of_an_inbound_message() {
+        let ours = earlier(false, None);
+        assert_eq!(deduplicate(std::slice::from_ref(&ours), "d1"), Deduplication::Reused(ours.message_id));
+    }
+
+    #[test]
+    fn a_message_stored_before_digests_is_taken_as_the_same_unless_a_digest_matches() {
+        let (legacy, exact) = (earlier(true, None), earlier(true, Some("d1")));
+        assert_eq!(deduplicate(std::slice::from_ref(&legacy), "d9"), Deduplication::Duplicate(legacy.message_id));
+        assert_eq!(deduplicate(&[legacy, exact.clone()], "d1"), Deduplication::Duplicate(exact.message_id));
     }
 
     #[test]

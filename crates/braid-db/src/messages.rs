@@ -1,6 +1,6 @@
 //! Messages: every message of every channel, in its customer's thread.
 
-use braid_core::placement::{PlacementReason, TicketSnapshot};
+use braid_core::placement::{Earlier, PlacementReason, TicketSnapshot};
 use braid_core::{AgentId, AuthorKind, Channel, DeliveryState, Direction, EventKind, MessageId, ThreadId, TicketId};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -78,10 +78,12 @@ pub fn get(conn: &mut DbConn, id: MessageId) -> Result<Message, DbError> {
     messages::table.find(id.to_string()).select(MessageRow::as_select()).first(conn)?.try_into()
 }
 
-/// The message a channel already delivered under this reference, if any.
-pub fn find_by_channel_ref(conn: &mut DbConn, channel: Channel, channel_ref: &str) -> Result<Option<Message>, DbError> {
+/// Our own outbound message with this channel reference (an inbound message may carry
+/// the same id: a sender can reuse anything).
+pub fn find_ours(conn: &mut DbConn, channel: Channel, channel_ref: &str) -> Result<Option<Message>, DbError> {
     messages::table
         .filter(messages::channel.eq(channel.as_str()).and(messages::channel_ref.eq(channel_ref)))
+        .filter(messages::direction.eq(Direction::Outbound.as_str()))
         .select(MessageRow::as_select())
         .first(conn)
         .optional()?
@@ -89,25 +91,50 @@ pub fn find_by_channel_ref(conn: &mut DbConn, channel: Channel, channel_ref: &st
         .transpose()
 }
 
-/// Which of these channel references were delivered before, each with the ticket its
-/// message is on: one query for the deduplication key and every reference of a new message.
-pub fn tickets_of_refs(
-    conn: &mut DbConn,
-    channel: Channel,
-    channel_refs: &[&str],
-) -> Result<Vec<(String, Option<TicketSnapshot>)>, DbError> {
+/// A message stored under a channel reference, with the ticket it is on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    pub channel_ref: String,
+    pub earlier: Earlier,
+    pub ticket: Option<TicketSnapshot>,
+}
+
+/// Every message stored under one of these channel references, oldest first, each with
+/// the ticket it is on: one query for the deduplication key and every reference of a new
+/// message.
+pub fn delivered_under(conn: &mut DbConn, channel: Channel, channel_refs: &[&str]) -> Result<Vec<Delivered>, DbError> {
     if channel_refs.is_empty() {
         return Ok(vec![]);
     }
-    let rows: Vec<(Option<String>, Option<SnapshotRow>)> = messages::table
+    type Row = (String, Option<String>, String, Option<String>, Option<SnapshotRow>);
+    let rows: Vec<Row> = messages::table
         .left_join(tickets::table.on(messages::ticket_id.eq(tickets::id.nullable())))
         .filter(messages::channel.eq(channel.as_str()).and(messages::channel_ref.eq_any(channel_refs)))
         .filter(dialect::planned_each_time())
-        .select((messages::channel_ref, SnapshotRow::columns().nullable()))
+        .order(messages::id)
+        .select((
+            messages::id,
+            messages::channel_ref,
+            messages::direction,
+            messages::content_digest,
+            SnapshotRow::columns().nullable(),
+        ))
         .load(conn)?;
     rows.into_iter()
-        .filter_map(|(channel_ref, ticket)| channel_ref.map(|r| (r, ticket)))
-        .map(|(channel_ref, ticket)| Ok((channel_ref, ticket.map(SnapshotRow::snapshot).transpose()?)))
+        .filter_map(|(id, channel_ref, direction, digest, ticket)| {
+            channel_ref.map(|channel_ref| (id, channel_ref, direction, digest, ticket))
+        })
+        .map(|(id, channel_ref, direction, content_digest, ticket)| {
+            Ok(Delivered {
+                channel_ref,
+                earlier: Earlier {
+                    message_id: id.parse()?,
+                    inbound: direction == Direction::Inbound.as_str(),
+                    content_digest,
+                },
+                ticket: ticket.map(SnapshotRow::snapshot).transpose()?,
+            })
+        })
         .collect()
 }
 
@@ -143,6 +170,8 @@ pub struct NewMessage {
     pub text: String,
     pub html: Option<String>,
     pub channel_ref: Option<String>,
+    /// What makes an inbound message the same as another (see `placement::deduplicate`).
+    pub content_digest: Option<String>,
     pub delivery_state: Option<DeliveryState>,
     pub placement: Vec<PlacementReason>,
     pub details: serde_json::Value,
@@ -151,7 +180,7 @@ pub struct NewMessage {
     pub at: DateTime<Utc>,
 }
 
-/// Stores a message. A `(channel, channel_ref)` seen before fails with
+/// Stores a message. A `(channel, channel_ref, content_digest)` seen before fails with
 /// [`DbError::Conflict`]: the database, not this code, guarantees no duplicate lands.
 /// NUL characters, which PostgreSQL cannot store in text, become U+FFFD: a message with
 /// one is kept, not refused.
@@ -171,6 +200,7 @@ pub fn insert(conn: &mut DbConn, mut new: NewMessage) -> Result<Message, DbError
             messages::body_text.eq(&new.text),
             messages::body_html.eq(&new.html),
             messages::channel_ref.eq(&new.channel_ref),
+            messages::content_digest.eq(&new.content_digest),
             messages::delivery_state.eq(new.delivery_state.map(DeliveryState::as_str)),
             messages::placement.eq(serde_json::to_string(&new.placement)?),
             messages::details.eq(new.details.to_string()),
@@ -267,6 +297,18 @@ pub fn note(conn: &mut DbConn, message: AgentMessage) -> Result<Message, DbError
     write_agent_message(conn, message, Direction::Note, Channel::Api)
 }
 
+/// A reply queued inside the caller's write transaction (placement acknowledging a new
+/// ticket): stored and queued like [`reply`]; its event is returned for the caller to
+/// append after its own, so the log shows the ticket before its acknowledgement.
+pub fn queue_reply_in(
+    conn: &mut DbConn,
+    message: AgentMessage,
+    channel: Channel,
+    at: DateTime<Utc>,
+) -> Result<(Message, NewEvent), DbError> {
+    store_agent_message(conn, message, Direction::Outbound, channel, at)
+}
+
 fn write_agent_message(
     conn: &mut DbConn,
     message: AgentMessage,
@@ -274,45 +316,54 @@ fn write_agent_message(
     channel: Channel,
 ) -> Result<Message, DbError> {
     dialect::write_transaction(conn, |conn| {
-        // The thread first, as placement does: the same lock order everywhere, so a reply
-        // and an inbound message on one ticket cannot deadlock.
-        crate::customers::lock_thread(conn, message.thread)?;
-        let status: String = crate::schema::tickets::table
-            .find(message.ticket.to_string())
-            .select(crate::schema::tickets::status)
-            .first(conn)?;
-        if status == braid_core::TicketStatus::Closed.as_str() {
-            return Err(DbError::TicketClosed);
-        }
-        let at = crate::now();
-        let customer = message.customer;
-        let stored = insert(
-            conn,
-            NewMessage {
-                thread_id: message.thread,
-                ticket_id: Some(message.ticket),
-                channel,
-                direction,
-                author_kind: if message.author_agent_id.is_some() { AuthorKind::Agent } else { AuthorKind::System },
-                author_agent_id: message.author_agent_id,
-                text: message.text.clone(),
-                html: None,
-                channel_ref: None,
-                delivery_state: (direction == Direction::Outbound).then_some(DeliveryState::Queued),
-                placement: vec![],
-                original: None,
-                details: message.details.clone(),
-                at,
-            },
-        )?;
-        if direction == Direction::Outbound {
-            outbox::enqueue(conn, stored.id, channel, at)?;
-            crate::tickets::touch(conn, message.ticket, at)?;
-        }
-        crate::customers::touch_thread(conn, message.thread, at)?;
-        events::append(conn, vec![created_event(&stored, customer)?])?;
+        let (stored, event) = store_agent_message(conn, message, direction, channel, crate::now())?;
+        events::append(conn, vec![event])?;
         Ok(stored)
     })
+}
+
+fn store_agent_message(
+    conn: &mut DbConn,
+    message: AgentMessage,
+    direction: Direction,
+    channel: Channel,
+    at: DateTime<Utc>,
+) -> Result<(Message, NewEvent), DbError> {
+    // The thread first, as placement does: the same lock order everywhere, so a reply
+    // and an inbound message on one ticket cannot deadlock.
+    crate::customers::lock_thread(conn, message.thread)?;
+    let status: String =
+        crate::schema::tickets::table.find(message.ticket.to_string()).select(crate::schema::tickets::status).first(conn)?;
+    if status == braid_core::TicketStatus::Closed.as_str() {
+        return Err(DbError::TicketClosed);
+    }
+    let stored = insert(
+        conn,
+        NewMessage {
+            thread_id: message.thread,
+            ticket_id: Some(message.ticket),
+            channel,
+            direction,
+            author_kind: if message.author_agent_id.is_some() { AuthorKind::Agent } else { AuthorKind::System },
+            author_agent_id: message.author_agent_id,
+            text: message.text,
+            html: None,
+            channel_ref: None,
+            content_digest: None,
+            delivery_state: (direction == Direction::Outbound).then_some(DeliveryState::Queued),
+            placement: vec![],
+            original: None,
+            details: message.details,
+            at,
+        },
+    )?;
+    if direction == Direction::Outbound {
+        outbox::enqueue(conn, stored.id, channel, at)?;
+        crate::tickets::touch(conn, message.ticket, at)?;
+    }
+    crate::customers::touch_thread(conn, message.thread, at)?;
+    let event = created_event(&stored, message.customer)?;
+    Ok((stored, event))
 }
 
 fn without_nul(text: String) -> String {

@@ -118,47 +118,53 @@ fn finish(
     delivery_state: DeliveryState,
     error: Option<&str>,
 ) -> Result<(), DbError> {
-    dialect::write_transaction(conn, |conn| {
-        let now = crate::now();
-        diesel::update(outbox::table.find(delivery.id.to_string()))
-            .set((
-                outbox::state.eq(state),
-                outbox::locked_until.eq(None::<chrono::NaiveDateTime>),
-                outbox::last_error.eq(error),
-                outbox::updated_at.eq(to_db(now)),
-            ))
-            .execute(conn)?;
-        let mut details = delivery.message.details.clone();
-        if let (Some(error), Some(object)) = (error, details.as_object_mut()) {
-            object.insert("delivery_error".into(), serde_json::Value::String(error.to_owned()));
-        }
-        diesel::update(messages_table::table.find(delivery.message.id.to_string()))
-            .set((
-                messages_table::delivery_state.eq(delivery_state.as_str()),
-                messages_table::details.eq(details.to_string()),
-            ))
-            .execute(conn)?;
-        let message = messages::get(conn, delivery.message.id)?;
-        let customer = crate::customers::owner_of_thread(conn, message.thread_id)?;
-        let mut event = events::NewEvent::new(EventKind::MessageUpdated, message.id, &message, now)?.customer(customer);
-        if let Some(ticket) = message.ticket_id {
-            event = event.ticket(ticket);
-        }
-        events::append(conn, vec![event])?;
-        Ok(())
-    })
+    dialect::write_transaction(conn, |conn| finish_in(conn, delivery, state, delivery_state, error))
+}
+
+fn finish_in(
+    conn: &mut DbConn,
+    delivery: &Delivery,
+    state: &str,
+    delivery_state: DeliveryState,
+    error: Option<&str>,
+) -> Result<(), DbError> {
+    let now = crate::now();
+    diesel::update(outbox::table.find(delivery.id.to_string()))
+        .set((
+            outbox::state.eq(state),
+            outbox::locked_until.eq(None::<chrono::NaiveDateTime>),
+            outbox::last_error.eq(error),
+            outbox::updated_at.eq(to_db(now)),
+        ))
+        .execute(conn)?;
+    let mut details = delivery.message.details.clone();
+    if let (Some(error), Some(object)) = (error, details.as_object_mut()) {
+        object.insert("delivery_error".into(), serde_json::Value::String(error.to_owned()));
+    }
+    diesel::update(messages_table::table.find(delivery.message.id.to_string()))
+        .set((
+            messages_table::delivery_state.eq(delivery_state.as_str()),
+            messages_table::details.eq(details.to_string()),
+        ))
+        .execute(conn)?;
+    let message = messages::get(conn, delivery.message.id)?;
+    let customer = crate::customers::owner_of_thread(conn, message.thread_id)?;
+    let mut event = events::NewEvent::new(EventKind::MessageUpdated, message.id, &message, now)?.customer(customer);
+    if let Some(ticket) = message.ticket_id {
+        event = event.ticket(ticket);
+    }
+    events::append(conn, vec![event])?;
+    Ok(())
 }
 
 /// A delivery report said our message `channel_ref` could not be delivered: the message
 /// (and its outbox entry) become `failed`. `false` when no outbound message of ours has
-/// that reference.
+/// that reference. Runs inside the caller's transaction: placement marks the bounce in
+/// the same commit that stores the report, so a crash can lose neither without the other.
 pub fn bounced(conn: &mut DbConn, channel: Channel, channel_ref: &str, reason: &str) -> Result<bool, DbError> {
-    let Some(message) = messages::find_by_channel_ref(conn, channel, channel_ref)? else {
+    let Some(message) = messages::find_ours(conn, channel, channel_ref)? else {
         return Ok(false);
     };
-    if message.direction != braid_core::Direction::Outbound {
-        return Ok(false);
-    }
     let entry: Option<(String, i32)> = outbox::table
         .filter(outbox::message_id.eq(message.id.to_string()))
         .select((outbox::id, outbox::attempts))
@@ -167,6 +173,7 @@ pub fn bounced(conn: &mut DbConn, channel: Channel, channel_ref: &str, reason: &
     let Some((id, attempt)) = entry else {
         return Ok(false);
     };
-    failed(conn, &Delivery { id: id.parse()?, attempt, message }, reason)?;
+    let delivery = Delivery { id: id.parse()?, attempt, message };
+    finish_in(conn, &delivery, "failed", DeliveryState::Failed, Some(reason))?;
     Ok(true)
 }

@@ -6,22 +6,25 @@
 //! insert the same identity; the unique index lets one win, the other's transaction fails
 //! with a conflict and is retried, and then finds the winner's customer. Two messages of
 //! one known customer take the thread's row lock in turn, so they cannot both open a
-//! ticket. The same channel reference twice hits the message index, and the retry answers
-//! with the first message.
+//! ticket. The same channel reference and content twice hits the message index, and the
+//! retry answers with the first message.
+//!
+//! What must follow a placement (a bounce marking our reply failed, the acknowledgement of
+//! a new ticket) is written in the same transaction: a crash loses all of it or none.
 
 use braid_core::placement::{
-    self, Authorship, Identification, PlacementPolicy, PlacementReason, Reference, ReferenceSource, TicketCandidates,
-    TicketChoice, TicketSnapshot,
+    self, Authorship, Deduplication, Earlier, Identification, PlacementPolicy, PlacementReason, Reference,
+    ReferenceSource, TicketCandidates, TicketChoice, TicketSnapshot,
 };
 use braid_core::{
-    AuthorKind, Channel, CustomerId, CustomerName, Direction, EventKind, IdentityValue, Priority, Subject, TicketId,
-    TicketNumber, Trust,
+    AuthorKind, Channel, CustomerId, CustomerName, Direction, EventKind, IdentityValue, Priority, Subject, ThreadId,
+    TicketId, TicketNumber, Trust,
 };
 use chrono::{DateTime, Utc};
 
 use crate::messages::{Message, NewMessage, Original};
 use crate::tickets::NewTicket;
-use crate::{DbConn, DbError, customers, dialect, events, messages, tickets};
+use crate::{DbConn, DbError, customers, dialect, events, messages, outbox, tickets};
 
 /// How often a placement is retried after losing a uniqueness race. One retry settles
 /// every race we know of; the rest is margin.
@@ -31,9 +34,17 @@ const ATTEMPTS: usize = 5;
 #[derive(Debug, Clone)]
 pub struct Inbound {
     pub channel: Channel,
-    /// The channel's own id for the message; the deduplication key. `None` only when the
-    /// channel has no such id (then nothing can be deduplicated).
+    /// The channel's own id for the message. `None` only when the channel has no such id
+    /// (then nothing can be deduplicated).
     pub channel_ref: Option<String>,
+    /// With `channel_ref`, the deduplication key: a digest of what defines the message,
+    /// so a sender reusing an id for something else is not taken for a retry.
+    pub content_digest: String,
+    /// What the adapter found before placement (a sender taken from a fallback header);
+    /// recorded first among the reasons.
+    pub noted: Vec<PlacementReason>,
+    /// What must be written with the message, in its transaction.
+    pub follow_ups: FollowUps,
     pub sender: IdentityValue,
     pub sender_trust: Trust,
     pub sender_name: Option<CustomerName>,
@@ -48,6 +59,23 @@ pub struct Inbound {
     /// The message as the channel delivered it, stored with the message.
     pub original: Option<Original>,
     pub received_at: DateTime<Utc>,
+}
+
+/// Writes that belong to a placement and commit with it.
+#[derive(Debug, Clone, Default)]
+pub struct FollowUps {
+    /// Channel references of our outbound messages this one reports undeliverable (a
+    /// bounce): they become `failed`.
+    pub returns: Vec<String>,
+    /// Queued as a system reply when the message opens a new ticket.
+    pub acknowledgement: Option<Acknowledgement>,
+}
+
+/// An acknowledgement of a new ticket: `template` takes `{number}`, `{subject}`, `{name}`.
+#[derive(Debug, Clone)]
+pub struct Acknowledgement {
+    pub template: String,
+    pub name: Option<String>,
 }
 
 /// An explicit reference as found in the message, before we know what it names. A
@@ -100,11 +128,15 @@ fn place_once(conn: &mut DbConn, inbound: &Inbound, policy: &PlacementPolicy) ->
 
     // 1. Deduplicate, and look up every reference, in as few queries as there are kinds
     //    of reference.
-    let (seen_before, references) = resolve(conn, inbound)?;
-    if let Some(own) = inbound.channel_ref.as_deref().filter(|_| seen_before)
-        && let Some(message) = messages::find_by_channel_ref(conn, inbound.channel, own)?
-    {
-        return duplicate(conn, message);
+    let (earlier, references) = resolve(conn, inbound)?;
+    let mut reasons = inbound.noted.clone();
+    match placement::deduplicate(&earlier, &inbound.content_digest) {
+        Deduplication::Duplicate(first) => {
+            let first = messages::get(conn, first)?;
+            return duplicate(conn, first);
+        }
+        Deduplication::Reused(first) => reasons.push(PlacementReason::MessageIdReused { message_id: first }),
+        Deduplication::New => {}
     }
 
     // 2. Identify. A signed reply token names the conversation outright; otherwise the
@@ -160,7 +192,7 @@ fn place_once(conn: &mut DbConn, inbound: &Inbound, policy: &PlacementPolicy) ->
         now: at,
     };
     let (choice, chosen) = placement::choose_ticket(&candidates, policy);
-    let mut reasons = vec![identified];
+    reasons.push(identified);
     reasons.extend(chosen);
 
     // 4. Append and move the ticket.
@@ -200,6 +232,7 @@ fn place_once(conn: &mut DbConn, inbound: &Inbound, policy: &PlacementPolicy) ->
             text: inbound.text.clone(),
             html: inbound.html.clone(),
             channel_ref: inbound.channel_ref.clone(),
+            content_digest: Some(inbound.content_digest.clone()),
             delivery_state: None,
             placement: reasons,
             details: inbound.details.clone(),
@@ -208,11 +241,44 @@ fn place_once(conn: &mut DbConn, inbound: &Inbound, policy: &PlacementPolicy) ->
         },
     )?;
 
-    // 5. Record.
+    // 5. Record, and what follows from the message.
     events.push(messages::created_event(&message, customer_id)?);
+    if let (Some(ack), Some(ticket), true) = (&inbound.follow_ups.acknowledgement, ticket, new_ticket) {
+        events.push(acknowledge(conn, ack, ticket, customer_id, thread_id, inbound.subject.as_deref(), at)?);
+    }
     events::append(conn, events)?;
+    for returned in &inbound.follow_ups.returns {
+        let reason = format!("bounced: the delivery report {} returned it", message.id);
+        if outbox::bounced(conn, inbound.channel, returned, &reason)? {
+            tracing::info!(message = %returned, report = %message.id, "a bounce marked our reply failed");
+        }
+    }
 
     Ok(Placement { message, customer_id, ticket, duplicate: false, new_customer: !known, new_ticket })
+}
+
+/// Queues the acknowledgement of a new ticket; returns its event.
+fn acknowledge(
+    conn: &mut DbConn,
+    ack: &Acknowledgement,
+    ticket: TicketSnapshot,
+    customer: CustomerId,
+    thread: ThreadId,
+    subject: Option<&str>,
+    at: DateTime<Utc>,
+) -> Result<events::NewEvent, DbError> {
+    let subject = Subject::from_inbound(subject);
+    let text = braid_core::message::acknowledgement_text(&ack.template, ticket.number, subject.as_str(), ack.name.as_deref());
+    let message = messages::AgentMessage {
+        ticket: ticket.id,
+        customer,
+        thread,
+        author_agent_id: None,
+        text,
+        details: serde_json::json!({ "acknowledgement": true }),
+    };
+    let (_, event) = messages::queue_reply_in(conn, message, braid_core::Channel::Email, at)?;
+    Ok(event)
 }
 
 fn duplicate(conn: &mut DbConn, message: Message) -> Result<Placement, DbError> {
@@ -231,11 +297,13 @@ fn vouching_ticket(references: &[Reference]) -> Option<TicketSnapshot> {
         .find(|t| t.status != braid_core::TicketStatus::Closed)
 }
 
-/// Whether the message itself was delivered before, and what each reference names: one
-/// query for the message's own reference and every message it refers to, one for the
-/// tickets named by number or id. A reference to nothing stays in the list with no
-/// target, so the reasons can say it was seen and ignored.
-fn resolve(conn: &mut DbConn, inbound: &Inbound) -> Result<(bool, Vec<Reference>), DbError> {
+/// What was stored before under the message's own reference, and what each reference
+/// names: one query for the message's own reference and every message it refers to, one
+/// for the tickets named by number or id. A reference to nothing stays in the list with no
+/// target, so the reasons can say it was seen and ignored. A message reference that names
+/// several messages (a reused id) yields one reference per ticket, so the rules can
+/// follow the one in the sender's own thread.
+fn resolve(conn: &mut DbConn, inbound: &Inbound) -> Result<(Vec<Earlier>, Vec<Reference>), DbError> {
     let mut channel_refs: Vec<&str> = inbound.channel_ref.as_deref().into_iter().collect();
     let (mut ids, mut numbers) = (Vec::new(), Vec::new());
     for reference in &inbound.references {
@@ -245,24 +313,32 @@ fn resolve(conn: &mut DbConn, inbound: &Inbound) -> Result<(bool, Vec<Reference>
             ReferenceTarget::Ticket(id) => ids.push(*id),
         }
     }
-    let by_ref = messages::tickets_of_refs(conn, inbound.channel, &channel_refs)?;
+    let delivered = messages::delivered_under(conn, inbound.channel, &channel_refs)?;
     let named = tickets::snapshots(conn, &ids, &numbers)?;
-    let seen_before = inbound.channel_ref.as_ref().is_some_and(|own| by_ref.iter().any(|(r, _)| r == own));
-    let references = inbound
-        .references
-        .iter()
-        .map(|reference| {
-            let target = match &reference.target {
-                ReferenceTarget::Message(channel_ref) => {
-                    by_ref.iter().find(|(r, _)| r == channel_ref).and_then(|(_, ticket)| *ticket)
-                }
-                ReferenceTarget::TicketNumber(number) => named.iter().find(|t| t.number == *number).copied(),
-                ReferenceTarget::Ticket(id) => named.iter().find(|t| t.id == *id).copied(),
-            };
-            Reference { source: reference.source, detail: reference.detail.clone(), target }
-        })
-        .collect();
-    Ok((seen_before, references))
+    let earlier = match inbound.channel_ref.as_deref() {
+        Some(own) => delivered.iter().filter(|d| d.channel_ref == own).map(|d| d.earlier.clone()).collect(),
+        None => vec![],
+    };
+    let mut references = Vec::new();
+    for reference in &inbound.references {
+        let mut targets: Vec<Option<TicketSnapshot>> = match &reference.target {
+            ReferenceTarget::Message(channel_ref) => {
+                delivered.iter().filter(|d| &d.channel_ref == channel_ref).map(|d| d.ticket).collect()
+            }
+            ReferenceTarget::TicketNumber(number) => vec![named.iter().find(|t| t.number == *number).copied()],
+            ReferenceTarget::Ticket(id) => vec![named.iter().find(|t| t.id == *id).copied()],
+        };
+        targets.dedup();
+        if targets.is_empty() {
+            targets.push(None);
+        }
+        references.extend(targets.into_iter().map(|target| Reference {
+            source: reference.source,
+            detail: reference.detail.clone(),
+            target,
+        }));
+    }
+    Ok((earlier, references))
 }
 
 /// The reasons a duplicate answer carries: the first placement's, plus the fact.

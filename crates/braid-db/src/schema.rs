@@ -96,6 +96,7 @@ diesel::table! {
         created_at -> Timestamp,
         original -> Nullable<Binary>,
         original_type -> Nullable<Text>,
+        content_digest -> Nullable<Text>,
     }
 }
 

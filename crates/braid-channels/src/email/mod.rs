@@ -3,6 +3,7 @@
 //! - [`parse`] reads the MIME with mail-parser: every charset, RFC 2047 headers, nested
 //!   multiparts, attachments and inline `cid:` images.
 //! - [`automated`] recognises auto-replies, bulk mail, loops and delivery reports.
+//! - [`digest`] says what makes two deliveries one message (for deduplication).
 //! - [`threading`] turns In-Reply-To, References and `[#1042]` subject tags into explicit
 //!   references.
 //! - [`reply`] separates what the sender newly wrote from quoted history and signature.
@@ -13,6 +14,7 @@
 //! the message. A message that cannot be parsed at all is still kept, raw, and it lands, flagged, in the thread of an "unknown sender" customer where agents see it.
 
 pub mod automated;
+pub mod digest;
 pub mod html;
 pub mod outbound;
 pub mod parse;
@@ -22,9 +24,9 @@ pub mod smtp;
 pub mod threading;
 pub mod tokens;
 
-use braid_core::placement::Authorship;
+use braid_core::placement::{Authorship, PlacementReason};
 use braid_core::{Channel, CustomerName, IdentityKind, IdentityValue, Trust};
-use braid_db::placement::Inbound;
+use braid_db::placement::{FollowUps, Inbound};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -38,6 +40,15 @@ pub const UNKNOWN_SENDER: &str = "unknown-sender";
 #[derive(Debug, Clone, Serialize)]
 pub struct Envelope<'a> {
     pub from: Option<&'a Mailbox>,
+    /// The header the sender was taken from: `from`, or a fallback when `From` named no
+    /// usable address (`reply_to`, `sender`, `return_path`); `null` when none did.
+    pub sender_header: Option<SenderHeader>,
+    /// The mailbox the message is filed under, when it is not `from`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sender: Option<&'a Mailbox>,
+    /// Further `From` headers: a message should have one, and only the first counts.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub extra_from: &'a [Mailbox],
     pub to: &'a [Mailbox],
     pub cc: &'a [Mailbox],
     pub subject: Option<&'a str>,
@@ -69,13 +80,64 @@ pub struct AttachmentRef<'a> {
     pub content_id: Option<&'a str>,
 }
 
-/// The channel reference of a message: its Message-ID, or for a message without one, a
-/// hash of its bytes, so a provider's retry is still recognised.
-pub fn channel_ref(parsed: Option<&ParsedEmail>, raw: &Blob) -> String {
-    match parsed.and_then(|p| p.message_id.as_deref()) {
-        Some(id) => format!("<{id}>"),
-        None => format!("sha256:{}", raw.sha256),
+/// Which header named the sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SenderHeader {
+    From,
+    ReplyTo,
+    Sender,
+    ReturnPath,
+}
+
+impl SenderHeader {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SenderHeader::From => "from",
+            SenderHeader::ReplyTo => "reply_to",
+            SenderHeader::Sender => "sender",
+            SenderHeader::ReturnPath => "return_path",
+        }
     }
+}
+
+/// Who sent the message: the first usable address of `From`, then `Reply-To`, `Sender`,
+/// `Return-Path` (a `From: "Name" <>` from a misconfigured system still has a reply
+/// address). `None` when none has one.
+pub fn sender(parsed: &ParsedEmail) -> Option<(IdentityValue, &Mailbox, SenderHeader)> {
+    [
+        (&parsed.from, SenderHeader::From),
+        (&parsed.reply_to, SenderHeader::ReplyTo),
+        (&parsed.sender, SenderHeader::Sender),
+        (&parsed.return_path, SenderHeader::ReturnPath),
+    ]
+    .into_iter()
+    .find_map(|(mailbox, header)| {
+        let mailbox = mailbox.as_ref()?;
+        let identity = IdentityValue::parse(IdentityKind::Email, &mailbox.address).ok()?;
+        Some((identity, mailbox, header))
+    })
+}
+
+/// The channel reference of a message: its Message-ID, or for a message without one, its
+/// content digest, so a provider's retry is still recognised.
+pub fn channel_ref(message_id: Option<&str>, content_digest: &str) -> String {
+    match message_id {
+        Some(id) => format!("<{id}>"),
+        None => content_digest.to_owned(),
+    }
+}
+
+/// The display name to file a sender under. A name that holds an email address other than
+/// the sender's own ("support@bank.example" <x@evil.example>) is how a stranger poses as
+/// someone else: it is kept in the envelope, never shown as the customer's name.
+fn customer_name(mailbox: &Mailbox) -> Option<CustomerName> {
+    let name = mailbox.name.as_deref()?;
+    let poses = name
+        .split(|c: char| c.is_whitespace() || "<>\"'(),;:[]".contains(c))
+        .filter(|word| word.contains('@'))
+        .any(|word| IdentityValue::parse(IdentityKind::Email, word).is_ok_and(|id| !id.value.eq_ignore_ascii_case(&mailbox.address)));
+    if poses { None } else { CustomerName::from_inbound(name) }
 }
 
 /// Builds the placement input for a parsed message. `attachments` are the stored blobs of
@@ -89,10 +151,17 @@ pub fn inbound(
 ) -> Inbound {
     let automated = automated::detect(parsed);
     let reply = reply::split(&parsed.text);
-    let sender = parsed.from.as_ref().and_then(|from| IdentityValue::parse(IdentityKind::Email, &from.address).ok());
-    let (sender, malformed) = match sender {
-        Some(sender) => (sender, false),
-        None => (unknown_sender(), true),
+    let found = sender(parsed);
+    let content_digest = digest::content_digest(parsed, found.as_ref().map(|(_, m, _)| m.address.as_str()), attachments);
+    let (sender, sender_mailbox, sender_header, malformed) = match found {
+        Some((identity, mailbox, header)) => (identity, Some(mailbox), Some(header), false),
+        None => (unknown_sender(), None, None, true),
+    };
+    let noted = match sender_header {
+        Some(header) if header != SenderHeader::From => {
+            vec![PlacementReason::SenderFallback { header: header.as_str().to_owned() }]
+        }
+        _ => vec![],
     };
     let (mut listed, mut inline) = (Vec::new(), Vec::new());
     for (attachment, blob) in parsed.attachments.iter().zip(attachments) {
@@ -107,6 +176,9 @@ pub fn inbound(
     }
     let envelope = Envelope {
         from: parsed.from.as_ref(),
+        sender_header,
+        sender: sender_mailbox.filter(|_| sender_header != Some(SenderHeader::From)),
+        extra_from: &parsed.extra_from,
         to: &parsed.to,
         cc: &parsed.cc,
         subject: parsed.subject.as_deref(),
@@ -123,10 +195,13 @@ pub fn inbound(
     };
     Inbound {
         channel: Channel::Email,
-        channel_ref: Some(channel_ref(Some(parsed), raw)),
+        channel_ref: Some(channel_ref(parsed.message_id.as_deref(), &content_digest)),
+        content_digest,
+        noted,
+        follow_ups: FollowUps::default(),
         sender,
         sender_trust: Trust::Claimed,
-        sender_name: parsed.from.as_ref().and_then(|f| f.name.as_deref()).and_then(CustomerName::from_inbound),
+        sender_name: sender_mailbox.and_then(customer_name),
         subject: parsed.subject.clone(),
         text: reply.text.clone(),
         html: parsed.html.as_deref().map(html::sanitise),
@@ -142,9 +217,13 @@ pub fn inbound(
 /// sender's thread.
 pub fn unparseable(raw_bytes: &[u8], raw: &Blob, received_at: DateTime<Utc>) -> Inbound {
     let preview: String = String::from_utf8_lossy(&raw_bytes[..raw_bytes.len().min(4000)]).into_owned();
+    let content_digest = format!("sha256:{}", raw.sha256);
     Inbound {
         channel: Channel::Email,
-        channel_ref: Some(channel_ref(None, raw)),
+        channel_ref: Some(content_digest.clone()),
+        content_digest,
+        noted: vec![],
+        follow_ups: FollowUps::default(),
         sender: unknown_sender(),
         sender_trust: Trust::Claimed,
         sender_name: CustomerName::from_inbound("Unknown sender"),

@@ -1,6 +1,6 @@
 //! Reading a raw message with mail-parser, into the parts Braid uses.
 
-use mail_parser::{Address, HeaderValue, MessageParser, MimeHeaders};
+use mail_parser::{Address, HeaderName, HeaderValue, MessageParser, MimeHeaders};
 use serde::Serialize;
 
 /// A name and an address, as a From/To/Cc header lists them.
@@ -31,7 +31,17 @@ impl Attachment {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParsedEmail {
     pub message_id: Option<String>,
+    /// The first mailbox of the first `From` header (what MTAs and DMARC judge), when it
+    /// has a usable address.
     pub from: Option<Mailbox>,
+    /// Mailboxes of any further `From` headers: recorded, never the sender.
+    pub extra_from: Vec<Mailbox>,
+    /// The fallbacks for a `From` with no usable address, in the order they are tried.
+    pub reply_to: Option<Mailbox>,
+    pub sender: Option<Mailbox>,
+    pub return_path: Option<Mailbox>,
+    /// The `Date` header, as RFC 3339 in UTC when it can be read, else as written.
+    pub date: Option<String>,
     pub to: Vec<Mailbox>,
     pub cc: Vec<Mailbox>,
     pub subject: Option<String>,
@@ -84,9 +94,32 @@ pub fn parse(raw: &[u8]) -> Option<ParsedEmail> {
             && ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("report"))
             && ct.attribute("report-type").is_some_and(|r| r.eq_ignore_ascii_case("delivery-status"))
     });
+    let raw_headers: Vec<(String, &str)> =
+        message.headers_raw().map(|(name, value)| (name.to_ascii_lowercase(), value)).collect();
+    // Each header's mailboxes, in header order; an address counts only as written in the
+    // raw header (never one that decoding an encoded-word produced).
+    let mailboxes_of = |name: HeaderName<'_>, raw_name: &str| -> Vec<Vec<Mailbox>> {
+        let raw_values = raw_headers.iter().filter(|(n, _)| n == raw_name).map(|(_, v)| *v);
+        let parsed = message.headers().iter().filter(|h| h.name == name).map(|h| h.value());
+        parsed
+            .zip(raw_values)
+            .map(|(value, raw)| match value {
+                HeaderValue::Address(address) => usable(mailboxes(address), raw),
+                HeaderValue::Text(text) => usable(bare_mailbox(text), raw),
+                _ => vec![],
+            })
+            .collect()
+    };
+    let mut from_headers = mailboxes_of(HeaderName::From, "from").into_iter();
+    let first_of = |name, raw_name| mailboxes_of(name, raw_name).into_iter().flatten().next();
     Some(ParsedEmail {
         message_id: message.message_id().map(clean_id).filter(|id| !id.is_empty()),
-        from: message.from().and_then(first_mailbox),
+        from: from_headers.next().and_then(|mailboxes| mailboxes.into_iter().next()),
+        extra_from: from_headers.flatten().collect(),
+        reply_to: first_of(HeaderName::ReplyTo, "reply-to"),
+        sender: first_of(HeaderName::Sender, "sender"),
+        return_path: first_of(HeaderName::ReturnPath, "return-path"),
+        date: raw_headers.iter().find(|(n, _)| n == "date").map(|(_, v)| normalise_date(v)),
         to: message.to().map(mailboxes).unwrap_or_default(),
         cc: message.cc().map(mailboxes).unwrap_or_default(),
         subject: message.subject().map(str::to_owned),
@@ -121,8 +154,36 @@ fn ids(value: &HeaderValue<'_>) -> Vec<String> {
     ids.into_iter().filter(|id| !id.is_empty()).collect()
 }
 
-fn first_mailbox(address: &Address<'_>) -> Option<Mailbox> {
-    mailboxes(address).into_iter().next()
+/// A `Date` value in one spelling, so the same date written twice compares equal.
+pub fn normalise_date(value: &str) -> String {
+    let value = value.trim();
+    match mail_parser::DateTime::parse_rfc822(value) {
+        Some(date) if date.is_valid() => {
+            mail_parser::DateTime::from_timestamp(date.to_timestamp()).to_rfc3339()
+        }
+        _ => value.to_owned(),
+    }
+}
+
+/// `Return-Path: <a@b>` is read as text; its angle brackets go.
+fn bare_mailbox(text: &str) -> Vec<Mailbox> {
+    let address = text.trim().trim_matches(['<', '>']).trim();
+    if address.is_empty() { vec![] } else { vec![Mailbox { address: address.to_owned(), name: None }] }
+}
+
+/// The mailboxes whose address is a plain address as written in `raw`: an address
+/// smuggled in through an encoded-word (`=?utf-8?q?ceo=40bank.example?=`) is decoded
+/// text, not something the sender's system wrote, and never becomes the sender.
+fn usable(mailboxes: Vec<Mailbox>, raw: &str) -> Vec<Mailbox> {
+    let raw = raw.to_lowercase();
+    mailboxes
+        .into_iter()
+        .filter(|m| {
+            let address = m.address.to_lowercase();
+            let local = address.rsplit_once('@').map_or("", |(local, _)| local);
+            !local.is_empty() && !address.contains("=?") && raw.contains(&address)
+        })
+        .collect()
 }
 
 fn mailboxes(address: &Address<'_>) -> Vec<Mailbox> {

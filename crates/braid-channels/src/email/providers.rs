@@ -32,6 +32,9 @@ struct Postmark {
     #[serde(default)]
     cc_full: Vec<PostmarkAddress>,
     subject: Option<String>,
+    #[serde(default)]
+    reply_to: String,
+    date: Option<String>,
     #[serde(rename = "MessageID")]
     message_id: Option<String>,
     text_body: Option<String>,
@@ -115,7 +118,17 @@ pub fn postmark(json: &[u8]) -> Result<Delivered, NotPostmark> {
     });
     Ok(Delivered::Parsed(Box::new(ParsedEmail {
         message_id,
-        from: message.from_full.as_ref().map(mailbox),
+        from: message.from_full.as_ref().map(mailbox).filter(|m| !m.address.is_empty()),
+        extra_from: vec![],
+        reply_to: Some(message.reply_to.trim().to_owned())
+            .filter(|a| !a.is_empty())
+            .map(|address| Mailbox { address, name: None }),
+        sender: None,
+        return_path: header("return-path")
+            .map(|rp| rp.trim_matches(['<', '>', ' ']).to_owned())
+            .filter(|a| !a.is_empty())
+            .map(|address| Mailbox { address, name: None }),
+        date: message.date.as_deref().or(header("date").as_deref()).map(super::parse::normalise_date),
         to: message.to_full.iter().map(mailbox).collect(),
         cc: message.cc_full.iter().map(mailbox).collect(),
         subject: message.subject,

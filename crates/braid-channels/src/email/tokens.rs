@@ -6,6 +6,7 @@
 use braid_core::TicketNumber;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use subtle::ConstantTimeEq;
 
 use crate::blobs::hex;
 
@@ -58,9 +59,7 @@ impl ReplyTokens {
         let (number, mac) = token.split_once('-')?;
         let number = TicketNumber::parse(number).ok()?;
         let expected = self.mac(number);
-        let matches = mac.len() == expected.len()
-            && mac.bytes().zip(expected.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
-        matches.then_some(number)
+        bool::from(mac.as_bytes().ct_eq(expected.as_bytes())).then_some(number)
     }
 }
 
