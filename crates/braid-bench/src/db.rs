@@ -67,6 +67,11 @@ impl Db {
         Ok(rows.into_iter().map(|row| row.v).collect())
     }
 
+    /// `SELECT count(*) FROM {from}`: `from` is a table and any clauses after it.
+    pub fn count(&mut self, from: &str) -> anyhow::Result<i64> {
+        self.int(&format!("SELECT count(*) AS n FROM {from}"))
+    }
+
     /// The integer column `n` of the first row.
     pub fn int(&mut self, sql: &str) -> anyhow::Result<i64> {
         let row: IntRow = match self {

@@ -3,8 +3,12 @@
 
 mod db;
 mod email;
+mod http;
+mod report;
+mod rng;
 mod run;
 mod seed;
+mod stats;
 
 use clap::{Parser, Subcommand};
 

@@ -5,19 +5,20 @@
 //! database the server uses. Every loop is bounded by `--requests` and `--max-seconds`, and
 //! only the loopback `--url` is ever contacted.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
-use hdrhistogram::Histogram;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use reqwest::{Client, Method, RequestBuilder, Url};
 use serde_json::{Value, json};
 
 use crate::db::{Db, redact};
+use crate::http;
+use crate::report::{Table, requests_bar};
+use crate::stats::Tally;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -110,17 +111,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     let scenarios = if args.scenarios.is_empty() { Scenario::ALL.to_vec() } else { args.scenarios.clone() };
     let samples = sample(&args.database_url, scenarios.contains(&Scenario::ThreadDeep))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(drive(args, base, scenarios, samples))
+    http::block_on(drive(args, base, scenarios, samples))?
 }
 
-/// Refuses anything but a loopback host: this tool floods what it is pointed at.
+/// Refuses anything but an http(s) URL on a loopback host: this tool floods what it is
+/// pointed at.
 fn loopback_url(url: &str) -> anyhow::Result<Url> {
-    let parsed = Url::parse(url).with_context(|| format!("--url {url} is not a URL"))?;
-    let host = parsed.host_str().unwrap_or_default();
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
-    if !loopback || !matches!(parsed.scheme(), "http" | "https") {
+    let parsed = http::parse_url(url, "--url")?;
+    if !http::is_loopback(&parsed) || !matches!(parsed.scheme(), "http" | "https") {
         bail!("--url must be an http URL on the loopback interface (127.0.0.1, ::1 or localhost), not {url}");
     }
     Ok(parsed)
@@ -129,11 +127,7 @@ fn loopback_url(url: &str) -> anyhow::Result<Url> {
 fn sample(database_url: &str, find_largest: bool) -> anyhow::Result<Samples> {
     eprintln!("sampling ids from {}", redact(database_url));
     let mut db = Db::connect(database_url)?;
-    let counts = (
-        db.int("SELECT count(*) AS n FROM customers")?,
-        db.int("SELECT count(*) AS n FROM tickets")?,
-        db.int("SELECT count(*) AS n FROM messages")?,
-    );
+    let counts = (db.count("customers")?, db.count("tickets")?, db.count("messages")?);
     let customers = db.strings("SELECT customer_id AS v FROM threads ORDER BY random() LIMIT 1000")?;
     if customers.is_empty() {
         bail!("the database has no customers: run `braid-bench seed` first");
@@ -156,8 +150,7 @@ fn sample(database_url: &str, find_largest: bool) -> anyhow::Result<Samples> {
             .into_iter()
             .next()
             .context("the largest thread has no customer")?;
-        let count =
-            db.int(&format!("SELECT count(*) AS n FROM messages WHERE thread_id = {}", crate::db::text(&thread)))?;
+        let count = db.count(&format!("messages WHERE thread_id = {}", crate::db::text(&thread)))?;
         (customer, count)
     } else {
         (String::new(), 0)
@@ -191,15 +184,7 @@ async fn token(client: &Client, base: &Url, args: &RunArgs) -> anyhow::Result<St
 }
 
 async fn drive(args: RunArgs, base: Url, scenarios: Vec<Scenario>, samples: Samples) -> anyhow::Result<()> {
-    let client = Client::builder()
-        .no_proxy()
-        .pool_max_idle_per_host(usize::try_from(args.concurrency).unwrap_or(64))
-        .timeout(Duration::from_secs(30))
-        .build()?;
-    let health = client.get(base.join("/healthz")?).send().await;
-    if !health.as_ref().is_ok_and(|r| r.status().is_success()) {
-        bail!("{base}healthz does not answer 200; is `braid serve` running there?");
-    }
+    let client = http::connect(&base, args.concurrency, Duration::from_secs(30)).await?;
     let (customers, tickets, messages) = samples.counts;
     println!(
         "braid-bench run: {base} · {customers} customers, {tickets} tickets, {messages} messages · concurrency {} · \
@@ -265,25 +250,19 @@ async fn drive(args: RunArgs, base: Url, scenarios: Vec<Scenario>, samples: Samp
         if args.warmup > 0 {
             let _ = load(make.clone(), args.concurrency, 0, args.warmup, deadline, None).await;
         }
-        let bar = ProgressBar::new(args.requests);
-        bar.set_style(
-            ProgressStyle::with_template("{prefix:>32} [{elapsed_precise}] {wide_bar} {pos}/{len} {per_sec}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-        );
-        bar.set_prefix(scenario.name());
-        let outcome = load(make, args.concurrency, args.warmup, args.requests, deadline, Some(bar.clone())).await;
+        let bar = requests_bar(args.requests, scenario.name(), 32);
+        let tally = load(make, args.concurrency, args.warmup, args.requests, deadline, Some(bar.clone())).await;
         bar.finish_and_clear();
-        if outcome.answered() < args.requests {
+        if tally.answered() < args.requests {
             eprintln!(
                 "{}: stopped after {} of {} requests (--max-seconds {})",
                 scenario.name(),
-                outcome.answered(),
+                tally.answered(),
                 args.requests,
                 args.max_seconds
             );
         }
-        results.push((scenario, outcome));
+        results.push((scenario, tally));
     }
     print_table(&results);
     Ok(())
@@ -322,32 +301,6 @@ async fn deep_page(
 
 type MakeRequest = Arc<dyn Fn(u64) -> RequestBuilder + Send + Sync>;
 
-#[derive(Debug)]
-struct Outcome {
-    /// Latency of 2xx answers, in microseconds.
-    latency: Histogram<u64>,
-    /// Non-2xx answers and transport failures: "503 Service Unavailable" → count.
-    errors: BTreeMap<String, u64>,
-    /// The first error's body, for the report.
-    first_error: Option<String>,
-    elapsed: Duration,
-}
-
-impl Outcome {
-    fn error_count(&self) -> u64 {
-        self.errors.values().sum()
-    }
-
-    fn answered(&self) -> u64 {
-        self.latency.len() + self.error_count()
-    }
-}
-
-fn histogram() -> Histogram<u64> {
-    // 1 µs to 10 min, 3 significant digits.
-    Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid histogram bounds")
-}
-
 /// Sends requests `first..first + count` from `concurrency` tasks; stops at `deadline`.
 async fn load(
     make: MakeRequest,
@@ -356,134 +309,38 @@ async fn load(
     count: u64,
     deadline: Instant,
     bar: Option<ProgressBar>,
-) -> Outcome {
+) -> Tally {
     let next = Arc::new(AtomicU64::new(first));
     let end = first + count;
-    let started = Instant::now();
-    let mut workers = Vec::new();
-    for _ in 0..concurrency.min(count) {
+    http::fan_out(concurrency.min(count), || {
         let (make, next, bar) = (make.clone(), next.clone(), bar.clone());
-        workers.push(tokio::spawn(async move {
-            let mut outcome =
-                Outcome { latency: histogram(), errors: BTreeMap::new(), first_error: None, elapsed: Duration::ZERO };
+        async move {
+            let mut tally = Tally::default();
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= end || Instant::now() >= deadline {
                     break;
                 }
-                let sent = Instant::now();
-                let result = match make(i).send().await {
-                    Ok(response) => {
-                        let status = response.status();
-                        let body = response.bytes().await;
-                        match body {
-                            Ok(_) if status.is_success() => Ok(()),
-                            Ok(body) => Err((status.to_string(), String::from_utf8_lossy(&body).into_owned())),
-                            Err(error) => Err(("transport error".to_owned(), error.to_string())),
-                        }
-                    }
-                    Err(error) => Err(("transport error".to_owned(), error.to_string())),
-                };
-                let micros = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX).max(1);
-                match result {
-                    Ok(()) => {
-                        let _ = outcome.latency.record(micros);
-                    }
-                    Err((kind, body)) => {
-                        *outcome.errors.entry(kind).or_default() += 1;
-                        outcome.first_error.get_or_insert(body);
-                    }
-                }
+                let (micros, result) = http::exchange(|| make(i), |_, _| ()).await;
+                tally.record(micros, result);
                 if let Some(bar) = &bar {
                     bar.inc(1);
                 }
             }
-            outcome
-        }));
-    }
-    let mut total =
-        Outcome { latency: histogram(), errors: BTreeMap::new(), first_error: None, elapsed: Duration::ZERO };
-    for worker in workers {
-        match worker.await {
-            Ok(outcome) => {
-                let _ = total.latency.add(&outcome.latency);
-                for (kind, n) in outcome.errors {
-                    *total.errors.entry(kind).or_default() += n;
-                }
-                if total.first_error.is_none() {
-                    total.first_error = outcome.first_error;
-                }
-            }
-            Err(error) => {
-                *total.errors.entry(format!("worker failed: {error}")).or_default() += 1;
-            }
+            tally
         }
-    }
-    total.elapsed = started.elapsed();
-    total
+    })
+    .await
 }
 
-fn millis(micros: u64) -> String {
-    format!("{:.2}", micros as f64 / 1000.0)
-}
-
-fn print_table(results: &[(Scenario, Outcome)]) {
-    let header = ["scenario", "requests", "errors", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms"];
-    let rows: Vec<[String; 8]> = results
-        .iter()
-        .map(|(scenario, o)| {
-            let rate = o.answered() as f64 / o.elapsed.as_secs_f64().max(f64::EPSILON);
-            let ok = !o.latency.is_empty();
-            let quantile = |q: f64| if ok { millis(o.latency.value_at_quantile(q)) } else { "-".into() };
-            [
-                scenario.name().to_owned(),
-                o.answered().to_string(),
-                o.error_count().to_string(),
-                format!("{rate:.1}"),
-                quantile(0.50),
-                quantile(0.95),
-                quantile(0.99),
-                if ok { millis(o.latency.max()) } else { "-".into() },
-            ]
-        })
-        .collect();
-    let mut widths = header.map(str::len);
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
+fn print_table(results: &[(Scenario, Tally)]) {
+    let mut table = Table::new(["scenario", "requests", "errors", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms"], 1);
+    for (scenario, tally) in results {
+        table.row(std::iter::once(scenario.name().to_owned()).chain(tally.figures()));
     }
-    let line = |cells: &[String]| {
-        let padded: Vec<String> = cells
-            .iter()
-            .zip(widths)
-            .enumerate()
-            .map(|(i, (cell, width))| if i == 0 { format!("{cell:<width$}") } else { format!("{cell:>width$}") })
-            .collect();
-        format!("| {} |", padded.join(" | "))
-    };
     println!();
-    println!("{}", line(&header.map(str::to_owned)));
-    let rule: Vec<String> = widths
-        .iter()
-        .enumerate()
-        .map(|(i, w)| if i == 0 { "-".repeat(w + 2) } else { format!("{}:", "-".repeat(w + 1)) })
-        .collect();
-    println!("|{}|", rule.join("|"));
-    for row in &rows {
-        println!("{}", line(row));
-    }
-    for (scenario, outcome) in results {
-        if outcome.error_count() > 0 {
-            println!();
-            println!("{}: {} errors", scenario.name(), outcome.error_count());
-            for (kind, n) in &outcome.errors {
-                println!("  {n} × {kind}");
-            }
-            if let Some(body) = &outcome.first_error {
-                let body: String = body.chars().take(500).collect();
-                println!("  first: {body}");
-            }
-        }
+    print!("{}", table.padded());
+    for (scenario, tally) in results {
+        tally.print_errors(scenario.name());
     }
 }

@@ -8,6 +8,7 @@
 //! event log, which the benchmark does not read.
 
 use std::fmt::Write as _;
+use std::ops::Range;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -15,9 +16,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use chrono::{DateTime, TimeDelta, Utc};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 
 use crate::db::{Db, redact, text, timestamp};
+use crate::report::progress_bar;
+use crate::rng::Rng;
 
 #[derive(Debug, Args)]
 pub struct SeedArgs {
@@ -78,7 +81,7 @@ pub fn seed(args: &SeedArgs) -> anyhow::Result<()> {
 
     let started = Instant::now();
     let plan = Plan::new(args);
-    let mut rng = Rng(args.rng_seed);
+    let mut rng = Rng::new(args.rng_seed);
     let customers = insert_customers(&mut db, &plan, args.batch_rows)?;
     let tickets = insert_tickets(&mut db, &plan, &customers, args.batch_rows, &mut rng)?;
     let hot_messages = insert_messages(&mut db, &plan, &customers, &tickets, args.batch_rows, &mut rng)?;
@@ -121,7 +124,7 @@ fn migrate(args: &SeedArgs) -> anyhow::Result<()> {
 }
 
 fn check_empty(db: &mut Db, url: &str) -> anyhow::Result<()> {
-    let customers = db.int("SELECT count(*) AS n FROM customers").map_err(|error| {
+    let customers = db.count("customers").map_err(|error| {
         anyhow::anyhow!(
             "{} has no Braid schema ({error}): run `braid migrate --database-url URL` first, or drop --no-migrate",
             redact(url)
@@ -196,14 +199,8 @@ fn id_at(at: DateTime<Utc>) -> String {
 }
 
 fn progress(label: &str, total: u64) -> ProgressBar {
-    let bar = ProgressBar::new(total);
-    let style = ProgressStyle::with_template(
-        "{prefix:>9} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} rows, {per_sec}, eta {eta}",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar())
-    .progress_chars("=> ");
-    bar.set_style(style);
-    bar.set_prefix(label.to_owned());
+    let template = "{prefix:>9} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} rows, {per_sec}, eta {eta}";
+    let bar = progress_bar(total, template, label);
     bar.enable_steady_tick(Duration::from_millis(200));
     bar
 }
@@ -240,23 +237,44 @@ impl<'a> Writer<'a> {
     }
 }
 
+/// Rows `0..total`, `batch` at a time: `statements` writes the INSERTs for a batch's range,
+/// which run inside transactions under a progress bar named `label`.
+fn in_batches(
+    db: &mut Db,
+    label: &str,
+    total: u64,
+    batch: u64,
+    mut statements: impl FnMut(Range<u64>) -> anyhow::Result<Vec<String>>,
+) -> anyhow::Result<()> {
+    let bar = progress(label, total);
+    let mut writer = Writer::new(db);
+    let mut first = 0;
+    while first < total {
+        let last = (first + batch).min(total);
+        for sql in statements(first..last)? {
+            writer.run(&sql)?;
+        }
+        bar.inc(last - first);
+        first = last;
+    }
+    writer.commit()?;
+    bar.finish();
+    Ok(())
+}
+
 /// Inserts every customer with its thread and identity; returns (customer id, thread id)
 /// by customer index.
 fn insert_customers(db: &mut Db, plan: &Plan, batch: u64) -> anyhow::Result<Vec<(String, String)>> {
-    let bar = progress("customers", plan.customers);
     let mut ids = Vec::with_capacity(usize::try_from(plan.customers).unwrap_or(0));
-    let mut writer = Writer::new(db);
-    let mut first = 0;
-    while first < plan.customers {
-        let last = (first + batch).min(plan.customers);
+    in_batches(db, "customers", plan.customers, batch, |rows| {
         let mut customers = String::from("INSERT INTO customers (id, name, created_at, updated_at) VALUES ");
         let mut threads = String::from("INSERT INTO threads (id, customer_id, created_at, last_message_at) VALUES ");
         let mut identities =
             String::from("INSERT INTO identities (id, customer_id, kind, value, trust, created_at) VALUES ");
-        for i in first..last {
+        for i in rows.clone() {
             let at = plan.customer_created(i);
             let (customer, thread, identity) = (id_at(at), id_at(at), id_at(at));
-            let sep = if i == first { "" } else { "," };
+            let sep = if i == rows.start { "" } else { "," };
             let at = timestamp(at);
             let _ =
                 write!(customers, "{sep}({}, {}, {at}, {at})", text(&customer), text(&format!("Bench Customer {i}")));
@@ -270,14 +288,8 @@ fn insert_customers(db: &mut Db, plan: &Plan, batch: u64) -> anyhow::Result<Vec<
             );
             ids.push((customer, thread));
         }
-        writer.run(&customers)?;
-        writer.run(&threads)?;
-        writer.run(&identities)?;
-        bar.inc(last - first);
-        first = last;
-    }
-    writer.commit()?;
-    bar.finish();
+        Ok(vec![customers, threads, identities])
+    })?;
     Ok(ids)
 }
 
@@ -295,26 +307,22 @@ fn insert_tickets(
     rng: &mut Rng,
 ) -> anyhow::Result<Vec<String>> {
     let total = plan.tickets();
-    let bar = progress("tickets", total);
     let mut ids = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
-    let mut writer = Writer::new(db);
-    let mut first = 0;
-    while first < total {
-        let last = (first + batch).min(total);
+    in_batches(db, "tickets", total, batch, |rows| {
         let mut sql = String::from(
             "INSERT INTO tickets (id, number, customer_id, subject, status, priority, channel, assignee_id, team_id, \
              version, created_at, updated_at, solved_at) VALUES ",
         );
-        for t in first..last {
+        for t in rows.clone() {
             let customer = t / plan.tickets_per_customer;
             let k = t % plan.tickets_per_customer;
             let created = plan.customer_created(customer) + TimeDelta::minutes(i64::try_from(k + 1).unwrap_or(0));
             let updated = spread(plan.messages_start, plan.end, rng.below(1 << 32), 1 << 32).max(created);
-            let status = rng.pick(STATUSES);
+            let status = rng.pick_weighted(STATUSES);
             let solved = if matches!(status, "solved" | "closed") { timestamp(updated) } else { "NULL".into() };
             let id = id_at(created);
             let number = 1000 + t;
-            let sep = if t == first { "" } else { "," };
+            let sep = if t == rows.start { "" } else { "," };
             let customer_id = customers.get(usize::try_from(customer).unwrap_or(usize::MAX)).map(|c| c.0.as_str());
             let Some(customer_id) = customer_id else { bail!("internal: no customer {customer}") };
             let _ = write!(
@@ -323,19 +331,15 @@ fn insert_tickets(
                 text(&id),
                 text(customer_id),
                 text(&format!("Bench ticket {number}: the parcel never arrived")),
-                rng.pick(PRIORITIES),
-                rng.pick(CHANNELS),
+                rng.pick_weighted(PRIORITIES),
+                rng.pick_weighted(CHANNELS),
                 timestamp(created),
                 timestamp(updated),
             );
             ids.push(id);
         }
-        writer.run(&sql)?;
-        bar.inc(last - first);
-        first = last;
-    }
-    writer.commit()?;
-    bar.finish();
+        Ok(vec![sql])
+    })?;
     Ok(ids)
 }
 
@@ -352,19 +356,15 @@ fn insert_messages(
     batch: u64,
     rng: &mut Rng,
 ) -> anyhow::Result<u64> {
-    let bar = progress("messages", plan.messages);
-    let mut writer = Writer::new(db);
     let mut hot = 0;
-    let mut first = 0;
-    while first < plan.messages {
-        let last = (first + batch).min(plan.messages);
+    in_batches(db, "messages", plan.messages, batch, |rows| {
         let mut sql = String::with_capacity(usize::try_from(batch * 400).unwrap_or(0));
         sql.push_str(
             "INSERT INTO messages (id, thread_id, ticket_id, channel, direction, author_kind, author_agent_id, \
              body_text, body_html, channel_ref, delivery_state, placement, details, created_at) VALUES ",
         );
-        for j in first..last {
-            let customer = if rng.unit() < plan.hot_share { 0 } else { rng.below(plan.customers) };
+        for j in rows.clone() {
+            let customer = if rng.chance(plan.hot_share) { 0 } else { rng.below(plan.customers) };
             hot += u64::from(customer == 0);
             let Some((_, thread)) = customers.get(usize::try_from(customer).unwrap_or(usize::MAX)) else {
                 bail!("internal: no customer {customer}")
@@ -379,7 +379,7 @@ fn insert_messages(
                 }
             };
             let at = plan.message_created(j);
-            let channel = rng.pick(CHANNELS);
+            let channel = rng.pick_weighted(CHANNELS);
             // Inbound: the customer wrote, with the channel's own reference; outbound: an
             // automatic answer, delivered.
             let (direction, author, channel_ref, delivery) = if rng.below(100) < 60 {
@@ -387,7 +387,7 @@ fn insert_messages(
             } else {
                 ("outbound", "system", "NULL".to_owned(), "'delivered'")
             };
-            let sep = if j == first { "" } else { "," };
+            let sep = if j == rows.start { "" } else { "," };
             let _ = write!(
                 sql,
                 "{sep}({}, {}, {ticket}, '{channel}', '{direction}', '{author}', NULL, 'Message {j}. {BODY}', NULL, \
@@ -397,12 +397,8 @@ fn insert_messages(
                 timestamp(at),
             );
         }
-        writer.run(&sql)?;
-        bar.inc(last - first);
-        first = last;
-    }
-    writer.commit()?;
-    bar.finish();
+        Ok(vec![sql])
+    })?;
     Ok(hot)
 }
 
@@ -434,39 +430,4 @@ fn finish(db: &mut Db) -> anyhow::Result<()> {
     }
     bar.finish_and_clear();
     Ok(())
-}
-
-/// splitmix64: small, fast, and good enough to spread rows.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n`.
-    fn below(&mut self, n: u64) -> u64 {
-        u64::try_from((u128::from(self.next()) * u128::from(n)) >> 64).unwrap_or(0)
-    }
-
-    /// Uniform in `[0, 1)`.
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn pick<'a>(&mut self, weighted: &[(&'a str, u64)]) -> &'a str {
-        let total: u64 = weighted.iter().map(|(_, w)| w).sum();
-        let mut roll = self.below(total);
-        for (value, weight) in weighted {
-            if roll < *weight {
-                return value;
-            }
-            roll -= weight;
-        }
-        weighted.last().map_or("", |(value, _)| value)
-    }
 }
