@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 use braid_channels::email::parse::parse;
 use braid_channels::email::reply::{Reply, split, split_message};
 
-/// Achieved when written; see docs/reply-stripping.md.
-const DEV_FLOOR: f64 = 0.0;
-const HELD_OUT_FLOOR: f64 = 0.0;
+/// Achieved when written: dev 75/81 (92.6%), held-out 46/52 (88.5%); see docs/reply-stripping.md.
+const DEV_FLOOR: f64 = 0.90;
+const HELD_OUT_FLOOR: f64 = 0.85;
 
 struct Case {
     source: &'static str,
@@ -123,7 +123,7 @@ fn stem(path: &Path) -> String {
 /// discourse/email_reply_trimmer: `emails/` and the expected `trimmed/` text. Two of Braid's
 /// rules differ from discourse's and are applied by class, blind to the file's content beyond
 /// the rule: a forward (`forwarded_*`) keeps everything in `text`, and a body that is only
-/// quotes (discourse keeps it whole) has an empty `text`.
+/// quotes, every line `>` (discourse keeps it whole), has an empty `text`.
 fn discourse(dir: &Path) -> Vec<Case> {
     files(&dir.join("emails"))
         .into_iter()
@@ -133,7 +133,7 @@ fn discourse(dir: &Path) -> Vec<Case> {
             let trimmed = read(&dir.join("trimmed").join(path.file_name().expect("name")));
             let forward = name.starts_with("forwarded_");
             let only_quotes = words(&trimmed) == words(&body)
-                && body.lines().find(|l| !l.trim().is_empty()).is_some_and(|l| l.trim_start().starts_with('>'));
+                && body.lines().filter(|l| !l.trim().is_empty()).all(|l| l.trim_start().starts_with('>'));
             let expected = if forward {
                 body.clone()
             } else if only_quotes {
@@ -171,7 +171,8 @@ fn talon(dir: &Path) -> Vec<Case> {
         cases.push(Case { source: "talon", name, reply, expected, forward: false });
     };
     for path in files(&dir.join("html_replies")) {
-        let mut raw = b"From: a@example.org\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n".to_vec();
+        let mut raw =
+            b"From: a@example.org\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n".to_vec();
         raw.extend(std::fs::read(&path).expect("fixture"));
         run(format!("html_replies/{}", stem(&path)), raw);
     }

@@ -21,10 +21,10 @@ use html5ever::tendril::TendrilSink;
 use html5ever::{ParseOpts, parse_document};
 use markup5ever_rcdom::{Handle, NodeData, RcDom, SerializableHandle};
 
+use super::Reply;
 use super::html_text::to_text;
 use super::languages::forward_subject;
 use super::patterns::{Separator, header_field, is_attribution, key, separator};
-use super::Reply;
 
 /// How a marker cuts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,8 +124,9 @@ const MAX_DEPTH: usize = 400;
 /// Whether the tags in `html` nest deeper than [`MAX_DEPTH`], by a linear scan that counts
 /// opening and closing tags (void elements and `/>` do not nest).
 fn too_deep(html: &str) -> bool {
-    const VOID: &[&str] =
-        &["area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr"];
+    const VOID: &[&str] = &[
+        "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr",
+    ];
     let bytes = html.as_bytes();
     let mut depth: usize = 0;
     let mut at = 0;
@@ -282,7 +283,8 @@ fn outlook_header_style(style: &str) -> bool {
 fn header_block_follows(after: &[Handle]) -> bool {
     let text = leading_text(after, 600);
     let mut fields = text.lines().map(|l| key(l).into_owned()).filter(|l| !l.is_empty()).take(2);
-    fields.next().is_some_and(|l| header_field(&l).is_some()) && fields.next().is_some_and(|l| header_field(&l).is_some())
+    fields.next().is_some_and(|l| header_field(&l).is_some())
+        && fields.next().is_some_and(|l| header_field(&l).is_some())
 }
 
 /// Up to `limit` bytes of the text in `nodes`, a line per block element.
@@ -354,9 +356,9 @@ fn forwards(node: &Handle) -> bool {
         return true;
     }
     header_field(&first).is_some()
-        && lines.take(8).any(|l| {
-            header_field(&l).is_some_and(|(f, v)| f == super::languages::Field::Subject && forward_subject(v))
-        })
+        && lines
+            .take(8)
+            .any(|l| header_field(&l).is_some_and(|(f, v)| f == super::languages::Field::Subject && forward_subject(v)))
 }
 
 /// Removes `node` from its parent (and, with `to_end`, everything after it in document

@@ -24,7 +24,8 @@ pub const CLOSING_CJK: &[&str] = &[
 ];
 
 /// Verbs that come before the name: "Am 4. Juni 2024 um 10:02 schrieb Name <a@b>:".
-pub const OPENING_VERBS: &[&str] = &["schrieb", "skrev", "schreef", "kirjoitti", "wrote", "napsal", "napisał", "escribió"];
+pub const OPENING_VERBS: &[&str] =
+    &["schrieb", "skrev", "schreef", "kirjoitti", "wrote", "napsal", "napisał", "escribió"];
 
 /// How attributions open, lower-cased first words: "On", "Le", "El", "Am", "Op", "Il", "Em",
 /// "Den", "Dne", "W dniu", "На", "В", "У", "在", "Il giorno", "Na", "Ngày", ….

@@ -68,9 +68,8 @@ fn assemble(lines: &[Line<'_>], labels: &[Label]) -> Reply {
     let bare_attribution = !lines[..first_text].iter().any(|l| l.quoted);
     let first_text =
         if text::opens_with_attribution(lines, labels) && (!inline || bare_attribution) { first_text } else { 0 };
-    let text = last_text
-        .map(|last| join(lines[first_text..=last].iter().map(|l| l.raw.trim_end())))
-        .unwrap_or_default();
+    let text =
+        last_text.map(|last| join(lines[first_text..=last].iter().map(|l| l.raw.trim_end()))).unwrap_or_default();
     let rest = last_text.map_or(0, |last| last + 1);
     let (mut quoted, mut signature) = (Vec::new(), Vec::new());
     let leading = if last_text.is_some() { first_text } else { 0 };

@@ -110,7 +110,7 @@ pub fn lead_in_word(s: &str) -> bool {
 /// The line opens with a date or weekday: "2014-03-20 8:48", "4 июня", "Mon, 3 Jun", "ti 4.6.".
 pub fn starts_with_date(s: &str) -> bool {
     let s = unframe(s);
-    s.chars().take(12).any(|c| c.is_ascii_digit()) && !s.starts_with(|c: char| c == '>' || c == '-')
+    s.chars().take(12).any(|c| c.is_ascii_digit()) && !s.starts_with(['>', '-'])
 }
 
 /// Whether `s` (one attribution, its lines joined and keyed) says who wrote what follows.
@@ -172,7 +172,10 @@ pub fn has_date_or_time(s: &str) -> bool {
     (0..b.len()).any(|i| {
         (digit(i) && digit(i + 1) && digit(i + 2) && digit(i + 3))
             || (digit(i) && matches!(b.get(i + 1), Some(b':' | b'/' | b'.' | b'h')) && digit(i + 2) && digit(i + 3))
-            || (digit(i) && matches!(b.get(i + 1), Some(b'.' | b'/')) && digit(i + 2) && matches!(b.get(i + 3), Some(b'.' | b'/')))
+            || (digit(i)
+                && matches!(b.get(i + 1), Some(b'.' | b'/'))
+                && digit(i + 2)
+                && matches!(b.get(i + 3), Some(b'.' | b'/')))
     })
 }
 

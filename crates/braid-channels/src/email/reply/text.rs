@@ -14,8 +14,8 @@ use std::borrow::Cow;
 
 use super::languages::{Field, forward_subject};
 use super::patterns::{
-    MAX_HEADER_LINE, Mobile, Separator, header_field, is_attribution, is_name, is_rule, is_short_rule, key, lead_in_word,
-    may_open_attribution, mobile_signature, separator, unquote,
+    MAX_HEADER_LINE, Mobile, Separator, header_field, is_attribution, is_name, is_rule, is_short_rule, key,
+    lead_in_word, may_open_attribution, mobile_signature, separator, unquote,
 };
 
 #[derive(Debug)]
@@ -68,6 +68,10 @@ enum Start {
     ToEnd,
     /// A forward: the rest is what the sender sent.
     Forward,
+}
+
+fn outlook_mobile(key: &str) -> bool {
+    key.len() < 120 && key.to_lowercase().contains("outlook") && mobile_signature(key).is_some()
 }
 
 /// "Word: value" or "Two words: value": a header field of a name the tables lack.
@@ -178,6 +182,13 @@ impl<'l, 'a> Labeller<'l, 'a> {
             }
             if state == State::Normal && self.signature_start(i) {
                 state = State::Signature;
+            }
+            // Outlook's mobile apps put their sign-off between the reply and the original,
+            // which follows with or without a header: what is under it is the quote.
+            if outlook_mobile(&line.key) {
+                self.labels[i] = Label::Signature;
+                self.mark(i + 1, n, Label::Quote);
+                break;
             }
             self.labels[i] = if state == State::Signature { Label::Signature } else { Label::Text };
             i += 1;
@@ -298,7 +309,10 @@ impl<'l, 'a> Labeller<'l, 'a> {
         }
         let framed = last.key.ends_with(['-', '—']);
         let quote_follows = self.quote_follows(end);
-        if !last.key.ends_with([':', '：']) && !framed && !(quote_follows && last.key.ends_with('>')) {
+        let closed = last.key.ends_with([':', '：']) || framed;
+        // Old Gmail left the colon out ("2013/7/20 Name <a@b>") when `>` lines follow.
+        let open_ended = quote_follows && last.key.ends_with('>');
+        if !(closed || open_ended) {
             return None;
         }
         let mut first = end;
