@@ -14,7 +14,7 @@ fn assert_keeps_every_line(body: &str, reply: &Reply) {
             .replace('\r', "\n")
             .split('\n')
             .map(|l| l.trim_end().to_owned())
-            .filter(|l| !l.trim().is_empty())
+            .filter(|l| !super::patterns::key(l).is_empty())
             .collect()
     };
     let mut input = lines(body);
@@ -183,17 +183,26 @@ fn a_quoted_line_rewrapped_without_its_marker_stays_in_the_quote() {
 }
 
 #[test]
-fn nothing_new_keeps_the_whole_body_as_text() {
+fn a_message_of_only_quotes_has_empty_text_and_keeps_the_quote() {
     for body in [
-        "---------- Forwarded message ---------\nFrom: Bob <bob@example.org>\nDate: Tue\nSubject: Hi\n\nHello\n",
         "On Tue, 4 Jun 2024 at 10:02, Bob <bob@example.org> wrote:\n> Hello\n",
         "\r\nFrom: bob@example.org <bob@example.org>\r\n\r\nMy email is <bob@example.org>",
+        "> Only a quote\n> here\n",
     ] {
         let reply = check(body);
-        assert_eq!(reply.text, body.replace("\r\n", "\n").trim(), "{body}");
-        assert_eq!((reply.quoted, reply.signature), (None, None));
+        assert_eq!(reply.text, "", "{body}");
+        assert_eq!(reply.quoted.as_deref(), Some(body.replace("\r\n", "\n").trim()), "{body}");
     }
     assert_eq!(check(""), Reply::default());
+}
+
+#[test]
+fn a_bare_forward_is_text_and_marked_forwarded() {
+    let body = "---------- Forwarded message ---------\nFrom: Bob <bob@example.org>\nDate: Tue\nSubject: Hi\n\nHello\n";
+    let reply = check(body);
+    assert_eq!(reply.text, body.trim());
+    assert!(reply.forwarded);
+    assert_eq!((reply.quoted, reply.signature), (None, None));
 }
 
 #[test]
@@ -265,3 +274,6 @@ fn random_bodies_never_lose_a_line() {
         check(&body);
     }
 }
+
+mod classes;
+mod html;

@@ -1,0 +1,400 @@
+//! The HTML splitter: finds the quote where mail clients mark it in the HTML part's
+//! structure, and cuts it off the tree.
+//!
+//! - Gmail: `div.gmail_quote` (its `gmail_attr` inside), `div.gmail_signature`.
+//! - Apple Mail and Thunderbird: `blockquote type="cite"`, with Thunderbird's
+//!   `div.moz-cite-prefix` (or any attribution-like block) just above it; `moz-signature`;
+//!   `moz-forward-container` is a forward.
+//! - Outlook: `div#divRplyFwdMsg` (and `x_…`), `#appendonsend`, `OutlookMessageHeader`,
+//!   `OLK_SRC_BODY_SECTION`, the header `div` with `border-top:solid #E1E1E1` or `#B5C4DF`,
+//!   an `<hr>` right above a "From:" block, and `#Signature`. What follows is the original,
+//!   unmarked, so it is quoted to the end.
+//! - Yahoo: `div.yahoo_quoted`; generic: a `<blockquote>` with nothing written after it.
+//!
+//! The first marker in document order decides. A quote whose text opens with a forward
+//! separator (or a header block whose subject is "Fwd:") is a forward: nothing is cut. The
+//! document is parsed once with html5ever and walked with explicit stacks, so cost is linear
+//! in its size and nesting depth costs no call stack.
+
+use html5ever::serialize::{SerializeOpts, TraversalScope, serialize};
+use html5ever::tendril::TendrilSink;
+use html5ever::{ParseOpts, parse_document};
+use markup5ever_rcdom::{Handle, NodeData, RcDom, SerializableHandle};
+
+use super::Reply;
+use super::html_text::to_text;
+use super::languages::forward_subject;
+use super::patterns::{Separator, header_field, is_attribution, key, separator};
+
+/// How a marker cuts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    /// The element (and an attribution just above it) is the quote; what follows stays.
+    Subtree,
+    /// The element and everything after it in document order is the original.
+    ToEnd,
+    /// The element holds a forwarded message: nothing is cut.
+    Forward,
+}
+
+/// Splits an HTML body by its structure; `None` when it has no recognisable quote structure.
+pub fn split(html: &str) -> Option<Reply> {
+    if too_deep(html) {
+        return None;
+    }
+    let dom = parse_document(RcDom::default(), ParseOpts::default()).one(html);
+    let tree = Tree::new(&dom.document);
+    let mut signatures = Vec::new();
+    // Every quote up to the first that runs to the end: Apple Mail writes the attribution and
+    // the original as two `cite` blockquotes, one after the other.
+    let mut cuts: Vec<(Handle, Cut)> = Vec::new();
+    let mut rules_checked = 0;
+    let mut i = 0;
+    while i < tree.order.len() && cuts.len() < MAX_CUTS {
+        let node = &tree.order[i];
+        if is_signature(node) {
+            if signatures.len() < MAX_SIGNATURES {
+                signatures.push(node.clone());
+            }
+            i = tree.subtree_end[i];
+            continue;
+        }
+        match marker(node, &tree, i, &mut rules_checked) {
+            Some(cut) => {
+                cuts.push((node.clone(), cut));
+                if cut != Cut::Subtree {
+                    break;
+                }
+                i = tree.subtree_end[i];
+            }
+            None => i += 1,
+        }
+    }
+    let (first, _) = cuts.first()?;
+    let forward = cuts.iter().any(|(_, cut)| *cut == Cut::Forward) || forwards(first);
+    if forward {
+        return Some(Reply {
+            text: to_text(std::slice::from_ref(&dom.document)),
+            html: Some(serialise(&dom.document)),
+            forwarded: true,
+            ..Reply::default()
+        });
+    }
+    let mut quoted = Vec::new();
+    for (node, cut) in &cuts {
+        if !attached(node, &dom.document) {
+            continue;
+        }
+        if *cut == Cut::Subtree
+            && let Some(attribution) = attribution_above(node)
+        {
+            quoted.extend(detach(&attribution, false));
+        }
+        quoted.extend(detach(node, *cut == Cut::ToEnd));
+    }
+    // Signatures inside the cut went with it; the ones above it are the sender's.
+    let signatures: Vec<Handle> = signatures.into_iter().filter(|s| attached(s, &dom.document)).collect();
+    for signature in &signatures {
+        detach(signature, false);
+    }
+    let new_text = to_text(std::slice::from_ref(&dom.document));
+    // The text rules still catch what the structure does not mark: a phone's sign-off, a
+    // quote pasted as text.
+    let refined = super::split(&new_text);
+    let quoted_text = join([refined.quoted, Some(to_text(&quoted))]);
+    let signature = join([Some(to_text(&signatures)), refined.signature]);
+    let html = (!refined.text.is_empty()).then(|| serialise(&dom.document));
+    Some(Reply { text: refined.text, html, quoted: quoted_text, signature, forwarded: refined.forwarded })
+}
+
+fn join<const N: usize>(parts: [Option<String>; N]) -> Option<String> {
+    let parts: Vec<String> = parts.into_iter().flatten().filter(|p| !p.trim().is_empty()).collect();
+    (!parts.is_empty()).then(|| parts.join("\n\n"))
+}
+
+/// At most this many signature blocks are taken apart, and this many `<hr>`s looked under,
+/// so a hostile document costs no more than a fixed number of short scans.
+const MAX_SIGNATURES: usize = 16;
+const MAX_RULES: usize = 16;
+const MAX_CUTS: usize = 64;
+/// html5ever checks scopes by walking its stack of open elements, so each level of nesting
+/// costs a walk over all the levels above it: deeper documents are read as text instead.
+const MAX_DEPTH: usize = 400;
+
+/// Whether the tags in `html` nest deeper than [`MAX_DEPTH`], by a linear scan that counts
+/// opening and closing tags (void elements and `/>` do not nest).
+fn too_deep(html: &str) -> bool {
+    const VOID: &[&str] = &[
+        "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr",
+    ];
+    let bytes = html.as_bytes();
+    let mut depth: usize = 0;
+    let mut at = 0;
+    while let Some(offset) = bytes[at..].iter().position(|b| *b == b'<') {
+        let start = at + offset + 1;
+        at = start;
+        let closing = bytes.get(start) == Some(&b'/');
+        let name_start = start + usize::from(closing);
+        let name_len = bytes[name_start..].iter().take_while(|b| b.is_ascii_alphanumeric()).count();
+        if name_len == 0 {
+            continue;
+        }
+        if closing {
+            depth = depth.saturating_sub(1);
+            continue;
+        }
+        let name = html[name_start..name_start + name_len].to_ascii_lowercase();
+        let end = bytes[name_start..].iter().position(|b| *b == b'>').map_or(bytes.len(), |p| name_start + p);
+        at = end; // each byte is scanned once
+        if VOID.contains(&name.as_str()) || bytes[..end].ends_with(b"/") {
+            continue;
+        }
+        depth += 1;
+        if depth > MAX_DEPTH {
+            return true;
+        }
+    }
+    false
+}
+
+/// The document's nodes in order, walked without recursion, with where each subtree ends
+/// and whether any text comes at or after each position.
+struct Tree {
+    order: Vec<Handle>,
+    /// `subtree_end[i]`: the index just past node `i`'s descendants.
+    subtree_end: Vec<usize>,
+    /// `text_from[i]`: some non-blank text node is at index `i` or later.
+    text_from: Vec<bool>,
+}
+
+impl Tree {
+    fn new(root: &Handle) -> Self {
+        enum Step {
+            Enter(Handle),
+            Exit(usize),
+        }
+        let (mut order, mut subtree_end) = (Vec::new(), Vec::new());
+        let mut stack = vec![Step::Enter(root.clone())];
+        while let Some(step) = stack.pop() {
+            match step {
+                Step::Enter(node) => {
+                    let at = order.len();
+                    stack.push(Step::Exit(at));
+                    stack.extend(node.children.borrow().iter().rev().cloned().map(Step::Enter));
+                    order.push(node);
+                    subtree_end.push(at + 1);
+                }
+                Step::Exit(at) => subtree_end[at] = order.len(),
+            }
+        }
+        let mut text_from = vec![false; order.len() + 1];
+        for i in (0..order.len()).rev() {
+            let text = matches!(&order[i].data, NodeData::Text { contents } if !key(&contents.borrow()).is_empty());
+            text_from[i] = text || text_from[i + 1];
+        }
+        Tree { order, subtree_end, text_from }
+    }
+}
+
+/// Every node under `root` in document order, without recursion.
+fn preorder(root: &Handle) -> Vec<Handle> {
+    let mut order = Vec::new();
+    let mut stack = vec![root.clone()];
+    while let Some(node) = stack.pop() {
+        stack.extend(node.children.borrow().iter().rev().cloned());
+        order.push(node);
+    }
+    order
+}
+
+fn element_name(node: &Handle) -> Option<&str> {
+    match &node.data {
+        NodeData::Element { name, .. } => Some(&name.local),
+        _ => None,
+    }
+}
+
+fn attribute(node: &Handle, wanted: &str) -> Option<String> {
+    let NodeData::Element { attrs, .. } = &node.data else { return None };
+    attrs.borrow().iter().find(|a| &*a.name.local == wanted).map(|a| a.value.to_string())
+}
+
+fn has_class(node: &Handle, wanted: &str) -> bool {
+    attribute(node, "class").is_some_and(|c| c.split_whitespace().any(|c| c.eq_ignore_ascii_case(wanted)))
+}
+
+fn id_is(node: &Handle, wanted: &[&str]) -> bool {
+    attribute(node, "id").is_some_and(|id| wanted.iter().any(|w| id.eq_ignore_ascii_case(w)))
+}
+
+fn is_signature(node: &Handle) -> bool {
+    element_name(node).is_some()
+        && (has_class(node, "gmail_signature")
+            || has_class(node, "moz-signature")
+            || id_is(node, &["Signature", "x_Signature"]))
+}
+
+/// The quote marker at `node` (index `i` of `tree`), if it is one.
+fn marker(node: &Handle, tree: &Tree, i: usize, rules_checked: &mut usize) -> Option<Cut> {
+    let name = element_name(node)?;
+    if has_class(node, "moz-forward-container") {
+        return Some(Cut::Forward);
+    }
+    if has_class(node, "gmail_quote") || has_class(node, "gmail_quote_container") {
+        return Some(Cut::Subtree);
+    }
+    if attribute(node, "class").is_some_and(|c| c.to_ascii_lowercase().contains("yahoo_quoted")) {
+        return Some(Cut::Subtree);
+    }
+    if name == "blockquote" {
+        let cite = attribute(node, "type").is_some_and(|t| t.eq_ignore_ascii_case("cite"));
+        // A plain blockquote is a quote only when nothing is written after it.
+        return (cite || !tree.text_from[tree.subtree_end[i]]).then_some(Cut::Subtree);
+    }
+    if has_class(node, "moz-cite-prefix") {
+        return None; // taken with the blockquote under it
+    }
+    if id_is(node, &["divRplyFwdMsg", "x_divRplyFwdMsg", "appendonsend", "x_appendonsend", "OLK_SRC_BODY_SECTION"])
+        || has_class(node, "OutlookMessageHeader")
+        || id_is(node, &["OutlookMessageHeader"])
+    {
+        return Some(Cut::ToEnd);
+    }
+    if name == "div" && attribute(node, "style").is_some_and(|s| outlook_header_style(&s)) {
+        return Some(Cut::ToEnd);
+    }
+    if name == "hr" && *rules_checked < MAX_RULES {
+        *rules_checked += 1;
+        if header_block_follows(&tree.order[i + 1..]) {
+            return Some(Cut::ToEnd);
+        }
+    }
+    None
+}
+
+/// Outlook's rule above the original's header: `border-top:solid #E1E1E1 1.0pt` (and the
+/// older `#B5C4DF`).
+fn outlook_header_style(style: &str) -> bool {
+    let style: String = style.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
+    style.contains("border-top:solid#e1e1e1") || style.contains("border-top:solid#b5c4df")
+}
+
+/// Whether the first lines of text after an `<hr>` are a "From:" header block.
+fn header_block_follows(after: &[Handle]) -> bool {
+    let text = leading_text(after, 600);
+    let mut fields = text.lines().map(|l| key(l).into_owned()).filter(|l| !l.is_empty()).take(2);
+    fields.next().is_some_and(|l| header_field(&l).is_some())
+        && fields.next().is_some_and(|l| header_field(&l).is_some())
+}
+
+/// Up to `limit` bytes of the text in `nodes`, a line per block element.
+fn leading_text(nodes: &[Handle], limit: usize) -> String {
+    let mut text = String::new();
+    for node in nodes.iter().take(limit) {
+        if text.len() >= limit {
+            break;
+        }
+        match &node.data {
+            NodeData::Text { contents } => text.push_str(&contents.borrow()),
+            NodeData::Element { name, .. } if matches!(&*name.local, "div" | "p" | "br" | "tr" | "li" | "hr") => {
+                text.push('\n');
+            }
+            _ => {}
+        }
+    }
+    text
+}
+
+fn is_inside(node: &Handle, ancestor: &Handle) -> bool {
+    let mut current = parent(node);
+    while let Some(p) = current {
+        if std::rc::Rc::ptr_eq(&p, ancestor) {
+            return true;
+        }
+        current = parent(&p);
+    }
+    false
+}
+
+fn parent(node: &Handle) -> Option<Handle> {
+    let weak = node.parent.take();
+    let parent = weak.as_ref().and_then(std::rc::Weak::upgrade);
+    node.parent.set(weak);
+    parent
+}
+
+/// Whether `node` is still in the tree under `root`.
+fn attached(node: &Handle, root: &Handle) -> bool {
+    is_inside(node, root)
+}
+
+/// The attribution just above a quote: the previous element sibling when it is Thunderbird's
+/// `moz-cite-prefix`, Gmail's `gmail_attr`, or reads like an attribution.
+fn attribution_above(node: &Handle) -> Option<Handle> {
+    let parent = parent(node)?;
+    let siblings = parent.children.borrow();
+    let at = siblings.iter().position(|s| std::rc::Rc::ptr_eq(s, node))?;
+    let previous = siblings[..at].iter().rev().find(|s| match &s.data {
+        NodeData::Text { contents } => !key(&contents.borrow()).is_empty(),
+        NodeData::Element { name, .. } => &*name.local != "br",
+        _ => false,
+    })?;
+    if has_class(previous, "moz-cite-prefix") || has_class(previous, "gmail_attr") {
+        return Some(previous.clone());
+    }
+    let text = to_text(std::slice::from_ref(previous));
+    let keyed = key(&text).replace('\n', " ");
+    (keyed.len() < 400 && is_attribution(&keyed, true)).then(|| previous.clone())
+}
+
+/// Whether a quote's text opens with a forward separator or a "Subject: Fwd: …" header.
+fn forwards(node: &Handle) -> bool {
+    let text = leading_text(&preorder(node), 2000);
+    let mut lines = text.lines().map(|l| key(l).into_owned()).filter(|l| !l.is_empty());
+    let Some(first) = lines.next() else { return false };
+    if separator(&first) == Some(Separator::Forward) {
+        return true;
+    }
+    header_field(&first).is_some()
+        && lines
+            .take(8)
+            .any(|l| header_field(&l).is_some_and(|(f, v)| f == super::languages::Field::Subject && forward_subject(v)))
+}
+
+/// Removes `node` from its parent (and, with `to_end`, everything after it in document
+/// order); returns what was removed, in document order.
+fn detach(node: &Handle, to_end: bool) -> Vec<Handle> {
+    let mut removed = Vec::new();
+    let mut current = node.clone();
+    let mut first = true;
+    while let Some(parent) = parent(&current) {
+        let mut children = parent.children.borrow_mut();
+        if let Some(at) = children.iter().position(|c| std::rc::Rc::ptr_eq(c, &current)) {
+            let from = if first { at } else { at + 1 };
+            let to = if to_end || !first { children.len() } else { at + 1 };
+            if first || to_end {
+                for child in children.drain(from..to) {
+                    child.parent.set(None);
+                    removed.push(child);
+                }
+            }
+        }
+        drop(children);
+        if !to_end {
+            break;
+        }
+        first = false;
+        current = parent;
+    }
+    removed
+}
+
+fn serialise(document: &Handle) -> String {
+    let mut bytes = Vec::new();
+    let handle: SerializableHandle = document.clone().into();
+    let opts = SerializeOpts { traversal_scope: TraversalScope::ChildrenOnly(None), ..SerializeOpts::default() };
+    if serialize(&mut bytes, &handle, opts).is_err() {
+        return String::new();
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}

@@ -1,0 +1,173 @@
+//! The words mail clients write around a quote, in the languages they ship: attribution verbs,
+//! header field names, "Original Message" and "Forwarded message" separators, and the lines
+//! phones and apps append. Only tables and the lookups on them live here; how lines are
+//! combined is `patterns`'s concern.
+
+/// Verbs that close an attribution ("On … John wrote:"). Matched as the last word(s), after
+/// lower-casing.
+#[rustfmt::skip]
+pub const CLOSING_VERBS: &[&str] = &[
+    "wrote", "writes", "said", "escribió", "escribio", "escribe", "escrit", "a écrit", "escreveu", "escreve",
+    "écrit", "ecrit", "schrieb", "schreef", "heeft geschreven", "scritto", "scrisse", "skrev", "skriver",
+    "napisał", "napisała", "napisał(a)", "napisal", "pisze", "napsal", "napsala", "napsal(a)", "napísal",
+    "napísala", "napísal(a)", "написал", "написала", "написал(а)", "пишет", "написав", "написала",
+    "написав(ла)", "написав(-ла)", "пише", "kirjoitti", "írta", "yazdı", "έγραψε", "a scris", "rašė",
+    "rakstīja", "kirjutas", "geschrieben", "je napisal", "je napisala", "napisao", "napisala je", "написа", "כתב",
+    "كتب", "menulis",
+];
+
+/// Closing words of scripts without spaces, matched as a suffix ("…写道：", "…님이 작성:").
+#[rustfmt::skip]
+pub const CLOSING_CJK: &[&str] = &[
+    "写道", "寫道", "作成", "작성", "씀", "님이 작성", "のメッセージ", "のメール", "さんは書きました", "は書きました",
+    "書きました", "来信",
+];
+
+/// Verbs that come before the name: "Am 4. Juni 2024 um 10:02 schrieb Name <a@b>:".
+pub const OPENING_VERBS: &[&str] =
+    &["schrieb", "skrev", "schreef", "kirjoitti", "wrote", "napsal", "napisał", "escribió"];
+
+/// How attributions open, lower-cased first words: "On", "Le", "El", "Am", "Op", "Il", "Em",
+/// "Den", "Dne", "W dniu", "На", "В", "У", "在", "Il giorno", "Na", "Ngày", ….
+#[rustfmt::skip]
+pub const LEAD_INS: &[&str] = &[
+    "on", "le", "el", "em", "il", "am", "op", "den", "dne", "w", "dnia", "på", "在", "в", "во", "у", "на", "na",
+    "dňa", "ngày", "于", "於", "quoting", "citando", "zitat", "citation", "cytuję", "den.", "kl.",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    From,
+    Subject,
+    Other,
+}
+
+/// The kind of a header field name (lower-case, no colon): "von" → From, "objet" → Subject.
+pub fn field(name: &str) -> Option<Field> {
+    #[rustfmt::skip]
+    const FROM: &[&str] = &[
+        "from", "de", "van", "da", "von", "från", "fra", "od", "от", "від", "lähettäjä", "feladó", "afzender",
+        "expéditeur", "remitente", "absender", "gönderen", "kimden", "odesílatel", "od koho", "发件人", "寄件者",
+        "寄件人", "差出人", "보낸 사람", "보낸사람", "από", "de la", "saatja", "pošiljatelj", "frá",
+        "mittente", "nuo",
+    ];
+    #[rustfmt::skip]
+    const SUBJECT: &[&str] = &[
+        "subject", "objet", "sujet", "onderwerp", "oggetto", "betreff", "assunto", "asunto", "ämne", "emne",
+        "temat", "тема", "主题", "主旨", "件名", "제목", "tárgy", "aihe", "konu", "předmět", "predmet", "θέμα",
+        "subiect", "tema", "teema", "efni",
+    ];
+    #[rustfmt::skip]
+    const OTHER: &[&str] = &[
+        // sent, date
+        "sent", "date", "envoyé", "envoyé le", "verzonden", "inviato", "gesendet", "enviado", "enviado el",
+        "enviada", "enviada em", "enviado em", "skickat", "sendt", "wysłano", "wysłane", "data",
+        "datum", "fecha", "发送时间", "發送時間", "寄件日期", "送信日時", "日期", "日時", "отправлено", "надіслано",
+        "дата", "message du", "lähetetty", "päivämäärä", "elküldve", "dátum", "tarih", "gönderildi", "odesláno",
+        "odoslané", "보낸 날짜", "날짜", "στάλθηκε", "ημερομηνία", "trimis", "dată", "poslano", "sent at",
+        // to
+        "to", "à", "a", "aan", "an", "para", "till", "do", "til", "кому", "收件人", "收件者", "宛先", "받는 사람",
+        "받는사람", "címzett", "vastaanottaja", "destinataire", "alıcı", "kime", "komu", "προς", "către", "pentru",
+        "destinatario", "destinatário",
+        // copy
+        "cc", "bcc", "copie", "copie à", "kopie", "kopia", "cópia", "copia", "kopio", "抄送", "副本", "参照",
+        "참조", "reply-to", "répondre à", "antwort an", "responder a", "kopie an", "másolat", "копия", "копія",
+        "bilgi", "κοιν", "kópia",
+        // importance, attachments
+        "importance", "priorité", "wichtigkeit", "importancia", "attachments", "pièces jointes", "anlagen",
+    ];
+    if FROM.contains(&name) {
+        Some(Field::From)
+    } else if SUBJECT.contains(&name) {
+        Some(Field::Subject)
+    } else if OTHER.contains(&name) {
+        Some(Field::Other)
+    } else {
+        None
+    }
+}
+
+/// Subject prefixes that mark a forward: "Fwd:", "FW:", "TR:", "WG:", "RV:", "I:", ….
+pub fn forward_subject(subject: &str) -> bool {
+    #[rustfmt::skip]
+    const PREFIXES: &[&str] = &[
+        "fwd", "fw", "tr", "wg", "rv", "enc", "i", "doorst", "vs", "vl", "vb", "pd", "pdl", "pfw",
+        "转发", "轉寄", "転送", "전달", "İlt", "továbbítás", "přeposlat", "пересл", "пересл.", "fs",
+    ];
+    let Some((prefix, _)) = subject.trim().split_once([':', '：']) else { return false };
+    PREFIXES.contains(&prefix.trim().to_lowercase().as_str())
+}
+
+/// "Original Message" in the dashed separators clients draw above a quoted original.
+#[rustfmt::skip]
+pub const ORIGINAL: &[&str] = &[
+    "original message", "message d'origine", "message d’origine", "message original", "ursprüngliche nachricht",
+    "originalnachricht", "mensaje original", "mensagem original", "oorspronkelijk bericht", "origineel bericht",
+    "messaggio originale", "ursprungligt meddelande", "originalmeddelande", "oprindelig meddelelse", "oprindelig besked",
+    "original besked", "opprinnelig e-post",
+    "opprinnelig melding", "alkuperäinen viesti", "oryginalna wiadomość", "wiadomość oryginalna",
+    "původní zpráva", "pôvodná správa", "исходное сообщение", "оригинальное сообщение", "вихідне повідомлення",
+    "оригінальне повідомлення", "原始邮件", "原始郵件", "元のメッセージ", "원본 메시지", "eredeti üzenet",
+    "orijinal ileti", "orijinal mesaj", "αρχικό μήνυμα", "mesaj original", "reply message", "original",
+];
+
+/// "Forwarded message" in the dashed separators above a forwarded original.
+#[rustfmt::skip]
+pub const FORWARDED: &[&str] = &[
+    "forwarded message", "forward message", "message transféré", "message transmis", "weitergeleitete nachricht",
+    "mensaje reenviado", "mensagem encaminhada", "mensagem reencaminhada", "doorgestuurd bericht",
+    "messaggio inoltrato", "vidarebefordrat meddelande", "videresendt meddelelse", "videresendt melding",
+    "välitetty viesti", "videresendt besked", "przekazana wiadomość", "wiadomość przekazana", "přeposlaná zpráva", "preposlaná správa",
+    "пересылаемое сообщение", "пересланное сообщение", "переслане повідомлення", "пересланий лист",
+    "转发的邮件", "轉寄的郵件", "転送されたメッセージ", "転送メッセージ", "전달된 메시지", "továbbított üzenet",
+    "iletilen ileti", "προωθημένο μήνυμα", "mesaj redirecționat",
+];
+
+/// Forward openers written as a sentence ending in a colon ("Begin forwarded message:").
+#[rustfmt::skip]
+pub const FORWARD_LINES: &[&str] = &[
+    "begin forwarded message", "début du message réexpédié", "début du message transféré",
+    "anfang der weitergeleiteten nachricht", "inicio del mensaje reenviado", "comienzo del mensaje reenviado",
+    "início da mensagem reencaminhada", "início da mensagem encaminhada", "inizio messaggio inoltrato",
+    "begin doorgestuurd bericht", "vidarebefordrat brev", "videresendt besked", "början på vidarebefordrat brev",
+    "początek przekazywanej wiadomości", "начало пересылаемого сообщения", "転送されたメッセージ",
+    "转发的邮件", "forwarded message",
+];
+
+/// What phones and mail apps append: "Sent from my iPhone", "Envoyé de mon iPad", ….
+#[rustfmt::skip]
+pub const SENT_FROM_MY: &[&str] = &[
+    "sent from my ", "envoyé de mon ", "envoyé depuis mon ", "von meinem ", "gesendet von meinem ",
+    "enviado desde mi ", "enviado de mi ", "enviado do meu ", "enviado de meu ", "enviado desde o meu ",
+    "enviado a partir do meu ", "verzonden vanaf mijn ", "verstuurd vanaf mijn ", "verzonden met mijn ",
+    "inviato dal mio ", "inviato da ", "skickat från min ", "sendt fra min ", "sendt fra ", "wysłane z mojego ",
+    "wysłano z mojego ", "отправлено с моего ", "надіслано з мого ", "odesláno z mého ", "lähetetty ",
+    "从我的", "發自我的", "gönderildi ", "küldve ",
+];
+
+#[rustfmt::skip]
+pub const SENT_FROM_APP: &[&str] = &[
+    "sent from ", "sent via ", "sent using ", "sent with ", "sent by ", "get outlook for ", "envoyé de ",
+    "envoyé depuis ", "envoyé avec ", "gesendet von ", "gesendet mit ", "enviado desde ", "enviado de ",
+    "enviado con ", "enviado com ", "verzonden met ", "verstuurd met ", "inviato da ", "inviato con ",
+    "skickat från ", "skickat med ", "sendt fra ", "sendt med ", "wysłane z ", "wysłano z ", "отправлено с ",
+    "отправлено из ", "надіслано з ", "odesláno z ", "lähetetty ", "scarica outlook per ", "obtenir outlook pour ",
+    "outlook für ", "descargar outlook para ",
+];
+
+/// Words naming the device or app in a sign-off line that names no "my": "Von meinem
+/// Mobilgerät gesendet", "Diese Nachricht wurde von meinem Android-Mobiltelefon … gesendet".
+#[rustfmt::skip]
+pub const DEVICES: &[&str] = &[
+    "iphone", "ipad", "ipod", "android", "mobile", "mobil", "mobilgerät", "mobiltelefon", "smartphone",
+    "blackberry", "galaxy", "samsung", "huawei", "phone", "téléphone", "telefon", "telefono", "teléfono",
+    "móvil", "movil", "celular", "cellulare", "outlook", "k-9", "airmail", "mailbox", "yahoo", "gmail",
+    "aol", "windows", "spark", "tablet", "handy", "smartfon", "телефона", "айфона", "cell", "device",
+];
+
+/// Send verbs for the device lines above, in the languages those lines are written in.
+#[rustfmt::skip]
+pub const SEND_VERBS: &[&str] = &[
+    "sent", "envoyé", "gesendet", "enviado", "inviato", "verzonden", "verstuurd", "skickat", "sendt",
+    "wysłane", "wysłano", "отправлено", "odesláno", "lähetetty", "從我的", "发自", "送信",
+];
