@@ -53,7 +53,8 @@ async fn the_same_mail_by_a_second_route_is_one_message(backend: Backend) {
     let mail = notification("t@tracker.example", "n41@tracker.example", "Status: fixed");
     let first = placed(&app, &mail, 201).await;
     // Another relay, another Received header, LF line endings: the same message.
-    let relayed = format!("Received: from mx2.example.net by mx.braid.test; Mon, 30 Nov 2026\r\n{mail}").replace("\r\n", "\n");
+    let relayed =
+        format!("Received: from mx2.example.net by mx.braid.test; Mon, 30 Nov 2026\r\n{mail}").replace("\r\n", "\n");
     let second = placed(&app, &relayed, 200).await;
     assert_eq!(second["duplicate"], true);
     assert_eq!(second["message_id"], first["message_id"]);
@@ -121,7 +122,9 @@ async fn fifty_concurrent_posts_of_one_mail_store_it_once(backend: Backend) {
 async fn fifty_concurrent_posts_of_ten_contents_under_one_message_id_store_ten(backend: Backend) {
     let app = app(backend).await;
     let mails: Vec<(usize, String)> = (0..50)
-        .map(|i| (i % 10, notification("t@tracker.example", "reused@tracker.example", &format!("Build {} failed", i % 10))))
+        .map(|i| {
+            (i % 10, notification("t@tracker.example", "reused@tracker.example", &format!("Build {} failed", i % 10)))
+        })
         .collect();
     let answers = join_all(mails.iter().map(|(_, mail)| post_raw(&app, mail.as_bytes()))).await;
     let mut by_content: Vec<std::collections::HashSet<String>> = vec![Default::default(); 10];
@@ -130,7 +133,10 @@ async fn fifty_concurrent_posts_of_ten_contents_under_one_message_id_store_ten(b
         let body: Value = answer.json().await.unwrap();
         by_content[*content].insert(body["message_id"].as_str().unwrap().to_owned());
     }
-    assert!(by_content.iter().all(|ids| ids.len() == 1), "every copy of one content answers one message: {by_content:?}");
+    assert!(
+        by_content.iter().all(|ids| ids.len() == 1),
+        "every copy of one content answers one message: {by_content:?}"
+    );
     let distinct: std::collections::HashSet<_> = by_content.iter().flatten().collect();
     assert_eq!(distinct.len(), 10, "ten contents, ten messages");
     assert_eq!(count_messages(&app).await, 10);

@@ -45,7 +45,11 @@ async fn app(backend: Backend) -> TestApp {
 async fn a_from_without_an_address_takes_reply_to_then_sender_then_return_path(backend: Backend) {
     let app = app(backend).await;
     let cases = [
-        ("From: \"Shop\" <>\r\nReply-To: Orders <orders@shop.example>\r\nSender: s@shop.example\r\n", "orders@shop.example", "reply_to"),
+        (
+            "From: \"Shop\" <>\r\nReply-To: Orders <orders@shop.example>\r\nSender: s@shop.example\r\n",
+            "orders@shop.example",
+            "reply_to",
+        ),
         ("From: Undisclosed recipients:;\r\nSender: Relay <relay@lists.example>\r\n", "relay@lists.example", "sender"),
         ("From:\r\nReturn-Path: <bounces@mailer.example>\r\n", "bounces@mailer.example", "return_path"),
         ("From: Ana <ana@example.org>\r\nReply-To: other@example.org\r\n", "ana@example.org", "from"),

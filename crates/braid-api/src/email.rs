@@ -291,12 +291,13 @@ async fn accept(state: &AppState, delivered: Delivered, raw: web::Bytes) -> Resu
     let malformed = prepared.details["malformed"].as_bool().unwrap_or(false);
     let person = prepared.authorship == braid_core::placement::Authorship::Person;
     // What follows from the message commits with it: a crash between them cannot lose one.
-    prepared.follow_ups.acknowledgement = state.email.acknowledgement.clone().filter(|_| person && !malformed).map(
-        |template| braid_db::placement::Acknowledgement {
-            template,
-            name: prepared.sender_name.as_ref().map(|n| n.as_str().to_owned()),
-        },
-    );
+    prepared.follow_ups.acknowledgement =
+        state.email.acknowledgement.clone().filter(|_| person && !malformed).map(|template| {
+            braid_db::placement::Acknowledgement {
+                template,
+                name: prepared.sender_name.as_ref().map(|n| n.as_str().to_owned()),
+            }
+        });
 
     let policy = state.placement;
     let placement = state.db.run(move |conn| braid_db::placement::place(conn, &prepared, &policy)).await?;

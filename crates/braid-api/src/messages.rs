@@ -283,7 +283,11 @@ fn created(message: Message) -> HttpResponse {
     security(("bearer" = [])),
 )]
 #[get("/v1/messages/{id}")]
-async fn get(state: web::Data<AppState>, caller: Principal, id: web::Path<MessageId>) -> Result<HttpResponse, ApiError> {
+async fn get(
+    state: web::Data<AppState>,
+    caller: Principal,
+    id: web::Path<MessageId>,
+) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::TicketsRead)?;
     let id = id.into_inner();
     let message = state.db.run(move |conn| messages::get(conn, id)).await.map_err(|error| match error {

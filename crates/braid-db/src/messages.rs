@@ -332,8 +332,10 @@ fn store_agent_message(
     // The thread first, as placement does: the same lock order everywhere, so a reply
     // and an inbound message on one ticket cannot deadlock.
     crate::customers::lock_thread(conn, message.thread)?;
-    let status: String =
-        crate::schema::tickets::table.find(message.ticket.to_string()).select(crate::schema::tickets::status).first(conn)?;
+    let status: String = crate::schema::tickets::table
+        .find(message.ticket.to_string())
+        .select(crate::schema::tickets::status)
+        .first(conn)?;
     if status == braid_core::TicketStatus::Closed.as_str() {
         return Err(DbError::TicketClosed);
     }

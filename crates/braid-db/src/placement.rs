@@ -268,7 +268,8 @@ fn acknowledge(
     at: DateTime<Utc>,
 ) -> Result<events::NewEvent, DbError> {
     let subject = Subject::from_inbound(subject);
-    let text = braid_core::message::acknowledgement_text(&ack.template, ticket.number, subject.as_str(), ack.name.as_deref());
+    let text =
+        braid_core::message::acknowledgement_text(&ack.template, ticket.number, subject.as_str(), ack.name.as_deref());
     let message = messages::AgentMessage {
         ticket: ticket.id,
         customer,

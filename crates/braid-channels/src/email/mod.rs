@@ -64,6 +64,8 @@ pub struct Envelope<'a> {
     pub quoted: Option<&'a str>,
     /// The sender's signature, kept apart from the text.
     pub signature: Option<&'a str>,
+    /// The message forwards another one, kept in its text.
+    pub forwarded: bool,
     /// The size and SHA-256 of the raw message as received. Its bytes are kept with the
     /// message (`GET /v1/messages/{id}/original`).
     pub raw: &'a Blob,
@@ -136,7 +138,10 @@ fn customer_name(mailbox: &Mailbox) -> Option<CustomerName> {
     let poses = name
         .split(|c: char| c.is_whitespace() || "<>\"'(),;:[]".contains(c))
         .filter(|word| word.contains('@'))
-        .any(|word| IdentityValue::parse(IdentityKind::Email, word).is_ok_and(|id| !id.value.eq_ignore_ascii_case(&mailbox.address)));
+        .any(|word| {
+            IdentityValue::parse(IdentityKind::Email, word)
+                .is_ok_and(|id| !id.value.eq_ignore_ascii_case(&mailbox.address))
+        });
     if poses { None } else { CustomerName::from_inbound(name) }
 }
 
@@ -150,9 +155,10 @@ pub fn inbound(
     received_at: DateTime<Utc>,
 ) -> Inbound {
     let automated = automated::detect(parsed);
-    let reply = reply::split(&parsed.text);
+    let reply = reply::split_message(&parsed.text, parsed.html.as_deref());
     let found = sender(parsed);
-    let content_digest = digest::content_digest(parsed, found.as_ref().map(|(_, m, _)| m.address.as_str()), attachments);
+    let content_digest =
+        digest::content_digest(parsed, found.as_ref().map(|(_, m, _)| m.address.as_str()), attachments);
     let (sender, sender_mailbox, sender_header, malformed) = match found {
         Some((identity, mailbox, header)) => (identity, Some(mailbox), Some(header), false),
         None => (unknown_sender(), None, None, true),
@@ -190,6 +196,7 @@ pub fn inbound(
         automated: automated.map(|a| a.reason()),
         quoted: reply.quoted.as_deref(),
         signature: reply.signature.as_deref(),
+        forwarded: reply.forwarded,
         raw,
         malformed,
     };
@@ -204,7 +211,9 @@ pub fn inbound(
         sender_name: sender_mailbox.and_then(customer_name),
         subject: parsed.subject.clone(),
         text: reply.text.clone(),
-        html: parsed.html.as_deref().map(html::sanitise),
+        // The new part only; the quoted history is in `details.quoted`, the whole message in
+        // its original.
+        html: reply.html.as_deref().map(html::sanitise),
         references: threading::references(parsed, tokens),
         authorship: if automated.is_some() { Authorship::Automated } else { Authorship::Person },
         details: serde_json::to_value(&envelope).unwrap_or_default(),

@@ -158,9 +158,7 @@ fn ids(value: &HeaderValue<'_>) -> Vec<String> {
 pub fn normalise_date(value: &str) -> String {
     let value = value.trim();
     match mail_parser::DateTime::parse_rfc822(value) {
-        Some(date) if date.is_valid() => {
-            mail_parser::DateTime::from_timestamp(date.to_timestamp()).to_rfc3339()
-        }
+        Some(date) if date.is_valid() => mail_parser::DateTime::from_timestamp(date.to_timestamp()).to_rfc3339(),
         _ => value.to_owned(),
     }
 }
