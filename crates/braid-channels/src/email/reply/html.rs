@@ -10,6 +10,8 @@
 //!   an `<hr>` right above a "From:" block, and `#Signature`. What follows is the original,
 //!   unmarked, so it is quoted to the end.
 //! - Yahoo: `div.yahoo_quoted`; generic: a `<blockquote>` with nothing written after it.
+//! - A `<blockquote>` the sender answers below (their own text after it, outside any other
+//!   quote or signature) is not cut: it stays, marked `>` in the text, as inline answers do.
 //!
 //! The first marker in document order decides. A quote whose text opens with a forward
 //! separator (or a header block whose subject is "Fwd:") is a forward: nothing is cut. The
@@ -197,7 +199,8 @@ impl Tree {
                 Step::Exit(at) => subtree_end[at] = order.len(),
             }
         }
-        let is_text = |node: &Handle| matches!(&node.data, NodeData::Text { contents } if !key(&contents.borrow()).is_empty());
+        let is_text =
+            |node: &Handle| matches!(&node.data, NodeData::Text { contents } if !key(&contents.borrow()).is_empty());
         // Nodes inside a quote or signature (one forward pass: a subtree is a range).
         let mut outside = vec![true; order.len()];
         let mut inside_until = 0;

@@ -6,8 +6,8 @@
 use std::borrow::Cow;
 
 use super::languages::{
-    self, CLOSING_CJK, CLOSING_VERBS, DATE_ABBREVIATIONS, DEVICES, FORWARD_LINES, FORWARDED, Field, LEAD_INS, OPENING_VERBS, ORIGINAL,
-    SEND_VERBS, SENT_FROM_APP, SENT_FROM_MY,
+    self, CLOSING_CJK, CLOSING_VERBS, DATE_ABBREVIATIONS, DEVICES, FORWARD_LINES, FORWARDED, Field, LEAD_INS,
+    OPENING_VERBS, ORIGINAL, SEND_VERBS, SENT_FROM_APP, SENT_FROM_MY,
 };
 
 /// Attribution and header lines are short; anything longer is not one, whatever it says.

@@ -34,7 +34,8 @@ impl<'a> Line<'a> {
         // ("… <a@b\n>:", "<mailto:a@b\n> wrote:").
         let tail = key.strip_prefix('>').and_then(|rest| rest.trim().strip_suffix([':', '：']));
         let quoted = key.starts_with('>')
-            && !tail.is_some_and(|verb| verb.is_empty() || CLOSING_VERBS.contains(&verb.trim().to_lowercase().as_str()));
+            && !tail
+                .is_some_and(|verb| verb.is_empty() || CLOSING_VERBS.contains(&verb.trim().to_lowercase().as_str()));
         Line { raw, key, quoted }
     }
 
