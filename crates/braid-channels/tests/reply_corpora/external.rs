@@ -8,6 +8,9 @@
 //! A case passes when Braid's `text` equals the expected new text after whitespace
 //! normalisation (every run of whitespace, line breaks included, is one space; ends trimmed).
 //! Held-out failures are listed only with `BRAID_SHOW_HELDOUT=1`, so tuning stays blind to them.
+//! (The held-out rate was printed while tuning, so it is no longer blind; the **blind** set,
+//! talon's inline tests, was imported afterwards and scored once; `BRAID_SHOW_BLIND=1` lists
+//! its failures.)
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -15,9 +18,13 @@ use std::path::{Path, PathBuf};
 use braid_channels::email::parse::parse;
 use braid_channels::email::reply::{Reply, split, split_message};
 
-/// Achieved when written: dev 75/81 (92.6%), held-out 46/52 (88.5%); see docs/reply-stripping.md.
+/// Achieved when written: dev 75/81 (92.6%), held-out 46/52 (88.5%); later dev 75/81, held-out
+/// 49/52 (94.2%, no longer blind); see docs/reply-stripping.md.
 const DEV_FLOOR: f64 = 0.90;
 const HELD_OUT_FLOOR: f64 = 0.85;
+/// The blind set (talon's inline tests), imported after the last tuning and scored once at
+/// 34/46 (73.9%); its failures were read only after that (see docs/reply-stripping.md).
+const BLIND_FLOOR: f64 = 0.70;
 
 struct Case {
     source: &'static str,
@@ -65,17 +72,32 @@ fn reply_stripping_generalises_to_other_parsers_fixtures() {
         let _ = writeln!(report, "{source:<10} {:>14} {:>14}", rate(tally[0]), rate(tally[1]));
     }
     let _ = writeln!(report, "{:<10} {:>14} {:>14}", "overall", rate(totals[0]), rate(totals[1]));
+    let blind = talon_inline(&root.join("talon_inline"));
+    let blind_passed = blind.iter().filter(|c| words(&shown(c)) == words(&c.expected)).count();
+    let _ = writeln!(report, "{:<10} {:>14} (blind, scored once)", "talon-inline", rate((blind_passed, blind.len())));
+    if std::env::var_os("BRAID_SHOW_BLIND").is_some() {
+        for case in blind.iter().filter(|c| words(&shown(c)) != words(&c.expected)) {
+            let _ = writeln!(
+                failures,
+                "FAIL talon-inline/{} (blind)\n     text:     {:?}\n     expected: {:?}",
+                case.name,
+                around_difference(&shown(case), &case.expected),
+                around_difference(&case.expected, &shown(case))
+            );
+        }
+    }
     println!("{report}{failures}");
     let fraction = |(p, n): (usize, usize)| if n == 0 { 0.0 } else { p as f64 / n as f64 };
     assert!(fraction(totals[0]) >= DEV_FLOOR, "dev rate below {DEV_FLOOR}\n{report}");
     assert!(fraction(totals[1]) >= HELD_OUT_FLOOR, "held-out rate below {HELD_OUT_FLOOR}\n{report}");
+    assert!(fraction((blind_passed, blind.len())) >= BLIND_FLOOR, "blind rate below {BLIND_FLOOR}\n{report}");
 }
 
 /// What is compared: `text`, and for talon `text` with the signature under it, because
 /// talon's quotation extraction leaves signatures in (it has a separate signature extractor).
 fn shown(case: &Case) -> String {
     match (&case.reply.signature, case.source) {
-        (Some(signature), "talon") => format!("{}\n{signature}", case.reply.text),
+        (Some(signature), "talon" | "talon-inline") => format!("{}\n{signature}", case.reply.text),
         _ => case.reply.text.clone(),
     }
 }
@@ -180,4 +202,27 @@ fn talon(dir: &Path) -> Vec<Case> {
         run(format!("standard_replies/{}", stem(&path)), std::fs::read(&path).expect("fixture"));
     }
     cases
+}
+
+/// mailgun/talon's inline tests of `extract_from_plain` (`talon_inline/cases.json`, pulled out
+/// by `extract.py`): the body and the reply text talon's test expects, through `split`.
+/// Failures are listed only with `BRAID_SHOW_BLIND=1`.
+fn talon_inline(dir: &Path) -> Vec<Case> {
+    let cases: serde_json::Value =
+        serde_json::from_str(&read(&dir.join("cases.json"))).expect("talon_inline/cases.json is JSON");
+    cases
+        .as_array()
+        .expect("a list of cases")
+        .iter()
+        .map(|case| {
+            let text = |key: &str| case[key].as_str().unwrap_or_else(|| panic!("{key} in {case}")).to_owned();
+            Case {
+                source: "talon-inline",
+                name: text("name"),
+                reply: split(&text("body")),
+                expected: text("expected"),
+                forward: false,
+            }
+        })
+        .collect()
 }

@@ -10,6 +10,8 @@
 //!   an `<hr>` right above a "From:" block, and `#Signature`. What follows is the original,
 //!   unmarked, so it is quoted to the end.
 //! - Yahoo: `div.yahoo_quoted`; generic: a `<blockquote>` with nothing written after it.
+//! - A `<blockquote>` the sender answers below (their own text after it, outside any other
+//!   quote or signature) is not cut: it stays, marked `>` in the text, as inline answers do.
 //!
 //! The first marker in document order decides. A quote whose text opens with a forward
 //! separator (or a header block whose subject is "Fwd:") is a forward: nothing is cut. The
@@ -22,7 +24,7 @@ use html5ever::{ParseOpts, parse_document};
 use markup5ever_rcdom::{Handle, NodeData, RcDom, SerializableHandle};
 
 use super::Reply;
-use super::html_text::to_text;
+use super::html_text::{to_text, to_text_marking_quotes};
 use super::languages::forward_subject;
 use super::patterns::{Separator, header_field, is_attribution, key, separator};
 
@@ -52,6 +54,13 @@ pub fn split(html: &str) -> Option<Reply> {
     let mut i = 0;
     while i < tree.order.len() && cuts.len() < MAX_CUTS {
         let node = &tree.order[i];
+        // A quote the sender answers below (their own words follow it, outside any other
+        // quote or signature) stays, as the text rules keep inline answers: its lines are
+        // marked `>` in the text, and the text rules decide what is answered.
+        if element_name(node) == Some("blockquote") && tree.own_text_from[tree.subtree_end[i]] {
+            i = tree.subtree_end[i];
+            continue;
+        }
         if is_signature(node) {
             if signatures.len() < MAX_SIGNATURES {
                 signatures.push(node.clone());
@@ -97,7 +106,7 @@ pub fn split(html: &str) -> Option<Reply> {
     for signature in &signatures {
         detach(signature, false);
     }
-    let new_text = to_text(std::slice::from_ref(&dom.document));
+    let new_text = to_text_marking_quotes(std::slice::from_ref(&dom.document));
     // The text rules still catch what the structure does not mark: a phone's sign-off, a
     // quote pasted as text.
     let refined = super::split(&new_text);
@@ -165,6 +174,9 @@ struct Tree {
     subtree_end: Vec<usize>,
     /// `text_from[i]`: some non-blank text node is at index `i` or later.
     text_from: Vec<bool>,
+    /// `own_text_from[i]`: the same, counting only text outside quotes and signatures: the
+    /// sender's own words.
+    own_text_from: Vec<bool>,
 }
 
 impl Tree {
@@ -187,12 +199,27 @@ impl Tree {
                 Step::Exit(at) => subtree_end[at] = order.len(),
             }
         }
-        let mut text_from = vec![false; order.len() + 1];
-        for i in (0..order.len()).rev() {
-            let text = matches!(&order[i].data, NodeData::Text { contents } if !key(&contents.borrow()).is_empty());
-            text_from[i] = text || text_from[i + 1];
+        let is_text =
+            |node: &Handle| matches!(&node.data, NodeData::Text { contents } if !key(&contents.borrow()).is_empty());
+        // Nodes inside a quote or signature (one forward pass: a subtree is a range).
+        let mut outside = vec![true; order.len()];
+        let mut inside_until = 0;
+        for (i, node) in order.iter().enumerate() {
+            if i < inside_until {
+                outside[i] = false;
+            } else if is_quote_or_signature(node) {
+                outside[i] = false;
+                inside_until = subtree_end[i];
+            }
         }
-        Tree { order, subtree_end, text_from }
+        let mut text_from = vec![false; order.len() + 1];
+        let mut own_text_from = vec![false; order.len() + 1];
+        for i in (0..order.len()).rev() {
+            let text = is_text(&order[i]);
+            text_from[i] = text || text_from[i + 1];
+            own_text_from[i] = (text && outside[i]) || own_text_from[i + 1];
+        }
+        Tree { order, subtree_end, text_from, own_text_from }
     }
 }
 
@@ -232,6 +259,17 @@ fn is_signature(node: &Handle) -> bool {
         && (has_class(node, "gmail_signature")
             || has_class(node, "moz-signature")
             || id_is(node, &["Signature", "x_Signature"]))
+}
+
+/// A quote of any kind, its attribution, or a signature: text in it is not the sender's
+/// answer to a quote above.
+fn is_quote_or_signature(node: &Handle) -> bool {
+    element_name(node) == Some("blockquote")
+        || has_class(node, "gmail_quote")
+        || has_class(node, "gmail_quote_container")
+        || has_class(node, "moz-cite-prefix")
+        || attribute(node, "class").is_some_and(|c| c.to_ascii_lowercase().contains("yahoo_quoted"))
+        || is_signature(node)
 }
 
 /// The quote marker at `node` (index `i` of `tree`), if it is one.

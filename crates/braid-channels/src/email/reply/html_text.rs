@@ -49,7 +49,17 @@ enum Step {
 
 /// The text of `roots` (in order), as lines.
 pub fn to_text(roots: &[Handle]) -> String {
-    let mut out = Writer::default();
+    convert(roots, false)
+}
+
+/// The same, with the lines inside `<blockquote>`s marked "> " per level, as a mail client
+/// quotes in plain text, so the text rules can tell a quote answered inline from the answer.
+pub fn to_text_marking_quotes(roots: &[Handle]) -> String {
+    convert(roots, true)
+}
+
+fn convert(roots: &[Handle], mark_quotes: bool) -> String {
+    let mut out = Writer { mark_quotes, ..Writer::default() };
     let mut stack: Vec<Step> = roots.iter().rev().cloned().map(Step::Enter).collect();
     while let Some(step) = stack.pop() {
         let node = match step {
@@ -57,6 +67,10 @@ pub fn to_text(roots: &[Handle]) -> String {
             Step::Exit(name) => {
                 match name {
                     "pre" => out.pre -= 1,
+                    "blockquote" => {
+                        out.line();
+                        out.quote_depth -= 1;
+                    }
                     n if PARAGRAPHS.contains(&n) => out.paragraph(),
                     _ => out.line(),
                 }
@@ -77,6 +91,10 @@ pub fn to_text(roots: &[Handle]) -> String {
                         out.raw("- ");
                     }
                     "td" | "th" => out.raw(" "),
+                    "blockquote" => {
+                        out.line();
+                        out.quote_depth += 1;
+                    }
                     "pre" => {
                         out.paragraph();
                         out.pre += 1;
@@ -104,6 +122,9 @@ struct Writer {
     pre: usize,
     /// A collapsed space is owed before the next word.
     space: bool,
+    /// Mark lines inside `quote_depth` blockquotes with "> " each.
+    mark_quotes: bool,
+    quote_depth: usize,
 }
 
 impl Writer {
@@ -111,9 +132,26 @@ impl Writer {
         self.text.is_empty() || self.text.ends_with('\n')
     }
 
+    /// At a line's start inside blockquotes, their markers.
+    fn marker(&mut self) {
+        if self.mark_quotes && self.quote_depth > 0 && self.at_line_start() {
+            for _ in 0..self.quote_depth {
+                self.text.push_str("> ");
+            }
+        }
+    }
+
     fn text(&mut self, s: &str) {
         if self.pre > 0 {
-            self.text.push_str(s);
+            for (i, line) in s.split('\n').enumerate() {
+                if i > 0 {
+                    self.text.push('\n');
+                }
+                if !line.is_empty() {
+                    self.marker();
+                }
+                self.text.push_str(line);
+            }
             return;
         }
         for (i, word) in s.split(|c: char| c.is_whitespace() || c == '\u{a0}').enumerate() {
@@ -126,12 +164,14 @@ impl Writer {
             if self.space && !self.at_line_start() {
                 self.text.push(' ');
             }
+            self.marker();
             self.space = false;
             self.text.push_str(word);
         }
     }
 
     fn raw(&mut self, s: &str) {
+        self.marker();
         self.text.push_str(s);
         self.space = false;
     }

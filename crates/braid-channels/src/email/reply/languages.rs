@@ -27,6 +27,22 @@ pub const CLOSING_CJK: &[&str] = &[
 pub const OPENING_VERBS: &[&str] =
     &["schrieb", "skrev", "schreef", "kirjoitti", "wrote", "napsal", "napisał", "escribió"];
 
+/// Weekday and month abbreviations that dates in attributions write with a dot ("Fr., 28.
+/// Apr. 2017", "jeu. 5 oct.", "ons. 4. okt.", "вт, 4 июн."), lower-case and without it. A
+/// wrapped attribution may end an inner line on one; a sentence rarely does (words that end
+/// English sentences, "to", "man", "sat", "mar", are left out).
+#[rustfmt::skip]
+pub const DATE_ABBREVIATIONS: &[&str] = &[
+    "mon", "tue", "tues", "wed", "thu", "thur", "thurs", "fri", "jan", "feb", "apr", "jun", "jul", "aug", "sep",
+    "sept", "oct", "nov", "dec", "mo", "di", "mi", "fr", "jän", "mär", "okt", "dez", "lun", "mer", "jeu", "ven",
+    "sam", "dim", "janv", "févr", "fév", "avr", "juil", "déc", "mié", "jue", "vie", "sáb", "dom", "ene", "abr",
+    "ago", "dic", "gio", "gen", "giu", "lug", "ott", "ma", "wo", "vr", "za", "zo", "mrt", "tir", "ons", "tor",
+    "fre", "lør", "søn", "tis", "lör", "sön", "maj", "seg", "ter", "qua", "qui", "fev", "пн", "вт", "ср", "чт",
+    "пт", "сб", "вс", "янв", "февр", "мар", "апр", "июн", "июл", "авг", "сент", "окт", "нояб", "дек", "г",
+    "pon", "wt", "śr", "czw", "pt", "sob", "niedz", "sty", "lut", "kwi", "cze", "lip", "wrz", "paź", "lis",
+    "gru",
+];
+
 /// How attributions open, lower-cased first words: "On", "Le", "El", "Am", "Op", "Il", "Em",
 /// "Den", "Dne", "W dniu", "На", "В", "У", "在", "Il giorno", "Na", "Ngày", ….
 #[rustfmt::skip]

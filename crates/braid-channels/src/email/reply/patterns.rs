@@ -6,8 +6,8 @@
 use std::borrow::Cow;
 
 use super::languages::{
-    self, CLOSING_CJK, CLOSING_VERBS, DEVICES, FORWARD_LINES, FORWARDED, Field, LEAD_INS, OPENING_VERBS, ORIGINAL,
-    SEND_VERBS, SENT_FROM_APP, SENT_FROM_MY,
+    self, CLOSING_CJK, CLOSING_VERBS, DATE_ABBREVIATIONS, DEVICES, FORWARD_LINES, FORWARDED, Field, LEAD_INS,
+    OPENING_VERBS, ORIGINAL, SEND_VERBS, SENT_FROM_APP, SENT_FROM_MY,
 };
 
 /// Attribution and header lines are short; anything longer is not one, whatever it says.
@@ -97,7 +97,32 @@ pub fn header_field(key: &str) -> Option<(Field, &str)> {
 /// Whether a line can be the first of an attribution wrapped over several lines.
 pub fn may_open_attribution(s: &str) -> bool {
     let s = unframe(s);
-    !s.ends_with(['.', '!', '?']) && (lead_in_word(s) || starts_with_date(s))
+    (!s.ends_with(['.', '!', '?']) || ends_mid_date(s)) && (lead_in_word(s) || starts_with_date(s))
+}
+
+/// The line stops inside a date: on a day number or a weekday or month abbreviation with its
+/// dot ("… schrieb am Fr., 28." / "Apr. 2017 um 10:00 Uhr"; "Le jeu." / "5 oct. 2017"), so it
+/// is an attribution wrapped mid-date rather than a sentence that ends.
+pub fn ends_mid_date(s: &str) -> bool {
+    let Some(word) = s.split_whitespace().last().and_then(|w| w.strip_suffix('.')) else { return false };
+    let word = word.trim_start_matches(['(', ',']).to_lowercase();
+    (!word.is_empty() && word.len() <= 2 && word.bytes().all(|b| b.is_ascii_digit()))
+        || DATE_ABBREVIATIONS.contains(&word.as_str())
+}
+
+/// The line ends in an attribution's closing verb with no colon ("On … <a@b> wrote").
+pub fn ends_with_closing_verb(s: &str) -> bool {
+    let lower = s.to_lowercase();
+    CLOSING_VERBS
+        .iter()
+        .any(|v| lower.strip_suffix(v).is_some_and(|before| before.is_empty() || before.ends_with(char::is_whitespace)))
+}
+
+/// A clock time ("15:05", "9:41"): Outlook's "Sent:" always has one.
+pub fn has_time(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digit = |i: usize| b.get(i).is_some_and(u8::is_ascii_digit);
+    (1..b.len()).any(|i| b[i] == b':' && digit(i - 1) && digit(i + 1) && digit(i + 2))
 }
 
 /// The line opens with "On", "Le", "Am", "W dniu", … (an attribution's first word).
@@ -122,7 +147,10 @@ pub fn is_attribution(s: &str, quote_follows: bool) -> bool {
     let framed = s.starts_with(['-', '—']) && s.ends_with(['-', '—']);
     let inner = unframe(s);
     let colon = inner.ends_with([':', '：']);
-    let Some(body) = inner.strip_suffix([':', '：']).or((framed || quote_follows).then_some(inner)) else {
+    // "On … <a@b> wrote" with the colon left out: judged below on its date and address.
+    let bare_verb = !colon && ends_with_closing_verb(inner);
+    let Some(body) = inner.strip_suffix([':', '：']).or((framed || quote_follows || bare_verb).then_some(inner))
+    else {
         return false;
     };
     let body = body.trim().to_lowercase();
@@ -138,6 +166,9 @@ pub fn is_attribution(s: &str, quote_follows: bool) -> bool {
             .iter()
             .any(|v| body.strip_suffix(v).is_some_and(|before| !before.ends_with(|c: char| c.is_alphanumeric())));
     if closes && (colon || framed) && ((opens && dated) || addressed || quote_follows || (framed && dated)) {
+        return true;
+    }
+    if closes && opens && dated && addressed {
         return true;
     }
     let words: Vec<&str> = body.split_whitespace().collect();

@@ -12,10 +12,11 @@
 
 use std::borrow::Cow;
 
-use super::languages::{Field, forward_subject};
+use super::languages::{CLOSING_VERBS, Field, forward_subject};
 use super::patterns::{
-    MAX_HEADER_LINE, Mobile, Separator, header_field, is_attribution, is_name, is_rule, is_short_rule, key,
-    lead_in_word, may_open_attribution, mobile_signature, separator, unquote,
+    MAX_HEADER_LINE, Mobile, Separator, ends_mid_date, ends_with_closing_verb, has_date_or_time, has_time,
+    header_field, is_attribution, is_name, is_rule, is_short_rule, key, lead_in_word, may_open_attribution,
+    mobile_signature, separator, unquote,
 };
 
 #[derive(Debug)]
@@ -29,8 +30,12 @@ pub struct Line<'a> {
 impl<'a> Line<'a> {
     pub fn new(raw: &'a str) -> Self {
         let key = key(raw);
-        // A lone ">:" is the tail of an address wrapped out of an attribution ("… <a@b\n>:").
-        let quoted = key.starts_with('>') && key != ">:";
+        // A lone ">:" or "> wrote:" is the tail of an address wrapped out of an attribution
+        // ("… <a@b\n>:", "<mailto:a@b\n> wrote:").
+        let tail = key.strip_prefix('>').and_then(|rest| rest.trim().strip_suffix([':', '：']));
+        let quoted = key.starts_with('>')
+            && !tail
+                .is_some_and(|verb| verb.is_empty() || CLOSING_VERBS.contains(&verb.trim().to_lowercase().as_str()));
         Line { raw, key, quoted }
     }
 
@@ -246,6 +251,7 @@ impl<'l, 'a> Labeller<'l, 'a> {
     fn header_block(&self, i: usize) -> Option<Start> {
         let (mut from, mut addressed, mut subject, mut forward, mut fields, mut end) =
             (false, false, false, false, 0, i);
+        let mut timed = false;
         let mut unknown = 0;
         while end < self.lines.len() && end < i + 10 {
             let line = &self.lines[end];
@@ -258,7 +264,10 @@ impl<'l, 'a> Labeller<'l, 'a> {
                     subject = true;
                     forward |= forward_subject(value);
                 }
-                Some((Field::Other, value)) => addressed |= value.contains('@'),
+                Some((Field::Other, value)) => {
+                    addressed |= value.contains('@');
+                    timed |= has_time(value);
+                }
                 // A field this table does not know ("Risposta:", "Organisation:") inside a block,
                 // or a value wrapped onto the next line ("From: Human Resources\n<hr@x.com>").
                 None if fields > 0 && unknown < 2 && (unknown_field(&line.key) || self.field_at(end + 1)) => {
@@ -273,7 +282,10 @@ impl<'l, 'a> Labeller<'l, 'a> {
         // "From: Lisbon / To: Porto / Date: 4 June" is a booking, not an email: a block needs
         // an address or a subject to be one.
         if from && fields - unknown >= 2 {
-            return (addressed || subject).then_some(start);
+            // Outlook with display names only ("От: Имя / Отправлено: … 15:05 / Кому: …"):
+            // three known fields in a row and a send time make it an email too.
+            let outlook = unknown == 0 && fields >= 3 && timed;
+            return (addressed || subject || outlook).then_some(start);
         }
         let fields = fields - unknown;
         if !(from && fields == 1 && unknown == 0 && (i == 0 || self.lines[i - 1].blank())) {
@@ -312,12 +324,30 @@ impl<'l, 'a> Labeller<'l, 'a> {
         let closed = last.key.ends_with([':', '：']) || framed;
         // Old Gmail left the colon out ("2013/7/20 Name <a@b>") when `>` lines follow.
         let open_ended = quote_follows && last.key.ends_with('>');
-        if !(closed || open_ended) {
+        // "On … <a@b> wrote" with no colon (judged on its date and address).
+        let bare_verb = ends_with_closing_verb(&last.key);
+        if !(closed || open_ended || bare_verb) {
             return None;
         }
         let mut first = end;
+        let mut crossed = false;
         while first > 0 && end - first < 4 {
             let above = &self.lines[first - 1];
+            // An attribution split over a blank line: "On Thu, 31 Mar 2016 at 11:16 Some One",
+            // a blank, then "<mailto:…>\n> wrote:". Crossed once, towards a dated opening line.
+            if above.blank() && !crossed && first >= 2 && !may_open_attribution(&self.lines[first].key) {
+                let opening = &self.lines[first - 2];
+                if !opening.quoted
+                    && opening.short()
+                    && !opening.key.ends_with(['.', '!', '?', ':', '：'])
+                    && lead_in_word(&opening.key)
+                    && has_date_or_time(&opening.key)
+                {
+                    first -= 2;
+                    crossed = true;
+                    continue;
+                }
+            }
             if above.blank() || above.quoted || !above.short() || above.key.ends_with([':', '：']) {
                 break;
             }
@@ -334,7 +364,10 @@ impl<'l, 'a> Labeller<'l, 'a> {
             if start < end && self.lines[start + 1..=end].iter().any(|l| lead_in_word(&l.key)) {
                 continue;
             }
-            if start < end && self.lines[start..end].iter().any(|l| l.key.ends_with(['.', '!', '?'])) {
+            // A sentence's end inside is the sender's words, unless it stops mid-date ("Fr., 28.").
+            if start < end
+                && self.lines[start..end].iter().any(|l| l.key.ends_with(['.', '!', '?']) && !ends_mid_date(&l.key))
+            {
                 continue;
             }
             let joined: String = self.lines[start..=end].iter().map(|l| l.key.as_ref()).collect::<Vec<_>>().join(" ");

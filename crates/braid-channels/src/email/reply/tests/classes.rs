@@ -29,6 +29,17 @@ fn attributions_wrapped_over_lines_in_many_languages_are_quotes() {
         "2024년 6월 4일 (화) 오전 10:02, Support Team <help@braid.test>님이 작성:",
         "2014-03-20 8:48 GMT+01:00 Support Team <help@braid.test>:",
         "---- On Tue, 04 Jun 2024 10:02:00 +0200 Support Team <help@braid.test> wrote ----",
+        // Wrapped where an inner line stops mid-date, on a dot or a comma.
+        "Support Team <help@braid.test> schrieb am Fr., 28.\nApr. 2017 um 11:53 Uhr:",
+        "Am Mo., 3. Juli 2017 um 10:00 Uhr schrieb Support Team <help@braid.test\n>:",
+        "Le jeu.\n5 oct. 2017 à 10:00, Support Team <help@braid.test> a écrit :",
+        "Den ons. 4. okt.\n2017 kl. 10.00 skrev Support Team <help@braid.test>:",
+        "On Tue, Jun 4, 2024 at 10:02 AM,\nSupport Team <help@braid.test> wrote:",
+        // Split over a blank line, the address wrapped onto a "> wrote:" line.
+        "On Thu, 31 Mar 2016 at 11:16 Support Team\n\n<\nmailto:Support Team <help@braid.test>\n> wrote:",
+        // No colon.
+        "On Wed, 14 Nov 2018 08:14:43 -0200 Support Team <help@braid.test> wrote",
+        "Le mer. 14 nov. 2018 à 08:14, Support Team <help@braid.test> a écrit",
     ] {
         let body = format!("Thanks, that works.\n\n{attribution}\n\n> Try turning it off and on.\n");
         assert_eq!(new_text(&body), "Thanks, that works.", "{attribution}");
@@ -68,11 +79,26 @@ fn outlook_header_blocks_with_or_without_a_rule_are_quotes_in_any_language() {
         "*From:* Support <help@braid.test>\n*Sent:* Tuesday, June 4, 2024 10:02 AM\n*Subject:* Re: Order",
         "From: Support Team\n<help@braid.test>\nSent: Tuesday, June 4, 2024 10:02 AM\nTo: Ana\nSubject: Re: Order",
         "Da: Support\nRisposta: Support <help@braid.test>\nData: 4 giugno 2024\nA: Ana\nOggetto: Ordine",
+        // Display names only, no subject: three known fields and a send time are enough.
+        "От: Support\nОтправлено: четверг, 26 июня 2014 г. 15:05\nКому: Ana",
+        "From: Support\nSent: Tuesday, June 4, 2024 10:02 AM\nTo: Ana",
     ] {
         for rule in ["", "________________________________\n", "====\n"] {
             let body = format!("Received, thanks.\n\n{rule}{block}\n\nYour order shipped.\n");
             assert_eq!(new_text(&body), "Received, thanks.", "{rule}{block}");
         }
+    }
+}
+
+#[test]
+fn sentences_ending_in_a_date_or_a_bare_wrote_stay_text() {
+    for body in [
+        "We met on Fri.\nOn Monday Ana wrote the plan.",
+        "See you on 28.\nMy colleague wrote",
+        "On Monday Ana <ana@example.org> wrote",
+        "From: Lisbon\nTo: Porto\nDate: 4 June 2024\n\nPlease change it.",
+    ] {
+        assert_eq!(new_text(body), body, "{body}");
     }
 }
 

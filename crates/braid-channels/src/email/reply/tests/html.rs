@@ -101,3 +101,19 @@ fn deeply_nested_and_huge_html_is_split_in_linear_time() {
     let elapsed = started.elapsed();
     assert!(elapsed.as_secs_f64() < 5.0, "took {elapsed:?}");
 }
+
+#[test]
+fn a_cite_blockquote_answered_below_stays_in_text_marked_as_a_quote() {
+    let thunderbird = r#"<p>Answers below.</p><div class="moz-cite-prefix">On 03/06/2024 09:12, Support wrote:<br></div><blockquote type="cite"><p>Which plan?</p></blockquote><p>The yearly one.</p><blockquote type="cite"><p>Which country?</p></blockquote><p>Portugal.</p><blockquote type="cite"><p>Thanks, Support</p></blockquote>"#;
+    let reply = html_split(thunderbird);
+    assert_eq!(
+        reply.text,
+        "Answers below.\n\nOn 03/06/2024 09:12, Support wrote:\n\n> Which plan?\n\nThe yearly one.\n\n> Which country?\n\nPortugal."
+    );
+    assert_eq!(reply.quoted.as_deref(), Some("Thanks, Support"));
+    // Followed only by a signature or another quote, it is cut as before.
+    let apple = r#"Sounds good.<blockquote type="cite">On Jun 3, 2024, at 09:12, Support &lt;help@braid.test&gt; wrote:</blockquote><blockquote type="cite">Can we call?</blockquote><div class="moz-signature">Ana</div>"#;
+    let reply = html_split(apple);
+    assert_eq!(reply.text, "Sounds good.");
+    assert_eq!(reply.signature.as_deref(), Some("Ana"));
+}
