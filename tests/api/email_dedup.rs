@@ -6,8 +6,12 @@
 use futures_util::future::join_all;
 use serde_json::Value;
 
+use std::time::Duration;
+
 use crate::email::{SECRET, post_raw};
+use crate::email_replies::{delivery_state, email_and_reply};
 use crate::helpers::{Backend, TestApp, both_backends};
+use crate::smtp::SmtpSink;
 
 both_backends!(
     the_same_mail_by_a_second_route_is_one_message,
@@ -16,6 +20,7 @@ both_backends!(
     a_mail_without_message_id_is_recognised_by_its_content,
     fifty_concurrent_posts_of_one_mail_store_it_once,
     fifty_concurrent_posts_of_ten_contents_under_one_message_id_store_ten,
+    our_reply_come_back_is_our_reply_and_a_stranger_reusing_its_id_is_not,
 );
 
 async fn app(backend: Backend) -> TestApp {
@@ -140,4 +145,32 @@ async fn fifty_concurrent_posts_of_ten_contents_under_one_message_id_store_ten(b
     let distinct: std::collections::HashSet<_> = by_content.iter().flatten().collect();
     assert_eq!(distinct.len(), 10, "ten contents, ten messages");
     assert_eq!(count_messages(&app).await, 10);
+}
+
+async fn our_reply_come_back_is_our_reply_and_a_stranger_reusing_its_id_is_not(backend: Backend) {
+    let sink = SmtpSink::start();
+    let app = TestApp::builder(backend)
+        .with_settings(|s| {
+            s.email_inbound_secret = Some(SECRET.into());
+            s.smtp_url = Some(sink.url());
+            s.support_address = "support@braid.test".into();
+        })
+        .start()
+        .await;
+    let token = app.agent_token("agent").await;
+    let (ticket, reply) = email_and_reply(&app, &token, "ana@example.org").await;
+    assert_eq!(delivery_state(&app, &token, &ticket, reply["id"].as_str().unwrap()).await["delivery_state"], "sent");
+    let sent = String::from_utf8_lossy(&sink.wait_for(1, Duration::from_secs(10)).await[0]).into_owned();
+
+    // A forwarder that resends our reply to the support address: it is our reply, not news.
+    let echo = placed(&app, &sent, 200).await;
+    assert_eq!(echo["message_id"], reply["id"]);
+
+    // Someone else's mail that happens to carry our reply's Message-ID is theirs, and stored.
+    let our_id = sent.lines().find(|l| l.to_ascii_lowercase().starts_with("message-id:")).unwrap()[11..].trim();
+    let stranger = format!(
+        "From: eve@example.net\r\nTo: support@braid.test\r\nSubject: hello\r\nMessage-ID: {our_id}\r\n\r\nHi\r\n"
+    );
+    let theirs = placed(&app, &stranger, 201).await;
+    assert_ne!(theirs["message_id"], reply["id"]);
 }

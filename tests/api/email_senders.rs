@@ -12,6 +12,8 @@ both_backends!(
     a_mail_with_no_sender_anywhere_is_kept_flagged_under_the_unknown_sender,
     an_address_smuggled_through_an_encoded_word_never_becomes_the_sender,
     a_second_from_header_is_recorded_and_never_the_sender,
+    a_from_with_8_bit_bytes_keeps_its_sender,
+    postmark_json_takes_the_same_fallbacks,
 );
 
 struct Filed {
@@ -89,8 +91,9 @@ async fn an_address_smuggled_through_an_encoded_word_never_becomes_the_sender(ba
     let filed = file(&app, "From: =?utf-8?b?Y2VvQGJhbmsuZXhhbXBsZQ==?=\r\nReply-To: mallory@evil.example\r\n").await;
     assert_eq!(identity(&filed), "mallory@evil.example");
     assert_eq!(filed.message["details"]["sender_header"], "reply_to");
-    // In the local part and between the brackets.
+    // In the local part, between the brackets, and beside a comment that spells it out.
     for headers in [
+        "From: =?utf-8?q?ceo=40bank.example?= (ceo@bank.example), <mallory@evil.example>\r\n",
         "From: =?utf-8?q?ceo=40bank.example?=@evil.example\r\n",
         "From: <=?utf-8?q?ceo=40bank.example?=>\r\n",
         "From: Ceo <=?utf-8?q?ceo?=@bank.example>\r\n",
@@ -106,4 +109,56 @@ async fn a_second_from_header_is_recorded_and_never_the_sender(backend: Backend)
     let filed = file(&app, "From: ana@example.org\r\nFrom: ceo@bank.example\r\n").await;
     assert_eq!(identity(&filed), "ana@example.org", "the first From is what MTAs and DMARC judged");
     assert_eq!(filed.message["details"]["extra_from"][0]["address"], "ceo@bank.example");
+}
+
+async fn a_from_with_8_bit_bytes_keeps_its_sender(backend: Backend) {
+    let app = app(backend).await;
+    let raw = b"From: Jos\xe9 Mar\xeda <jose@example.es>\r\nTo: support@braid.test\r\nSubject: Hola\r\n\
+Message-ID: <latin1@example.es>\r\n\r\nHola\r\n";
+    let response = post_raw(&app, raw).await;
+    assert_eq!(response.status(), 201);
+    let placed: Value = response.json().await.unwrap();
+    let token = app.agent_token("agent").await;
+    let customer: Value = app
+        .get_as(&format!("/v1/customers/{}", placed["customer_id"].as_str().unwrap()), &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        customer["identities"][0]["value"], "jose@example.es",
+        "an old mailer's Latin-1 name is no reason to lose the sender"
+    );
+}
+
+async fn postmark_json_takes_the_same_fallbacks(backend: Backend) {
+    let app = app(backend).await;
+    let json = serde_json::json!({
+        "From": "\"Shop\" <>",
+        "FromFull": {"Email": "", "Name": "Shop"},
+        "ReplyTo": "Orders <orders@shop.example>",
+        "Subject": "Your order",
+        "MessageID": "pm-1",
+        "TextBody": "Shipped",
+        "Headers": [{"Name": "Message-ID", "Value": "<pm-1@shop.example>"}]
+    });
+    let response = app
+        .client
+        .post(app.url("/v1/channels/email/inbound/postmark"))
+        .bearer_auth(SECRET)
+        .json(&json)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let placed: Value = response.json().await.unwrap();
+    let token = app.agent_token("agent").await;
+    let message: Value = app
+        .get_as(&format!("/v1/messages/{}", placed["message_id"].as_str().unwrap()), &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(message["details"]["sender_header"], "reply_to");
+    assert_eq!(message["details"]["sender"]["address"], "orders@shop.example");
 }

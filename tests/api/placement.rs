@@ -30,6 +30,7 @@ pub fn email(from: &str, message_id: &str) -> Inbound {
         content_digest: format!("test:{from}:{message_id}"),
         noted: vec![],
         follow_ups: Default::default(),
+        echo: false,
         sender: IdentityValue::parse(IdentityKind::Email, from).unwrap(),
         sender_trust: Trust::Claimed,
         sender_name: braid_core::CustomerName::from_inbound("Ana Lima"),

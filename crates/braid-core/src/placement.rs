@@ -153,7 +153,8 @@ pub struct Earlier {
     pub message_id: MessageId,
     /// It came in from outside (not one of our replies, which carry our own ids).
     pub inbound: bool,
-    /// The digest of what defines it; `None` for messages stored before digests were.
+    /// The digest of what defines it; `None` for our replies and for messages stored
+    /// before digests were.
     pub content_digest: Option<String>,
 }
 
@@ -170,14 +171,15 @@ pub enum Deduplication {
 /// Rule 1: a message is a repeat only when an inbound message with its channel reference
 /// also has its content. A reference is a label the sender chose, and real senders reuse
 /// theirs; the content (sender, date, subject, body, attachments — not transport headers)
-/// is what makes two deliveries one message. A message stored before digests existed is
-/// taken as the same, as it always was. `earlier` is in storage order, oldest first.
-pub fn deduplicate(earlier: &[Earlier], content_digest: &str) -> Deduplication {
-    let inbound = || earlier.iter().filter(|e| e.inbound);
-    let same = inbound()
-        .find(|e| e.content_digest.as_deref() == Some(content_digest))
-        .or_else(|| inbound().find(|e| e.content_digest.is_none()));
-    match (same, earlier.first()) {
+/// is what makes two deliveries one message. A message stored before digests existed has
+/// no content to compare, so it is never taken as the same: a retry that spans the upgrade
+/// is stored twice rather than a different message lost. `echo` says the message carries
+/// our own loop marker: our reply come back is the reply, not a new message.
+/// `earlier` holds the oldest message under the reference first.
+pub fn deduplicate(earlier: &[Earlier], content_digest: &str, echo: bool) -> Deduplication {
+    let same = earlier.iter().find(|e| e.inbound && e.content_digest.as_deref() == Some(content_digest));
+    let ours = earlier.iter().find(|e| echo && !e.inbound);
+    match (same.or(ours), earlier.first()) {
         (Some(same), _) => Deduplication::Duplicate(same.message_id),
         (None, Some(first)) => Deduplication::Reused(first.message_id),
         (None, None) => Deduplication::New,
@@ -328,29 +330,29 @@ mod tests {
     #[test]
     fn the_same_reference_with_the_same_content_is_a_duplicate() {
         let first = earlier(true, Some("d1"));
-        assert_eq!(deduplicate(std::slice::from_ref(&first), "d1"), Deduplication::Duplicate(first.message_id));
-        assert_eq!(deduplicate(&[], "d1"), Deduplication::New);
+        assert_eq!(deduplicate(std::slice::from_ref(&first), "d1", false), Deduplication::Duplicate(first.message_id));
+        assert_eq!(deduplicate(&[], "d1", false), Deduplication::New);
     }
 
     #[test]
     fn the_same_reference_with_other_content_is_a_new_message_that_says_so() {
         let (first, second) = (earlier(true, Some("d1")), earlier(true, Some("d2")));
-        assert_eq!(deduplicate(&[first.clone(), second.clone()], "d3"), Deduplication::Reused(first.message_id));
+        assert_eq!(deduplicate(&[first.clone(), second.clone()], "d3", false), Deduplication::Reused(first.message_id));
         // The second of two contents sharing an id is still recognised when it comes again.
-        assert_eq!(deduplicate(&[first, second.clone()], "d2"), Deduplication::Duplicate(second.message_id));
+        assert_eq!(deduplicate(&[first, second.clone()], "d2", false), Deduplication::Duplicate(second.message_id));
     }
 
     #[test]
-    fn our_own_reply_is_never_the_duplicate_of_an_inbound_message() {
+    fn our_own_reply_is_the_duplicate_only_of_its_own_echo() {
         let ours = earlier(false, None);
-        assert_eq!(deduplicate(std::slice::from_ref(&ours), "d1"), Deduplication::Reused(ours.message_id));
+        assert_eq!(deduplicate(std::slice::from_ref(&ours), "d1", false), Deduplication::Reused(ours.message_id));
+        assert_eq!(deduplicate(std::slice::from_ref(&ours), "d1", true), Deduplication::Duplicate(ours.message_id));
     }
 
     #[test]
-    fn a_message_stored_before_digests_is_taken_as_the_same_unless_a_digest_matches() {
-        let (legacy, exact) = (earlier(true, None), earlier(true, Some("d1")));
-        assert_eq!(deduplicate(std::slice::from_ref(&legacy), "d9"), Deduplication::Duplicate(legacy.message_id));
-        assert_eq!(deduplicate(&[legacy, exact.clone()], "d1"), Deduplication::Duplicate(exact.message_id));
+    fn a_message_stored_before_digests_is_never_taken_for_a_repeat() {
+        let legacy = earlier(true, None);
+        assert_eq!(deduplicate(std::slice::from_ref(&legacy), "d9", false), Deduplication::Reused(legacy.message_id));
     }
 
     #[test]

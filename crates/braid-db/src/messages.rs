@@ -91,50 +91,61 @@ pub fn find_ours(conn: &mut DbConn, channel: Channel, channel_ref: &str) -> Resu
         .transpose()
 }
 
-/// A message stored under a channel reference, with the ticket it is on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Delivered {
-    pub channel_ref: String,
-    pub earlier: Earlier,
-    pub ticket: Option<TicketSnapshot>,
+/// What was stored before under a message's own channel reference: the oldest message
+/// under it and, if another, the inbound one with this content. Two index probes whatever
+/// the number of messages a sender put under one reused id.
+pub fn earlier_under(
+    conn: &mut DbConn,
+    channel: Channel,
+    channel_ref: &str,
+    content_digest: &str,
+) -> Result<Vec<Earlier>, DbError> {
+    let under =
+        || messages::table.filter(messages::channel.eq(channel.as_str()).and(messages::channel_ref.eq(channel_ref)));
+    let columns = (messages::id, messages::direction, messages::content_digest);
+    let first: Option<(String, String, Option<String>)> =
+        under().order(messages::id).select(columns).first(conn).optional()?;
+    let Some(first) = first else {
+        return Ok(vec![]);
+    };
+    let inbound = Direction::Inbound.as_str();
+    let mut rows = vec![first];
+    if !(rows[0].1 == inbound && rows[0].2.as_deref() == Some(content_digest)) {
+        let same = under()
+            .filter(messages::content_digest.eq(content_digest).and(messages::direction.eq(inbound)))
+            .select(columns)
+            .first(conn)
+            .optional()?;
+        rows.extend(same);
+    }
+    rows.into_iter()
+        .map(|(id, direction, content_digest)| {
+            Ok(Earlier { message_id: id.parse()?, inbound: direction == inbound, content_digest })
+        })
+        .collect()
 }
 
-/// Every message stored under one of these channel references, oldest first, each with
-/// the ticket it is on: one query for the deduplication key and every reference of a new
-/// message.
-pub fn delivered_under(conn: &mut DbConn, channel: Channel, channel_refs: &[&str]) -> Result<Vec<Delivered>, DbError> {
+/// The tickets of the messages stored under each of these channel references (the
+/// references of a new message): one row per reference and ticket, however many messages
+/// share a reused id.
+pub fn tickets_of_refs(
+    conn: &mut DbConn,
+    channel: Channel,
+    channel_refs: &[&str],
+) -> Result<Vec<(String, Option<TicketSnapshot>)>, DbError> {
     if channel_refs.is_empty() {
         return Ok(vec![]);
     }
-    type Row = (String, Option<String>, String, Option<String>, Option<SnapshotRow>);
-    let rows: Vec<Row> = messages::table
+    let rows: Vec<(Option<String>, Option<SnapshotRow>)> = messages::table
         .left_join(tickets::table.on(messages::ticket_id.eq(tickets::id.nullable())))
         .filter(messages::channel.eq(channel.as_str()).and(messages::channel_ref.eq_any(channel_refs)))
         .filter(dialect::planned_each_time())
-        .order(messages::id)
-        .select((
-            messages::id,
-            messages::channel_ref,
-            messages::direction,
-            messages::content_digest,
-            SnapshotRow::columns().nullable(),
-        ))
+        .select((messages::channel_ref, SnapshotRow::columns().nullable()))
+        .distinct()
         .load(conn)?;
     rows.into_iter()
-        .filter_map(|(id, channel_ref, direction, digest, ticket)| {
-            channel_ref.map(|channel_ref| (id, channel_ref, direction, digest, ticket))
-        })
-        .map(|(id, channel_ref, direction, content_digest, ticket)| {
-            Ok(Delivered {
-                channel_ref,
-                earlier: Earlier {
-                    message_id: id.parse()?,
-                    inbound: direction == Direction::Inbound.as_str(),
-                    content_digest,
-                },
-                ticket: ticket.map(SnapshotRow::snapshot).transpose()?,
-            })
-        })
+        .filter_map(|(channel_ref, ticket)| channel_ref.map(|r| (r, ticket)))
+        .map(|(channel_ref, ticket)| Ok((channel_ref, ticket.map(SnapshotRow::snapshot).transpose()?)))
         .collect()
 }
 

@@ -45,6 +45,8 @@ pub struct Inbound {
     pub noted: Vec<PlacementReason>,
     /// What must be written with the message, in its transaction.
     pub follow_ups: FollowUps,
+    /// The message carries our own loop marker: one of our replies come back.
+    pub echo: bool,
     pub sender: IdentityValue,
     pub sender_trust: Trust,
     pub sender_name: Option<CustomerName>,
@@ -130,7 +132,7 @@ fn place_once(conn: &mut DbConn, inbound: &Inbound, policy: &PlacementPolicy) ->
     //    of reference.
     let (earlier, references) = resolve(conn, inbound)?;
     let mut reasons = inbound.noted.clone();
-    match placement::deduplicate(&earlier, &inbound.content_digest) {
+    match placement::deduplicate(&earlier, &inbound.content_digest, inbound.echo) {
         Deduplication::Duplicate(first) => {
             let first = messages::get(conn, first)?;
             return duplicate(conn, first);
@@ -247,7 +249,11 @@ fn place_once(conn: &mut DbConn, inbound: &Inbound, policy: &PlacementPolicy) ->
         events.push(acknowledge(conn, ack, ticket, customer_id, thread_id, inbound.subject.as_deref(), at)?);
     }
     events::append(conn, events)?;
-    for returned in &inbound.follow_ups.returns {
+    // In one order, so two reports returning the same replies cannot deadlock.
+    let mut returns: Vec<&String> = inbound.follow_ups.returns.iter().collect();
+    returns.sort();
+    returns.dedup();
+    for returned in returns {
         let reason = format!("bounced: the delivery report {} returned it", message.id);
         if outbox::bounced(conn, inbound.channel, returned, &reason)? {
             tracing::info!(message = %returned, report = %message.id, "a bounce marked our reply failed");
@@ -299,37 +305,35 @@ fn vouching_ticket(references: &[Reference]) -> Option<TicketSnapshot> {
 }
 
 /// What was stored before under the message's own reference, and what each reference
-/// names: one query for the message's own reference and every message it refers to, one
-/// for the tickets named by number or id. A reference to nothing stays in the list with no
+/// names: one lookup for the own reference, one for every message it refers to, one for
+/// the tickets named by number or id. A reference to nothing stays in the list with no
 /// target, so the reasons can say it was seen and ignored. A message reference that names
-/// several messages (a reused id) yields one reference per ticket, so the rules can
-/// follow the one in the sender's own thread.
+/// several tickets (a reused id) yields one reference per ticket, so the rules can follow
+/// the one in the sender's own thread.
 fn resolve(conn: &mut DbConn, inbound: &Inbound) -> Result<(Vec<Earlier>, Vec<Reference>), DbError> {
-    let mut channel_refs: Vec<&str> = inbound.channel_ref.as_deref().into_iter().collect();
-    let (mut ids, mut numbers) = (Vec::new(), Vec::new());
+    let earlier = match inbound.channel_ref.as_deref() {
+        Some(own) => messages::earlier_under(conn, inbound.channel, own, &inbound.content_digest)?,
+        None => vec![],
+    };
+    let (mut channel_refs, mut ids, mut numbers) = (Vec::new(), Vec::new(), Vec::new());
     for reference in &inbound.references {
         match &reference.target {
-            ReferenceTarget::Message(channel_ref) => channel_refs.push(channel_ref),
+            ReferenceTarget::Message(channel_ref) => channel_refs.push(channel_ref.as_str()),
             ReferenceTarget::TicketNumber(number) => numbers.push(*number),
             ReferenceTarget::Ticket(id) => ids.push(*id),
         }
     }
-    let delivered = messages::delivered_under(conn, inbound.channel, &channel_refs)?;
+    let by_ref = messages::tickets_of_refs(conn, inbound.channel, &channel_refs)?;
     let named = tickets::snapshots(conn, &ids, &numbers)?;
-    let earlier = match inbound.channel_ref.as_deref() {
-        Some(own) => delivered.iter().filter(|d| d.channel_ref == own).map(|d| d.earlier.clone()).collect(),
-        None => vec![],
-    };
     let mut references = Vec::new();
     for reference in &inbound.references {
         let mut targets: Vec<Option<TicketSnapshot>> = match &reference.target {
             ReferenceTarget::Message(channel_ref) => {
-                delivered.iter().filter(|d| &d.channel_ref == channel_ref).map(|d| d.ticket).collect()
+                by_ref.iter().filter(|(r, _)| r == channel_ref).map(|(_, ticket)| *ticket).collect()
             }
             ReferenceTarget::TicketNumber(number) => vec![named.iter().find(|t| t.number == *number).copied()],
             ReferenceTarget::Ticket(id) => vec![named.iter().find(|t| t.id == *id).copied()],
         };
-        targets.dedup();
         if targets.is_empty() {
             targets.push(None);
         }

@@ -94,32 +94,42 @@ pub fn parse(raw: &[u8]) -> Option<ParsedEmail> {
             && ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("report"))
             && ct.attribute("report-type").is_some_and(|r| r.eq_ignore_ascii_case("delivery-status"))
     });
-    let raw_headers: Vec<(String, &str)> =
-        message.headers_raw().map(|(name, value)| (name.to_ascii_lowercase(), value)).collect();
-    // Each header's mailboxes, in header order; an address counts only as written in the
-    // raw header (never one that decoding an encoded-word produced).
-    let mailboxes_of = |name: HeaderName<'_>, raw_name: &str| -> Vec<Vec<Mailbox>> {
-        let raw_values = raw_headers.iter().filter(|(n, _)| n == raw_name).map(|(_, v)| *v);
-        let parsed = message.headers().iter().filter(|h| h.name == name).map(|h| h.value());
-        parsed
-            .zip(raw_values)
-            .map(|(value, raw)| match value {
-                HeaderValue::Address(address) => usable(mailboxes(address), raw),
-                HeaderValue::Text(text) => usable(bare_mailbox(text), raw),
-                _ => vec![],
+    // Each header's mailboxes, in header order; an address counts only as the sender's
+    // system wrote it in the raw header (never one that decoding produced). The raw value is
+    // sliced by offset, so a header with 8-bit bytes (an old mailer's Latin-1 name) still
+    // pairs with its own value.
+    let raw = message.raw_message();
+    let mailboxes_of = |name: HeaderName<'_>| -> Vec<Vec<Mailbox>> {
+        message
+            .headers()
+            .iter()
+            .filter(|h| h.name == name)
+            .map(|h| {
+                let value = raw.get(h.offset_start as usize..h.offset_end as usize).unwrap_or_default();
+                let written = String::from_utf8_lossy(value);
+                match h.value() {
+                    HeaderValue::Address(address) => usable(mailboxes(address), &written),
+                    HeaderValue::Text(text) => usable(bare_mailbox(text), &written),
+                    _ => vec![],
+                }
             })
             .collect()
     };
-    let mut from_headers = mailboxes_of(HeaderName::From, "from").into_iter();
-    let first_of = |name, raw_name| mailboxes_of(name, raw_name).into_iter().flatten().next();
+    let mut from_headers = mailboxes_of(HeaderName::From).into_iter();
+    let first_of = |name| mailboxes_of(name).into_iter().flatten().next();
     Some(ParsedEmail {
         message_id: message.message_id().map(clean_id).filter(|id| !id.is_empty()),
         from: from_headers.next().and_then(|mailboxes| mailboxes.into_iter().next()),
         extra_from: from_headers.flatten().collect(),
-        reply_to: first_of(HeaderName::ReplyTo, "reply-to"),
-        sender: first_of(HeaderName::Sender, "sender"),
-        return_path: first_of(HeaderName::ReturnPath, "return-path"),
-        date: raw_headers.iter().find(|(n, _)| n == "date").map(|(_, v)| normalise_date(v)),
+        reply_to: first_of(HeaderName::ReplyTo),
+        sender: first_of(HeaderName::Sender),
+        return_path: first_of(HeaderName::ReturnPath),
+        date: message
+            .headers()
+            .iter()
+            .find(|h| h.name == HeaderName::Date)
+            .and_then(|h| raw.get(h.offset_start as usize..h.offset_end as usize))
+            .map(|value| normalise_date(&String::from_utf8_lossy(value))),
         to: message.to().map(mailboxes).unwrap_or_default(),
         cc: message.cc().map(mailboxes).unwrap_or_default(),
         subject: message.subject().map(str::to_owned),
@@ -169,19 +179,65 @@ fn bare_mailbox(text: &str) -> Vec<Mailbox> {
     if address.is_empty() { vec![] } else { vec![Mailbox { address: address.to_owned(), name: None }] }
 }
 
-/// The mailboxes whose address is a plain address as written in `raw`: an address
-/// smuggled in through an encoded-word (`=?utf-8?q?ceo=40bank.example?=`) is decoded
-/// text, not something the sender's system wrote, and never becomes the sender.
+/// The mailboxes whose address the raw header spells out as an address: inside `<…>` or
+/// as a bare `local@domain` word, outside comments and quoted strings. An address that
+/// appears only by decoding an encoded-word (`=?utf-8?q?ceo=40bank.example?=`), or only in
+/// a comment or a quoted display name, is not something the sender's system wrote as the
+/// address, and never becomes the sender.
 fn usable(mailboxes: Vec<Mailbox>, raw: &str) -> Vec<Mailbox> {
-    let raw = raw.to_lowercase();
+    let written = written_addresses(raw);
     mailboxes
         .into_iter()
         .filter(|m| {
             let address = m.address.to_lowercase();
             let local = address.rsplit_once('@').map_or("", |(local, _)| local);
-            !local.is_empty() && !address.contains("=?") && raw.contains(&address)
+            !local.is_empty() && !address.contains("=?") && written.contains(&address)
         })
         .collect()
+}
+
+/// The addresses a raw address header writes, lower-cased: comments `(…)` (nested, with
+/// escapes) and quoted strings `"…"` removed, then every `<…>` and every bare word with an
+/// `@`.
+fn written_addresses(raw: &str) -> Vec<String> {
+    let mut plain = String::with_capacity(raw.len());
+    let (mut depth, mut quoted, mut escaped) = (0usize, false, false);
+    for c in raw.chars() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' if quoted || depth > 0 => escaped = true,
+            '"' if depth == 0 => {
+                quoted = !quoted;
+                plain.push(' ');
+            }
+            '(' if !quoted => depth += 1,
+            ')' if !quoted && depth > 0 => {
+                depth -= 1;
+                plain.push(' ');
+            }
+            _ if quoted || depth > 0 => {}
+            _ => plain.push(c),
+        }
+    }
+    let mut written = Vec::new();
+    for part in plain.split(['<', '>', ',', ';', ' ', '\t', '\r', '\n']) {
+        let part = part.trim().trim_end_matches(':');
+        if part.contains('@') {
+            written.push(part.to_lowercase());
+        }
+    }
+    // A group's display name ends in ':' before its first address ("Team: a@b, c@d;").
+    for part in plain.split([',', ';', ' ', '<', '>']) {
+        if let Some((_, address)) = part.split_once(':')
+            && address.contains('@')
+        {
+            written.push(address.trim().to_lowercase());
+        }
+    }
+    written
 }
 
 fn mailboxes(address: &Address<'_>) -> Vec<Mailbox> {
@@ -259,6 +315,30 @@ Content-Disposition: attachment; filename=\"invoice.pdf\"\r\nContent-Transfer-En
         let email = parse(raw).unwrap();
         assert!(email.text.contains("Hello") && email.text.contains("there"), "{:?}", email.text);
         assert!(email.html.is_some());
+    }
+
+    #[test]
+    fn an_address_only_in_a_comment_a_quoted_name_or_an_encoded_word_is_not_the_sender() {
+        let from = |header: &str| {
+            let raw = format!("{header}\r\nSubject: x\r\n\r\nbody");
+            parse(raw.as_bytes()).unwrap().from.map(|m| m.address)
+        };
+        assert_eq!(
+            from("From: =?utf-8?q?ceo=40bank.example?= (ceo@bank.example), <x@evil.example>").as_deref(),
+            Some("x@evil.example")
+        );
+        assert_eq!(from("From: \"ceo@bank.example\" <x@evil.example>").as_deref(), Some("x@evil.example"));
+        assert_eq!(from("From: =?utf-8?q?ceo=40bank.example?=").as_deref(), None);
+        assert_eq!(from("From: Ana (home) <Ana@Example.org>").as_deref(), Some("Ana@Example.org"));
+        assert_eq!(from("From: ana@example.org (Ana)").as_deref(), Some("ana@example.org"));
+    }
+
+    #[test]
+    fn a_header_with_8_bit_bytes_keeps_its_address() {
+        let raw = b"From: Jos\xe9 Mar\xeda <jose@example.es>\r\nReply-To: other@example.es\r\nSubject: x\r\n\r\nbody";
+        let email = parse(raw).unwrap();
+        assert_eq!(email.from.map(|m| m.address).as_deref(), Some("jose@example.es"));
+        assert_eq!(email.reply_to.map(|m| m.address).as_deref(), Some("other@example.es"));
     }
 
     #[test]

@@ -33,6 +33,8 @@ struct Postmark {
     cc_full: Vec<PostmarkAddress>,
     subject: Option<String>,
     #[serde(default)]
+    from: String,
+    #[serde(default)]
     reply_to: String,
     date: Option<String>,
     #[serde(rename = "MessageID")]
@@ -116,19 +118,17 @@ pub fn postmark(json: &[u8]) -> Result<Delivered, NotPostmark> {
         // that, so a retried webhook is still recognised.
         message.message_id.as_ref().map(|id| format!("{id}@postmark"))
     });
+    // The sender headers are read as a raw message's are, by the same rules (fallbacks,
+    // no address from an encoded-word or a comment): Postmark passes them on as written.
+    let sender_headers = sender_headers(&message.from, &message.reply_to, message.date.as_deref(), &headers);
     Ok(Delivered::Parsed(Box::new(ParsedEmail {
         message_id,
-        from: message.from_full.as_ref().map(mailbox).filter(|m| !m.address.is_empty()),
-        extra_from: vec![],
-        reply_to: Some(message.reply_to.trim().to_owned())
-            .filter(|a| !a.is_empty())
-            .map(|address| Mailbox { address, name: None }),
-        sender: None,
-        return_path: header("return-path")
-            .map(|rp| rp.trim_matches(['<', '>', ' ']).to_owned())
-            .filter(|a| !a.is_empty())
-            .map(|address| Mailbox { address, name: None }),
-        date: message.date.as_deref().or(header("date").as_deref()).map(super::parse::normalise_date),
+        from: sender_headers.from.or_else(|| message.from_full.as_ref().map(mailbox)).filter(|m| !m.address.is_empty()),
+        extra_from: sender_headers.extra_from,
+        reply_to: sender_headers.reply_to,
+        sender: sender_headers.sender,
+        return_path: sender_headers.return_path,
+        date: sender_headers.date,
         to: message.to_full.iter().map(mailbox).collect(),
         cc: message.cc_full.iter().map(mailbox).collect(),
         subject: message.subject,
@@ -140,6 +140,45 @@ pub fn postmark(json: &[u8]) -> Result<Delivered, NotPostmark> {
         headers,
         delivery_report: false,
     })))
+}
+
+/// Postmark's `From`, `ReplyTo` and `Date` fields and its `Sender`/`Return-Path` headers, as
+/// the header block of a message, parsed like a raw one. Line breaks in a value are spaces:
+/// a value never writes another header.
+fn sender_headers(from: &str, reply_to: &str, date: Option<&str>, headers: &[(String, String)]) -> ParsedEmail {
+    let one_line = |value: &str| value.replace(['\r', '\n'], " ");
+    let mut block = String::new();
+    for (name, value) in [("From", from), ("Reply-To", reply_to)] {
+        if !value.trim().is_empty() {
+            block.push_str(&format!("{name}: {}\r\n", one_line(value)));
+        }
+    }
+    if let Some(date) = date {
+        block.push_str(&format!("Date: {}\r\n", one_line(date)));
+    }
+    for (name, value) in headers.iter().filter(|(n, _)| matches!(n.as_str(), "sender" | "return-path" | "date")) {
+        block.push_str(&format!("{name}: {}\r\n", one_line(value)));
+    }
+    block.push_str("\r\n");
+    super::parse::parse(block.as_bytes()).unwrap_or_else(|| ParsedEmail {
+        message_id: None,
+        from: None,
+        extra_from: vec![],
+        reply_to: None,
+        sender: None,
+        return_path: None,
+        date: None,
+        to: vec![],
+        cc: vec![],
+        subject: None,
+        in_reply_to: vec![],
+        references: vec![],
+        text: String::new(),
+        html: None,
+        attachments: vec![],
+        headers: vec![],
+        delivery_report: false,
+    })
 }
 
 /// How old a Mailgun signature may be.
