@@ -48,11 +48,8 @@ pub fn score(dir: &Path) -> Vec<Outcome> {
         let bytes = std::fs::read(dir.join("emails").join(format!("{fixture}.txt"))).expect("fixture file");
         let reply = split(&String::from_utf8_lossy(&bytes));
         let checks = case["checks"].as_array().expect("checks");
-        let failed = checks
-            .iter()
-            .filter(|check| !holds(check, checks, &reply))
-            .map(|check| check.to_string())
-            .collect();
+        let failed =
+            checks.iter().filter(|check| !holds(check, checks, &reply)).map(|check| check.to_string()).collect();
         outcomes.push(Outcome {
             name: case["name"].as_str().expect("name").to_owned(),
             seen: SEEN.contains(&fixture) || fixture == SEEN_TOO,
@@ -78,7 +75,10 @@ fn holds(check: &Value, all: &[Value], reply: &Reply) -> bool {
             ("body", "in") => text.contains(&words(value)),
             ("body", "not_in") => {
                 let sign_off = all.iter().any(|c| {
-                    c["reply"].as_u64() == Some(0) && c["field"] == "signatures" && c["value"] == check["value"] && c["op"] != "not_in"
+                    c["reply"].as_u64() == Some(0)
+                        && c["field"] == "signatures"
+                        && c["value"] == check["value"]
+                        && c["op"] != "not_in"
                 });
                 sign_off || !text.contains(&words(value))
             }
@@ -108,4 +108,37 @@ fn drop_trailing_rule(s: &str) -> String {
         lines.pop();
     }
     lines.join("\n")
+}
+
+/// Set after the single scoring (see docs/reply-stripping.md).
+const BLIND_FLOOR: f64 = 0.0;
+
+#[test]
+fn reply_stripping_on_mail_parser_replys_suite() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reply_fixtures/mailparser_reply");
+    let outcomes = score(&dir);
+    let tally = |seen: bool| {
+        let set: Vec<&Outcome> = outcomes.iter().filter(|o| o.seen == seen).collect();
+        (set.iter().filter(|o| o.failed.is_empty()).count(), set.len())
+    };
+    let (blind, seen) = (tally(false), tally(true));
+    println!(
+        "mail-parser-reply  blind {}/{} ({:.1}%), seen in shared corpora {}/{}",
+        blind.0,
+        blind.1,
+        blind.0 as f64 * 100.0 / blind.1.max(1) as f64,
+        seen.0,
+        seen.1
+    );
+    if std::env::var_os("BRAID_SHOW_BLIND").is_some() {
+        for outcome in outcomes.iter().filter(|o| !o.failed.is_empty()) {
+            println!(
+                "FAIL mail-parser-reply/{}{}: {}",
+                outcome.name,
+                if outcome.seen { " (seen)" } else { "" },
+                outcome.failed.join("; ")
+            );
+        }
+    }
+    assert!(blind.0 as f64 >= BLIND_FLOOR * blind.1 as f64, "mail-parser-reply blind rate below {BLIND_FLOOR}");
 }
