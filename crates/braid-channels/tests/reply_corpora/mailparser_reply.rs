@@ -110,8 +110,9 @@ fn drop_trailing_rule(s: &str) -> String {
     lines.join("\n")
 }
 
-/// Set after the single scoring (see docs/reply-stripping.md).
-const BLIND_FLOOR: f64 = 0.0;
+/// Scored once, at the end of the round that generalised the rules by class: 19/22 (86.4%)
+/// blind, 10/10 seen (the rules before that round score the same). See docs/reply-stripping.md.
+const BLIND_FLOOR: f64 = 0.80;
 
 #[test]
 fn reply_stripping_on_mail_parser_replys_suite() {
