@@ -44,6 +44,8 @@ use serde_json::Value;
 
 #[path = "reply_corpora/external.rs"]
 mod external;
+#[path = "reply_corpora/mailparser_reply.rs"]
+mod mailparser_reply;
 
 /// The overall pass rate must not fall below this. Achieved when written: 89 of 91 (97.8%),
 /// the two failures by design (see [`BY_DESIGN`]).

@@ -8,9 +8,10 @@
 //! A case passes when Braid's `text` equals the expected new text after whitespace
 //! normalisation (every run of whitespace, line breaks included, is one space; ends trimmed).
 //! Held-out failures are listed only with `BRAID_SHOW_HELDOUT=1`, so tuning stays blind to them.
-//! (The held-out rate was printed while tuning, so it is no longer blind; the **blind** set,
-//! talon's inline tests, was imported afterwards and scored once; `BRAID_SHOW_BLIND=1` lists
-//! its failures.)
+//! (The held-out rate was printed while tuning, so it is no longer blind; talon's inline tests
+//! were imported afterwards as a blind set and scored once, then their failures were read and
+//! their classes fixed, so they are seen now; `BRAID_SHOW_BLIND=1` lists their failures. The
+//! current blind set is mail-parser-reply's, in `mailparser_reply.rs`.)
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -19,12 +20,12 @@ use braid_channels::email::parse::parse;
 use braid_channels::email::reply::{Reply, split, split_message};
 
 /// Achieved when written: dev 75/81 (92.6%), held-out 46/52 (88.5%); later dev 75/81, held-out
-/// 49/52 (94.2%, no longer blind); see docs/reply-stripping.md.
+/// 49/52 (94.2%, no longer blind), then 50/52 (96.2%); see docs/reply-stripping.md.
 const DEV_FLOOR: f64 = 0.90;
-const HELD_OUT_FLOOR: f64 = 0.85;
-/// The blind set (talon's inline tests), imported after the last tuning and scored once at
-/// 34/46 (73.9%); its failures were read only after that (see docs/reply-stripping.md).
-const BLIND_FLOOR: f64 = 0.70;
+const HELD_OUT_FLOOR: f64 = 0.90;
+/// talon's inline tests: blind when first scored, 34/46 (73.9%); its failures were then read
+/// and their classes fixed (not the fixtures), so it is seen now: 43/46 (93.5%).
+const BLIND_FLOOR: f64 = 0.90;
 
 struct Case {
     source: &'static str,
@@ -74,7 +75,12 @@ fn reply_stripping_generalises_to_other_parsers_fixtures() {
     let _ = writeln!(report, "{:<10} {:>14} {:>14}", "overall", rate(totals[0]), rate(totals[1]));
     let blind = talon_inline(&root.join("talon_inline"));
     let blind_passed = blind.iter().filter(|c| words(&shown(c)) == words(&c.expected)).count();
-    let _ = writeln!(report, "{:<10} {:>14} (blind, scored once)", "talon-inline", rate((blind_passed, blind.len())));
+    let _ = writeln!(
+        report,
+        "{:<10} {:>14} (seen; blind at first scoring: 34/46)",
+        "talon-inline",
+        rate((blind_passed, blind.len()))
+    );
     if std::env::var_os("BRAID_SHOW_BLIND").is_some() {
         for case in blind.iter().filter(|c| words(&shown(c)) != words(&c.expected)) {
             let _ = writeln!(

@@ -301,13 +301,23 @@ fn marker(node: &Handle, tree: &Tree, i: usize, rules_checked: &mut usize) -> Op
     if name == "div" && attribute(node, "style").is_some_and(|s| outlook_header_style(&s)) {
         return Some(Cut::ToEnd);
     }
-    if name == "hr" && *rules_checked < MAX_RULES {
+    // An `<hr>`, or a `div` drawn with a solid top border (Windows Mail and other webmails
+    // write `border-top-style: solid` in any colour), right above a header block.
+    let ruled = name == "hr" || (name == "div" && attribute(node, "style").is_some_and(|s| top_border(&s)));
+    if ruled && *rules_checked < MAX_RULES {
         *rules_checked += 1;
         if header_block_follows(&tree.order[i + 1..]) {
             return Some(Cut::ToEnd);
         }
     }
     None
+}
+
+/// A solid top border, in either CSS spelling.
+fn top_border(style: &str) -> bool {
+    let style: String = style.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
+    style.contains("border-top-style:solid")
+        || style.split(';').any(|d| d.strip_prefix("border-top:").is_some_and(|v| v.contains("solid")))
 }
 
 /// Outlook's rule above the original's header: `border-top:solid #E1E1E1 1.0pt` (and the

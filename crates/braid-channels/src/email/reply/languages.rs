@@ -3,17 +3,43 @@
 //! phones and apps append. Only tables and the lookups on them live here; how lines are
 //! combined is `patterns`'s concern.
 
-/// Verbs that close an attribution ("On … John wrote:"). Matched as the last word(s), after
-/// lower-casing.
+/// Verbs that close an attribution ("On … John wrote:"), as the reply templates of Gmail,
+/// Outlook, Apple Mail and Thunderbird write them in each language they ship. Matched as the
+/// last word(s), after lower-casing.
 #[rustfmt::skip]
 pub const CLOSING_VERBS: &[&str] = &[
-    "wrote", "writes", "said", "escribió", "escribio", "escribe", "escrit", "a écrit", "escreveu", "escreve",
-    "écrit", "ecrit", "schrieb", "schreef", "heeft geschreven", "scritto", "scrisse", "skrev", "skriver",
-    "napisał", "napisała", "napisał(a)", "napisal", "pisze", "napsal", "napsala", "napsal(a)", "napísal",
-    "napísala", "napísal(a)", "написал", "написала", "написал(а)", "пишет", "написав", "написала",
-    "написав(ла)", "написав(-ла)", "пише", "kirjoitti", "írta", "yazdı", "έγραψε", "a scris", "rašė",
-    "rakstīja", "kirjutas", "geschrieben", "je napisal", "je napisala", "napisao", "napisala je", "написа", "כתב",
-    "كتب", "menulis",
+    // en
+    "wrote", "writes", "said", "sent", "wrote the following", "sent the following",
+    // de
+    "schrieb", "geschrieben", "hat geschrieben", "folgendes geschrieben",
+    // fr
+    "a écrit", "écrit", "ecrit", "a ecrit",
+    // es, ca, gl
+    "escribió", "escribio", "escribe", "ha escrito", "escrit", "va escriure",
+    // it
+    "ha scritto", "scritto", "scrisse",
+    // pt
+    "escreveu", "escreve",
+    // nl
+    "schreef", "heeft geschreven", "geschreven", "het volgende geschreven", "verzond",
+    // sv, no, da, is
+    "skrev", "skriver", "skrev følgende", "skrev följande", "skrifaði",
+    // fi, et
+    "kirjoitti", "kirjutas",
+    // pl
+    "napisał", "napisała", "napisał(a)", "napisał/a", "napisal", "pisze",
+    // cs, sk
+    "napsal", "napsala", "napsal(a)", "napísal", "napísala", "napísal(a)",
+    // sl, hr, sr, bg
+    "je napisal", "je napisala", "napisao", "napisala je", "je napisao", "написа", "написал/а",
+    // hu, ro, lt, lv
+    "írta", "ezt írta", "a scris", "rašė", "rakstīja",
+    // ru, uk
+    "написал", "написала", "написал(а)", "пишет", "написав", "написав(ла)", "написав(-ла)", "пише",
+    // tr, el, he, ar
+    "yazdı", "şunu yazdı", "έγραψε", "כתב", "כתבה", "كتب",
+    // vi, id, ms
+    "đã viết", "viết", "menulis",
 ];
 
 /// Closing words of scripts without spaces, matched as a suffix ("…写道：", "…님이 작성:").
@@ -25,7 +51,7 @@ pub const CLOSING_CJK: &[&str] = &[
 
 /// Verbs that come before the name: "Am 4. Juni 2024 um 10:02 schrieb Name <a@b>:".
 pub const OPENING_VERBS: &[&str] =
-    &["schrieb", "skrev", "schreef", "kirjoitti", "wrote", "napsal", "napisał", "escribió"];
+    &["schrieb", "skrev", "schreef", "kirjoitti", "wrote", "napsal", "napisał", "escribió", "heeft", "hat"];
 
 /// Weekday and month abbreviations that dates in attributions write with a dot ("Fr., 28.
 /// Apr. 2017", "jeu. 5 oct.", "ons. 4. okt.", "вт, 4 июн."), lower-case and without it. A
@@ -48,13 +74,17 @@ pub const DATE_ABBREVIATIONS: &[&str] = &[
 #[rustfmt::skip]
 pub const LEAD_INS: &[&str] = &[
     "on", "le", "el", "em", "il", "am", "op", "den", "dne", "w", "dnia", "på", "在", "в", "во", "у", "на", "na",
-    "dňa", "ngày", "于", "於", "quoting", "citando", "zitat", "citation", "cytuję", "den.", "kl.",
+    "dňa", "ngày", "于", "於", "quoting", "citando", "zitat", "citation", "cytuję", "den.", "kl.", "vào", "pada",
+    "pe", "στις", "ב-", "في", "tanggal",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Field {
     From,
     Subject,
+    /// "Date:" / "Sent:": when the message was sent.
+    Date,
+    /// "To:", "Cc:" and the rest.
     Other,
 }
 
@@ -65,30 +95,34 @@ pub fn field(name: &str) -> Option<Field> {
         "from", "de", "van", "da", "von", "från", "fra", "od", "от", "від", "lähettäjä", "feladó", "afzender",
         "expéditeur", "remitente", "absender", "gönderen", "kimden", "odesílatel", "od koho", "发件人", "寄件者",
         "寄件人", "差出人", "보낸 사람", "보낸사람", "από", "de la", "saatja", "pošiljatelj", "frá",
-        "mittente", "nuo",
+        "mittente", "nuo", "מאת", "من", "từ", "dari", "pengirim",
     ];
     #[rustfmt::skip]
     const SUBJECT: &[&str] = &[
         "subject", "objet", "sujet", "onderwerp", "oggetto", "betreff", "assunto", "asunto", "ämne", "emne",
         "temat", "тема", "主题", "主旨", "件名", "제목", "tárgy", "aihe", "konu", "předmět", "predmet", "θέμα",
-        "subiect", "tema", "teema", "efni",
+        "subiect", "tema", "teema", "efni", "נושא", "الموضوع", "chủ đề", "tiêu đề", "subjek", "perihal",
     ];
     #[rustfmt::skip]
-    const OTHER: &[&str] = &[
-        // sent, date
+    const DATE: &[&str] = &[
         "sent", "date", "envoyé", "envoyé le", "verzonden", "inviato", "gesendet", "enviado", "enviado el",
         "enviada", "enviada em", "enviado em", "skickat", "sendt", "wysłano", "wysłane", "data",
         "datum", "fecha", "发送时间", "發送時間", "寄件日期", "送信日時", "日期", "日時", "отправлено", "надіслано",
         "дата", "message du", "lähetetty", "päivämäärä", "elküldve", "dátum", "tarih", "gönderildi", "odesláno",
-        "odoslané", "보낸 날짜", "날짜", "στάλθηκε", "ημερομηνία", "trimis", "dată", "poslano", "sent at",
+        "odoslané", "보낸 날짜", "날짜", "στάλθηκε", "ημερομηνία", "trimis", "dată", "poslano", "sent at", "dato",
+        "תאריך", "נשלח", "التاريخ", "تاريخ", "تم الإرسال", "ngày", "đã gửi", "ngày gửi", "tanggal",
+        "dikirim", "日付", "時間", "received", "verstuurd", "datum verzonden",
+    ];
+    #[rustfmt::skip]
+    const OTHER: &[&str] = &[
         // to
         "to", "à", "a", "aan", "an", "para", "till", "do", "til", "кому", "收件人", "收件者", "宛先", "받는 사람",
         "받는사람", "címzett", "vastaanottaja", "destinataire", "alıcı", "kime", "komu", "προς", "către", "pentru",
-        "destinatario", "destinatário",
+        "destinatario", "destinatário", "אל", "إلى", "đến", "tới", "kepada", "ontvanger",
         // copy
         "cc", "bcc", "copie", "copie à", "kopie", "kopia", "cópia", "copia", "kopio", "抄送", "副本", "参照",
         "참조", "reply-to", "répondre à", "antwort an", "responder a", "kopie an", "másolat", "копия", "копія",
-        "bilgi", "κοιν", "kópia",
+        "bilgi", "κοιν", "kópia", "kopi", "עותק", "نسخة", "tembusan", "bản sao",
         // importance, attachments
         "importance", "priorité", "wichtigkeit", "importancia", "attachments", "pièces jointes", "anlagen",
     ];
@@ -96,6 +130,8 @@ pub fn field(name: &str) -> Option<Field> {
         Some(Field::From)
     } else if SUBJECT.contains(&name) {
         Some(Field::Subject)
+    } else if DATE.contains(&name) {
+        Some(Field::Date)
     } else if OTHER.contains(&name) {
         Some(Field::Other)
     } else {
@@ -136,7 +172,9 @@ pub const FORWARDED: &[&str] = &[
     "välitetty viesti", "videresendt besked", "przekazana wiadomość", "wiadomość przekazana", "přeposlaná zpráva", "preposlaná správa",
     "пересылаемое сообщение", "пересланное сообщение", "переслане повідомлення", "пересланий лист",
     "转发的邮件", "轉寄的郵件", "転送されたメッセージ", "転送メッセージ", "전달된 메시지", "továbbított üzenet",
-    "iletilen ileti", "προωθημένο μήνυμα", "mesaj redirecționat",
+    "iletilen ileti", "προωθημένο μήνυμα", "mesaj redirecționat", "mensaje reenviado", "mensagem encaminhada",
+    "doorgestuurde e-mail", "weitergeleitete e-mail", "e-mail transféré", "přeposlaná zpráva", "tin nhắn đã chuyển tiếp",
+    "pesan yang diteruskan", "הודעה שהועברה", "رسالة مُعاد توجيهها", "rozesłana wiadomość", "videresendt e-post",
 ];
 
 /// Forward openers written as a sentence ending in a colon ("Begin forwarded message:").
@@ -147,7 +185,11 @@ pub const FORWARD_LINES: &[&str] = &[
     "início da mensagem reencaminhada", "início da mensagem encaminhada", "inizio messaggio inoltrato",
     "begin doorgestuurd bericht", "vidarebefordrat brev", "videresendt besked", "början på vidarebefordrat brev",
     "początek przekazywanej wiadomości", "начало пересылаемого сообщения", "転送されたメッセージ",
-    "转发的邮件", "forwarded message",
+    "转发的邮件", "forwarded message", "začátek přeposílané zprávy", "začiatok preposlanej správy",
+    "inizio del messaggio inoltrato", "begin van doorgestuurd bericht", "början av vidarebefordrat meddelande",
+    "videresendt meddelelse", "videresendt melding", "välitetty viesti alkaa", "eleje a továbbított üzenetnek",
+    "továbbított üzenet", "iletilen mesajın başlangıcı", "αρχή προωθημένου μηνύματος", "începutul mesajului redirecționat",
+    "початок листа, що пересилається", "転送されたメッセージの始まり", "전달된 메시지 시작", "转发的邮件开始",
 ];
 
 /// What phones and mail apps append: "Sent from my iPhone", "Envoyé de mon iPad", ….
@@ -158,7 +200,9 @@ pub const SENT_FROM_MY: &[&str] = &[
     "enviado a partir do meu ", "verzonden vanaf mijn ", "verstuurd vanaf mijn ", "verzonden met mijn ",
     "inviato dal mio ", "inviato da ", "skickat från min ", "sendt fra min ", "sendt fra ", "wysłane z mojego ",
     "wysłano z mojego ", "отправлено с моего ", "надіслано з мого ", "odesláno z mého ", "lähetetty ",
-    "从我的", "發自我的", "gönderildi ", "küldve ",
+    "从我的", "發自我的", "gönderildi ", "küldve ", "odoslané z môjho ", "trimis de pe ", "trimis de pe al meu ",
+    "gửi từ ", "dikirim dari ", "στάλθηκε από το ", "נשלח מה-", "נשלח מ", "أرسلت من ", "sent fra min ",
+    "lähetetty ", "enviat des del meu ", "poslano z mojega ", "poslano s mog ",
 ];
 
 #[rustfmt::skip]
@@ -168,7 +212,10 @@ pub const SENT_FROM_APP: &[&str] = &[
     "enviado con ", "enviado com ", "verzonden met ", "verstuurd met ", "inviato da ", "inviato con ",
     "skickat från ", "skickat med ", "sendt fra ", "sendt med ", "wysłane z ", "wysłano z ", "отправлено с ",
     "отправлено из ", "надіслано з ", "odesláno z ", "lähetetty ", "scarica outlook per ", "obtenir outlook pour ",
-    "outlook für ", "descargar outlook para ",
+    "outlook für ", "descargar outlook para ", "obtener outlook para ", "hent outlook til ", "hämta outlook för ",
+    "skaff deg outlook for ", "baixe o outlook para ", "baixar o outlook para ", "pobierz outlook dla ",
+    "outlook downloaden voor ", "outlook voor ", "outlook per ", "outlook pour ", "outlook para ",
+    "получите outlook для ", "скачайте outlook для ", "gửi từ ", "dikirim dari ", "trimis de pe ",
 ];
 
 /// Words naming the device or app in a sign-off line that names no "my": "Von meinem
@@ -185,5 +232,6 @@ pub const DEVICES: &[&str] = &[
 #[rustfmt::skip]
 pub const SEND_VERBS: &[&str] = &[
     "sent", "envoyé", "gesendet", "enviado", "inviato", "verzonden", "verstuurd", "skickat", "sendt",
-    "wysłane", "wysłano", "отправлено", "odesláno", "lähetetty", "從我的", "发自", "送信",
+    "wysłane", "wysłano", "отправлено", "odesláno", "lähetetty", "從我的", "发自", "送信", "gönderildi", "보냄",
+    "発信", "发送", "küldve", "trimis", "odoslané", "poslano", "надіслано", "στάλθηκε",
 ];

@@ -13,6 +13,7 @@
 //! and `forwarded` says so. A message that is only quotes has an empty `text`. Nothing is
 //! dropped: every non-blank line of the body lands in `text`, `quoted` or `signature`.
 
+mod glued;
 mod html;
 mod html_text;
 mod languages;
@@ -39,7 +40,7 @@ pub struct Reply {
 /// Splits `body` (plain text, any line endings). Linear in the size of the body.
 pub fn split(body: &str) -> Reply {
     let body = body.replace("\r\n", "\n").replace('\r', "\n");
-    let lines: Vec<Line<'_>> = body.split('\n').map(Line::new).collect();
+    let lines: Vec<Line<'_>> = glued::segments(&body).into_iter().map(|(raw, cut)| Line::new(raw, cut)).collect();
     let (labels, forwarded) = text::label(&lines);
     Reply { forwarded, ..assemble(&lines, &labels) }
 }

@@ -112,7 +112,9 @@ pub fn ends_mid_date(s: &str) -> bool {
 
 /// The line ends in an attribution's closing verb with no colon ("On … <a@b> wrote").
 pub fn ends_with_closing_verb(s: &str) -> bool {
-    let lower = s.to_lowercase();
+    // The longest verb is a few words: only the line's end needs lower-casing.
+    let from = s.char_indices().rev().nth(40).map_or(0, |(at, _)| at);
+    let lower = s[from..].to_lowercase();
     CLOSING_VERBS
         .iter()
         .any(|v| lower.strip_suffix(v).is_some_and(|before| before.is_empty() || before.ends_with(char::is_whitespace)))
@@ -245,6 +247,8 @@ pub fn mobile_signature(key: &str) -> Option<Mobile> {
             }
             let rest = rest.trim_end_matches('.');
             let words = rest.split_whitespace().count();
+            // Before a clause, only a short device name ("my cell, please excuse typos").
+            let max_words = if clause.is_some() { max_words.min(3) } else { max_words };
             (1..=max_words).contains(&words)
                 && rest.chars().all(|c| c.is_alphanumeric() || c.is_whitespace() || "-'’.".contains(c))
         })

@@ -25,10 +25,12 @@ pub struct Line<'a> {
     /// The trimmed line as matched (see [`key`]).
     pub key: Cow<'a, str>,
     pub quoted: bool,
+    /// Cut off the line above, where an attribution glued onto the sender's words starts.
+    pub cut: bool,
 }
 
 impl<'a> Line<'a> {
-    pub fn new(raw: &'a str) -> Self {
+    pub fn new(raw: &'a str, cut: bool) -> Self {
         let key = key(raw);
         // A lone ">:" or "> wrote:" is the tail of an address wrapped out of an attribution
         // ("… <a@b\n>:", "<mailto:a@b\n> wrote:").
@@ -36,7 +38,7 @@ impl<'a> Line<'a> {
         let quoted = key.starts_with('>')
             && !tail
                 .is_some_and(|verb| verb.is_empty() || CLOSING_VERBS.contains(&verb.trim().to_lowercase().as_str()));
-        Line { raw, key, quoted }
+        Line { raw, key, quoted, cut }
     }
 
     pub fn blank(&self) -> bool {
@@ -75,8 +77,13 @@ enum Start {
     Forward,
 }
 
+/// "Get Outlook for Android": a few words, no clause after a comma.
 fn outlook_mobile(key: &str) -> bool {
-    key.len() < 120 && key.to_lowercase().contains("outlook") && mobile_signature(key).is_some()
+    key.len() < 120
+        && !key.contains(',')
+        && key.split_whitespace().count() <= 6
+        && key.to_lowercase().contains("outlook")
+        && mobile_signature(key).is_some()
 }
 
 /// "Word: value" or "Two words: value": a header field of a name the tables lack.
@@ -137,7 +144,7 @@ impl<'l, 'a> Labeller<'l, 'a> {
                 continue;
             }
             if state == State::QuoteRun {
-                if line.quoted || self.wrapped_tail(i) {
+                if line.quoted || self.wrapped_tail(i) || self.link_between_quotes(i) {
                     self.labels[i] = Label::Quote;
                     i += 1;
                     continue;
@@ -218,6 +225,32 @@ impl<'l, 'a> Labeller<'l, 'a> {
             && self.lines[i].key.chars().next().is_some_and(char::is_lowercase)
     }
 
+    /// A short unquoted line between two `>` lines that is only a link target the client put
+    /// on its own line ("(http://…) >", "<https://…>"), or the tail of a URL that the quoted
+    /// line above wrapped ("_nonce=3dd518)"): it belongs to the quote around it. A bare URL is
+    /// not taken: between quotes it is as likely the sender's inline answer.
+    fn link_between_quotes(&self, i: usize) -> bool {
+        let next = self.next_nonblank[i + 1];
+        if i == 0 || next >= self.lines.len() || !self.lines[next].quoted || self.labels[i - 1] != Label::Quote {
+            return false;
+        }
+        let key = self.lines[i].key.as_ref();
+        let bare = key.trim_end_matches(['>', ' ']);
+        let link = bare.trim_matches(['<', '>', '(', ')', '[', ']']);
+        if link.is_empty() || link.len() > 200 || link.contains(char::is_whitespace) {
+            return false;
+        }
+        let lower = link.to_lowercase();
+        let bracketed = bare.len() > link.len() || key.ends_with('>');
+        if bracketed && (lower.contains("://") || lower.starts_with("www.") || lower.starts_with("mailto:")) {
+            return true;
+        }
+        // The quoted line above opened a link and did not close it.
+        let above = self.lines[i - 1].key.to_lowercase();
+        let opened = above.rfind(['(', '<']).filter(|&at| !above[at..].contains([')', '>']));
+        opened.is_some_and(|at| above[at..].contains("http"))
+    }
+
     fn quote_start(&self, i: usize) -> Option<Start> {
         let line = &self.lines[i];
         if !line.short() {
@@ -251,7 +284,7 @@ impl<'l, 'a> Labeller<'l, 'a> {
     fn header_block(&self, i: usize) -> Option<Start> {
         let (mut from, mut addressed, mut subject, mut forward, mut fields, mut end) =
             (false, false, false, false, 0, i);
-        let mut timed = false;
+        let (mut timed, mut dated) = (false, false);
         let mut unknown = 0;
         while end < self.lines.len() && end < i + 10 {
             let line = &self.lines[end];
@@ -263,6 +296,11 @@ impl<'l, 'a> Labeller<'l, 'a> {
                 Some((Field::Subject, value)) => {
                     subject = true;
                     forward |= forward_subject(value);
+                }
+                Some((Field::Date, value)) => {
+                    addressed |= value.contains('@');
+                    timed |= has_time(value);
+                    dated |= has_date_or_time(value);
                 }
                 Some((Field::Other, value)) => {
                     addressed |= value.contains('@');
@@ -286,6 +324,13 @@ impl<'l, 'a> Labeller<'l, 'a> {
             // three known fields in a row and a send time make it an email too.
             let outlook = unknown == 0 && fields >= 3 && timed;
             return (addressed || subject || outlook).then_some(start);
+        }
+        // Without a "From:" line (some clients open with "Date:", "Sent:", "To:" or "Subject:"
+        // and leave the sender out): a send date and an address or a subject, at the start of
+        // a paragraph, make it an email.
+        let paragraph = i == 0 || self.lines[i - 1].blank() || is_rule(&self.lines[i - 1].key);
+        if !from && fields - unknown >= 2 && dated && (addressed || subject) && paragraph {
+            return Some(start);
         }
         let fields = fields - unknown;
         if !(from && fields == 1 && unknown == 0 && (i == 0 || self.lines[i - 1].blank())) {
@@ -331,7 +376,7 @@ impl<'l, 'a> Labeller<'l, 'a> {
         }
         let mut first = end;
         let mut crossed = false;
-        while first > 0 && end - first < 4 {
+        while first > 0 && end - first < 4 && !self.lines[first].cut {
             let above = &self.lines[first - 1];
             // An attribution split over a blank line: "On Thu, 31 Mar 2016 at 11:16 Some One",
             // a blank, then "<mailto:…>\n> wrote:". Crossed once, towards a dated opening line.
@@ -353,7 +398,7 @@ impl<'l, 'a> Labeller<'l, 'a> {
             }
             first -= 1;
         }
-        let paragraph_start = first == 0 || self.lines[first - 1].blank();
+        let paragraph_start = first == 0 || self.lines[first - 1].blank() || self.lines[first].cut;
         for start in first..=end {
             let opens = may_open_attribution(&self.lines[start].key);
             let whole_paragraph = start == first && paragraph_start;

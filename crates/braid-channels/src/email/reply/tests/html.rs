@@ -117,3 +117,33 @@ fn a_cite_blockquote_answered_below_stays_in_text_marked_as_a_quote() {
     assert_eq!(reply.text, "Sounds good.");
     assert_eq!(reply.signature.as_deref(), Some("Ana"));
 }
+
+#[test]
+fn line_breaks_of_br_div_and_p_survive_the_conversion() {
+    let quote = r#"<div class="gmail_quote">On Mon, Jun 3, 2024 at 9:12 AM Ana &lt;ana@example.com&gt; wrote:<blockquote>Hi</blockquote></div>"#;
+    for (html, text) in [
+        ("Thanks,<br>Alex", "Thanks,\nAlex"),
+        ("<div>Thanks,</div><div>Alex</div>", "Thanks,\nAlex"),
+        ("<p>Thanks,</p><p>Alex</p>", "Thanks,\n\nAlex"),
+        ("<div>Thanks,<br></div><div>Alex<br></div>", "Thanks,\nAlex"),
+    ] {
+        assert_eq!(html_split(&format!("{html}{quote}")).text, text, "{html}");
+    }
+}
+
+#[test]
+fn a_div_with_a_solid_top_border_over_a_header_block_starts_the_original() {
+    // Windows Mail: the border in three declarations, any colour; the header in Russian.
+    let reply = html_split(
+        r#"<div><div>Hi. I am fine.</div><div>Thanks,</div><div>Alex<br></div><div style="padding-top: 5px; border-top-color: rgb(229, 229, 229); border-top-width: 1px; border-top-style: solid;"><div><b>От:</b>&nbsp;<a href="mailto:a@example.com">Alexander</a><br><b>Отправлено:</b>&nbsp;четверг, 26 июня 2014 г. 15:05<br><b>Кому:</b>&nbsp;Alex</div></div><div>Hello! How are you?</div></div>"#,
+    );
+    assert_eq!(reply.text, "Hi. I am fine.\nThanks,\nAlex");
+    assert!(reply.quoted.is_some_and(|q| q.contains("Hello! How are you?")));
+    // A bordered box the sender drew around their own words is not a quote.
+    let html = r#"<div>Order:</div><div style="border-top: 1px solid #ccc">Two chairs, one table.</div>"#;
+    let boxed = split_message("Order:\nTwo chairs, one table.", Some(html));
+    assert_eq!(
+        (boxed.text.as_str(), boxed.quoted, boxed.html.as_deref()),
+        ("Order:\nTwo chairs, one table.", None, Some(html))
+    );
+}
