@@ -9,7 +9,7 @@ use serde_json::Value;
 use std::time::Duration;
 
 use crate::email::{SECRET, post_raw};
-use crate::email_replies::{delivery_state, email_and_reply};
+use crate::email_replies::{app_with_smtp, delivery_state, email_and_reply};
 use crate::helpers::{Backend, TestApp, both_backends};
 use crate::smtp::SmtpSink;
 
@@ -149,14 +149,7 @@ async fn fifty_concurrent_posts_of_ten_contents_under_one_message_id_store_ten(b
 
 async fn our_reply_come_back_is_our_reply_and_a_stranger_reusing_its_id_is_not(backend: Backend) {
     let sink = SmtpSink::start();
-    let app = TestApp::builder(backend)
-        .with_settings(|s| {
-            s.email_inbound_secret = Some(SECRET.into());
-            s.smtp_url = Some(sink.url());
-            s.support_address = "support@braid.test".into();
-        })
-        .start()
-        .await;
+    let app = app_with_smtp(backend, sink.url()).await;
     let token = app.agent_token("agent").await;
     let (ticket, reply) = email_and_reply(&app, &token, "ana@example.org").await;
     assert_eq!(delivery_state(&app, &token, &ticket, reply["id"].as_str().unwrap()).await["delivery_state"], "sent");

@@ -20,7 +20,7 @@ both_backends!(
 
 use crate::email::SECRET;
 
-async fn app_with_smtp(backend: Backend, smtp_url: String) -> TestApp {
+pub async fn app_with_smtp(backend: Backend, smtp_url: String) -> TestApp {
     TestApp::builder(backend)
         .with_settings(|s| {
             s.email_inbound_secret = Some(SECRET.into());
@@ -46,6 +46,17 @@ pub async fn email_and_reply(app: &TestApp, token: &str, from: &str) -> (String,
     let reply = app.post_as(&format!("/v1/tickets/{ticket}/replies"), token, &json!({ "text": "Hello back" })).await;
     assert_eq!(reply.status(), 201);
     (ticket, reply.json().await.unwrap())
+}
+
+/// A delivery report (DSN) from a mailer daemon returning the mail whose `headers` it quotes.
+pub fn dsn_returning(headers: &str) -> String {
+    format!(
+        "From: MAILER-DAEMON@mx.example.org\r\nTo: support@braid.test\r\nSubject: Undelivered Mail Returned to Sender\r\n\
+Message-ID: <dsn-1@mx.example.org>\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=r\r\n\r\n\
+--r\r\nContent-Type: text/plain\r\n\r\n550 5.1.1 gone@example.org: user unknown\r\n\
+--r\r\nContent-Type: message/delivery-status\r\n\r\nFinal-Recipient: rfc822; gone@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n\
+--r\r\nContent-Type: text/rfc822-headers\r\n\r\n{headers}\r\n--r--\r\n"
+    )
 }
 
 fn header<'a>(raw: &'a str, name: &str) -> Option<&'a str> {
@@ -170,14 +181,7 @@ async fn a_bounce_marks_the_reply_it_returns_as_failed_and_opens_no_ticket(backe
     let sent = String::from_utf8_lossy(&sink.wait_for(1, Duration::from_secs(10)).await[0]).into_owned();
     let headers = sent.split("\r\n\r\n").next().unwrap();
 
-    let dsn = format!(
-        "From: MAILER-DAEMON@mx.example.org\r\nTo: support@braid.test\r\nSubject: Undelivered Mail Returned to Sender\r\n\
-Message-ID: <dsn-1@mx.example.org>\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=r\r\n\r\n\
---r\r\nContent-Type: text/plain\r\n\r\n550 5.1.1 gone@example.org: user unknown\r\n\
---r\r\nContent-Type: message/delivery-status\r\n\r\nFinal-Recipient: rfc822; gone@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n\
---r\r\nContent-Type: text/rfc822-headers\r\n\r\n{headers}\r\n--r--\r\n"
-    );
-    let bounce = post_raw(&app, dsn.as_bytes()).await;
+    let bounce = post_raw(&app, dsn_returning(headers).as_bytes()).await;
     assert_eq!(bounce["ticket_id"], Value::Null, "a bounce creates no ticket");
     let page: Value = app.get_as(&format!("/v1/tickets/{ticket}/messages"), &token).await.json().await.unwrap();
     let returned = page["data"].as_array().unwrap().iter().find(|m| m["id"] == reply["id"]).unwrap();

@@ -10,7 +10,7 @@ use diesel::connection::SimpleConnection;
 use serde_json::Value;
 
 use crate::email::{SECRET, post_raw};
-use crate::email_replies::{delivery_state, email_and_reply};
+use crate::email_replies::{app_with_smtp, delivery_state, dsn_returning, email_and_reply};
 use crate::helpers::{Backend, TestApp, both_backends};
 use crate::smtp::SmtpSink;
 
@@ -80,27 +80,14 @@ async fn an_acknowledgement_is_never_lost_to_a_failure_after_the_message(backend
 
 async fn a_bounce_marks_our_reply_failed_even_when_its_first_delivery_fails_midway(backend: Backend) {
     let sink = SmtpSink::start();
-    let app = TestApp::builder(backend)
-        .with_settings(|s| {
-            s.email_inbound_secret = Some(SECRET.into());
-            s.smtp_url = Some(sink.url());
-            s.support_address = "support@braid.test".into();
-        })
-        .start()
-        .await;
+    let app = app_with_smtp(backend, sink.url()).await;
     let token = app.agent_token("agent").await;
     let (ticket, reply) = email_and_reply(&app, &token, "gone@example.org").await;
     let reply_id = reply["id"].as_str().unwrap();
     assert_eq!(delivery_state(&app, &token, &ticket, reply_id).await["delivery_state"], "sent");
     let sent = String::from_utf8_lossy(&sink.wait_for(1, Duration::from_secs(10)).await[0]).into_owned();
     let headers = sent.split("\r\n\r\n").next().unwrap();
-    let dsn = format!(
-        "From: MAILER-DAEMON@mx.example.org\r\nTo: support@braid.test\r\nSubject: Undelivered Mail Returned to Sender\r\n\
-Message-ID: <dsn-7@mx.example.org>\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=r\r\n\r\n\
---r\r\nContent-Type: text/plain\r\n\r\n550 5.1.1 gone@example.org: user unknown\r\n\
---r\r\nContent-Type: message/delivery-status\r\n\r\nFinal-Recipient: rfc822; gone@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n\
---r\r\nContent-Type: text/rfc822-headers\r\n\r\n{headers}\r\n--r--\r\n"
-    );
+    let dsn = dsn_returning(headers);
     let messages_before = count(&app, "messages").await;
 
     break_writes(&app, backend, "UPDATE", "outbox").await;
