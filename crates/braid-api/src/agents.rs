@@ -83,6 +83,7 @@ fn not_found(error: braid_db::DbError) -> ApiError {
 /// Add an agent.
 #[utoipa::path(
     tag = "agents",
+    operation_id = "createAgent",
     request_body = NewAgentRequest,
     responses(
         (status = 201, description = "Created.", body = AgentView),
@@ -116,6 +117,7 @@ async fn create(
 /// List agents, in the order they were added.
 #[utoipa::path(
     tag = "agents",
+    operation_id = "listAgents",
     params(PageParams),
     responses((status = 200, description = "A page of agents.", body = Paged<AgentView>), responses::Auth, responses::BadQuery),
     security(("bearer" = [])),
@@ -135,8 +137,9 @@ async fn list(
 /// Get an agent.
 #[utoipa::path(
     tag = "agents",
+    operation_id = "getAgent",
     params(("id" = String, Path, format = Uuid)),
-    responses((status = 200, body = AgentView), responses::Auth, responses::NotFound),
+    responses((status = 200, description = "The agent.", body = AgentView), responses::Auth, responses::NotFound),
     security(("bearer" = [])),
 )]
 #[get("/v1/agents/{id}")]
@@ -152,9 +155,10 @@ async fn get(state: web::Data<AppState>, caller: Principal, id: web::Path<AgentI
 /// The last active admin cannot be demoted or deactivated.
 #[utoipa::path(
     tag = "agents",
+    operation_id = "updateAgent",
     params(("id" = String, Path, format = Uuid)),
     request_body = AgentPatch,
-    responses((status = 200, body = AgentView), responses::Auth, responses::NotFound, responses::BadInput, responses::Conflict),
+    responses((status = 200, description = "The agent as changed.", body = AgentView), responses::Auth, responses::NotFound, responses::BadInput, responses::Conflict),
     security(("bearer" = [])),
 )]
 #[patch("/v1/agents/{id}")]
@@ -181,6 +185,7 @@ async fn update(
 /// Deactivate an agent: they can no longer sign in and their sessions end.
 #[utoipa::path(
     tag = "agents",
+    operation_id = "deactivateAgent",
     params(("id" = String, Path, format = Uuid)),
     responses((status = 200, description = "Deactivated.", body = AgentView), responses::Auth, responses::NotFound, responses::Conflict),
     security(("bearer" = [])),

@@ -62,6 +62,7 @@ pub struct CreatedApiKey {
 /// Create an API key.
 #[utoipa::path(
     tag = "api-keys",
+    operation_id = "createApiKey",
     request_body = NewApiKey,
     responses(
         (status = 201, description = "Created; `secret` is shown only now.", body = CreatedApiKey),
@@ -101,6 +102,7 @@ async fn create(
 /// List API keys (never their secrets).
 #[utoipa::path(
     tag = "api-keys",
+    operation_id = "listApiKeys",
     responses((status = 200, description = "Every key, revoked ones included.", body = Vec<ApiKeyView>), responses::Auth),
     security(("bearer" = [])),
 )]
@@ -114,6 +116,7 @@ async fn list(state: web::Data<AppState>, caller: Principal) -> Result<HttpRespo
 /// Revoke an API key; it stops working at once.
 #[utoipa::path(
     tag = "api-keys",
+    operation_id = "revokeApiKey",
     params(("id" = String, Path, description = "The key's id.")),
     responses((status = 200, description = "Revoked.", body = ApiKeyView), responses::Auth, responses::NotFound),
     security(("bearer" = [])),

@@ -14,7 +14,8 @@ use crate::{ApiError, AppState, ErrorCode, Principal};
 
 /// Download an attachment.
 #[utoipa::path(
-    tag = "tickets",
+    tag = "attachments",
+    operation_id = "downloadAttachment",
     params(("id" = String, Path, description = "The attachment's id: the SHA-256 from the message's `details`.")),
     responses(
         (status = 200, description = "The bytes, as `application/octet-stream` with `Content-Disposition: attachment`.", content_type = "application/octet-stream", body = Vec<u8>),
@@ -54,7 +55,8 @@ pub struct Uploaded {
 
 /// Upload a file to attach to a reply (the body is the file; at most `email_max_bytes`).
 #[utoipa::path(
-    tag = "tickets",
+    tag = "attachments",
+    operation_id = "uploadAttachment",
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The file's bytes."),
     responses(
         (status = 201, description = "Stored.", body = Uploaded),

@@ -111,9 +111,10 @@ fn customer_not_found(error: braid_db::DbError) -> ApiError {
 /// Create a customer with their identities (and their empty thread).
 #[utoipa::path(
     tag = "customers",
+    operation_id = "createCustomer",
     request_body = NewCustomer,
     responses(
-        (status = 201, body = CustomerView),
+        (status = 201, description = "Created.", body = CustomerView),
         responses::Auth, responses::BadInput,
         (status = 409, description = "An identity belongs to another customer (`conflict`); `extra.customer_id` names them.", body = crate::error::Problem, content_type = "application/problem+json"),
     ),
@@ -153,8 +154,9 @@ pub struct CustomerQuery {
 /// List customers, newest first.
 #[utoipa::path(
     tag = "customers",
+    operation_id = "listCustomers",
     params(CustomerQuery, PageParams),
-    responses((status = 200, body = Paged<CustomerView>), responses::Auth, responses::BadQuery),
+    responses((status = 200, description = "A page of customers.", body = Paged<CustomerView>), responses::Auth, responses::BadQuery),
     security(("bearer" = [])),
 )]
 #[get("/v1/customers")]
@@ -196,8 +198,9 @@ fn normalise_lookup(value: &str) -> String {
 /// Get a customer with their identities.
 #[utoipa::path(
     tag = "customers",
+    operation_id = "getCustomer",
     params(("id" = String, Path, format = Uuid)),
-    responses((status = 200, body = CustomerView), responses::Auth, responses::NotFound),
+    responses((status = 200, description = "The customer with their identities.", body = CustomerView), responses::Auth, responses::NotFound),
     security(("bearer" = [])),
 )]
 #[get("/v1/customers/{id}")]
@@ -215,9 +218,10 @@ async fn get(
 /// Rename a customer.
 #[utoipa::path(
     tag = "customers",
+    operation_id = "updateCustomer",
     params(("id" = String, Path, format = Uuid)),
     request_body = CustomerPatch,
-    responses((status = 200, body = CustomerView), responses::Auth, responses::NotFound, responses::BadInput),
+    responses((status = 200, description = "The customer as changed.", body = CustomerView), responses::Auth, responses::NotFound, responses::BadInput),
     security(("bearer" = [])),
 )]
 #[patch("/v1/customers/{id}")]
@@ -238,10 +242,11 @@ async fn update(
 /// Add an identity to a customer.
 #[utoipa::path(
     tag = "customers",
+    operation_id = "addCustomerIdentity",
     params(("id" = String, Path, format = Uuid)),
     request_body = IdentityRequest,
     responses(
-        (status = 201, body = IdentityView),
+        (status = 201, description = "Added.", body = IdentityView),
         responses::Auth, responses::NotFound, responses::BadInput,
         (status = 409, description = "The identity belongs to another customer (`conflict`); `extra.customer_id` names them.", body = crate::error::Problem, content_type = "application/problem+json"),
     ),
@@ -265,6 +270,7 @@ async fn add_identity(
 /// Remove an identity from a customer.
 #[utoipa::path(
     tag = "customers",
+    operation_id = "removeCustomerIdentity",
     params(("id" = String, Path, format = Uuid), ("identity_id" = String, Path, format = Uuid)),
     responses((status = 204, description = "Removed."), responses::Auth, responses::NotFound),
     security(("bearer" = [])),
@@ -290,8 +296,9 @@ async fn remove_identity(
 /// ticket and author.
 #[utoipa::path(
     tag = "customers",
+    operation_id = "getCustomerThread",
     params(("id" = String, Path, format = Uuid), PageParams),
-    responses((status = 200, body = Paged<MessageView>), responses::Auth, responses::NotFound, responses::BadQuery),
+    responses((status = 200, description = "A page of the customer's messages on every channel and ticket, oldest first.", body = Paged<MessageView>), responses::Auth, responses::NotFound, responses::BadQuery),
     security(("bearer" = [])),
 )]
 #[get("/v1/customers/{id}/thread")]

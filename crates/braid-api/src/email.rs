@@ -45,6 +45,7 @@ pub struct Placed {
 /// bytes when it has none) was received before.
 #[utoipa::path(
     tag = "channels",
+    operation_id = "receiveEmail",
     request_body(content = String, content_type = "message/rfc822", description = "The message as received, headers and body."),
     responses(
         (status = 201, description = "Stored and placed.", body = Placed),
@@ -78,6 +79,7 @@ async fn inbound(
 /// raw message is used; otherwise the message is rebuilt from Postmark's fields.
 #[utoipa::path(
     tag = "channels",
+    operation_id = "receivePostmarkEmail",
     request_body(content = Object, content_type = "application/json", description = "Postmark's inbound message JSON."),
     responses(
         (status = 201, description = "Stored and placed.", body = Placed),
@@ -107,6 +109,7 @@ async fn postmark(
 /// inbound secret. The raw message is the `email` form field.
 #[utoipa::path(
     tag = "channels",
+    operation_id = "receiveSendgridEmail",
     request_body(content = Object, content_type = "multipart/form-data", description = "SendGrid's form; `email` holds the raw message."),
     responses(
         (status = 201, description = "Stored and placed.", body = Placed),
@@ -140,6 +143,7 @@ async fn sendgrid(
 /// and tokens seen before are refused.
 #[utoipa::path(
     tag = "channels",
+    operation_id = "receiveMailgunEmail",
     request_body(content = Object, content_type = "multipart/form-data", description = "Mailgun's form: `body-mime`, `timestamp`, `token`, `signature`."),
     responses(
         (status = 201, description = "Stored and placed.", body = Placed),

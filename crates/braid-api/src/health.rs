@@ -23,6 +23,7 @@ pub struct Health {
 /// Liveness: the process is up and serving HTTP. Checks nothing else.
 #[utoipa::path(
     tag = "operations",
+    operation_id = "getHealth",
     responses((status = 200, description = "The process is alive.", body = Health)),
 )]
 #[get("/healthz")]
@@ -50,6 +51,7 @@ pub struct Readiness {
 /// Readiness: the database answers, and Redis too when it is configured.
 #[utoipa::path(
     tag = "operations",
+    operation_id = "getReadiness",
     responses(
         (status = 200, description = "Every dependency answers.", body = Readiness),
         (status = 503, description = "A dependency is down; `checks` says which and why.", body = Readiness,

@@ -127,9 +127,10 @@ fn checked_text(text: String) -> Result<String, ApiError> {
 
 /// A ticket's messages, oldest first.
 #[utoipa::path(
-    tag = "tickets",
+    tag = "messages",
+    operation_id = "listTicketMessages",
     params(("id" = String, Path, format = Uuid), PageParams),
-    responses((status = 200, body = Paged<MessageView>), responses::Auth, responses::NotFound, responses::BadQuery),
+    responses((status = 200, description = "A page of the ticket's messages, oldest first.", body = Paged<MessageView>), responses::Auth, responses::NotFound, responses::BadQuery),
     security(("bearer" = [])),
 )]
 #[get("/v1/tickets/{id}/messages")]
@@ -157,7 +158,8 @@ async fn list(
 /// The reply is stored with `delivery_state: queued` and an outbox entry in one
 /// transaction; the channel's worker delivers it and updates the state.
 #[utoipa::path(
-    tag = "tickets",
+    tag = "messages",
+    operation_id = "createTicketReply",
     params(("id" = String, Path, format = Uuid)),
     request_body = NewReply,
     responses(
@@ -219,11 +221,12 @@ async fn reply(
 
 /// Add an internal note; it is never sent to the customer.
 #[utoipa::path(
-    tag = "tickets",
+    tag = "messages",
+    operation_id = "createTicketNote",
     params(("id" = String, Path, format = Uuid)),
     request_body = NewNote,
     responses(
-        (status = 201, body = MessageView),
+        (status = 201, description = "Stored; notes are never sent to the customer.", body = MessageView),
         responses::Auth, responses::NotFound, responses::BadInput,
         (status = 409, description = "The ticket is closed (`conflict`).", body = crate::error::Problem, content_type = "application/problem+json"),
     ),
@@ -277,9 +280,10 @@ fn created(message: Message) -> HttpResponse {
 
 /// One message as the thread shows it: what answers and events name by id.
 #[utoipa::path(
-    tag = "tickets",
+    tag = "messages",
+    operation_id = "getMessage",
     params(("id" = String, Path, format = Uuid, description = "The message's id.")),
-    responses((status = 200, body = MessageView), responses::Auth, responses::NotFound),
+    responses((status = 200, description = "The message as the thread shows it.", body = MessageView), responses::Auth, responses::NotFound),
     security(("bearer" = [])),
 )]
 #[get("/v1/messages/{id}")]
@@ -302,7 +306,8 @@ async fn get(
 ///
 /// Served as a download, never rendered.
 #[utoipa::path(
-    tag = "tickets",
+    tag = "messages",
+    operation_id = "getMessageOriginal",
     params(("id" = String, Path, format = Uuid, description = "The message's id.")),
     responses(
         (status = 200, description = "The bytes as received, with their content type and `Content-Disposition: attachment`.", content_type = "message/rfc822", body = Vec<u8>),

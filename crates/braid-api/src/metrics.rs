@@ -68,6 +68,7 @@ pub(crate) async fn record(
 /// Metrics in the Prometheus text format.
 #[utoipa::path(
     tag = "operations",
+    operation_id = "getMetrics",
     responses((status = 200, description = "Prometheus text exposition format.", content_type = "text/plain; version=0.0.4", body = String)),
 )]
 #[get("/metrics")]

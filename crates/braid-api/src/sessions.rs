@@ -45,6 +45,7 @@ pub struct RefreshRequest {
 /// tries get 429 with `Retry-After` until the window frees.
 #[utoipa::path(
     tag = "auth",
+    operation_id = "login",
     request_body = Login,
     responses(
         (status = 200, description = "Signed in.", body = TokenPair),
@@ -134,6 +135,7 @@ fn pair(
 /// every token of that sign-in is revoked and the agent must sign in again.
 #[utoipa::path(
     tag = "auth",
+    operation_id = "refreshSession",
     request_body = RefreshRequest,
     responses(
         (status = 200, description = "A new pair; the presented refresh token is spent.", body = TokenPair),
@@ -171,6 +173,7 @@ async fn refresh(state: web::Data<AppState>, body: web::Json<RefreshRequest>) ->
 /// Sign out: revoke the refresh token and every token of its sign-in.
 #[utoipa::path(
     tag = "auth",
+    operation_id = "logout",
     request_body = RefreshRequest,
     responses(
         (status = 204, description = "Signed out (also when the token was already unknown)."),

@@ -72,8 +72,9 @@ fn db_error(error: braid_db::DbError) -> ApiError {
 /// Create a team.
 #[utoipa::path(
     tag = "teams",
+    operation_id = "createTeam",
     request_body = NewTeam,
-    responses((status = 201, body = TeamView), responses::Auth, responses::BadInput, responses::Conflict),
+    responses((status = 201, description = "Created.", body = TeamView), responses::Auth, responses::BadInput, responses::Conflict),
     security(("bearer" = [])),
 )]
 #[post("/v1/teams")]
@@ -92,8 +93,9 @@ async fn create(
 /// List teams, in the order they were created.
 #[utoipa::path(
     tag = "teams",
+    operation_id = "listTeams",
     params(PageParams),
-    responses((status = 200, body = Paged<TeamView>), responses::Auth, responses::BadQuery),
+    responses((status = 200, description = "A page of teams.", body = Paged<TeamView>), responses::Auth, responses::BadQuery),
     security(("bearer" = [])),
 )]
 #[get("/v1/teams")]
@@ -111,8 +113,9 @@ async fn list(
 /// Get a team.
 #[utoipa::path(
     tag = "teams",
+    operation_id = "getTeam",
     params(("id" = String, Path, format = Uuid)),
-    responses((status = 200, body = TeamView), responses::Auth, responses::NotFound),
+    responses((status = 200, description = "The team.", body = TeamView), responses::Auth, responses::NotFound),
     security(("bearer" = [])),
 )]
 #[get("/v1/teams/{id}")]
@@ -126,9 +129,10 @@ async fn get(state: web::Data<AppState>, caller: Principal, id: web::Path<TeamId
 /// Update a team: name, active, members.
 #[utoipa::path(
     tag = "teams",
+    operation_id = "updateTeam",
     params(("id" = String, Path, format = Uuid)),
     request_body = TeamPatch,
-    responses((status = 200, body = TeamView), responses::Auth, responses::NotFound, responses::BadInput, responses::Conflict),
+    responses((status = 200, description = "The team as changed.", body = TeamView), responses::Auth, responses::NotFound, responses::BadInput, responses::Conflict),
     security(("bearer" = [])),
 )]
 #[patch("/v1/teams/{id}")]
@@ -153,8 +157,9 @@ async fn update(
 /// Deactivate a team; its tickets keep it, new routing skips it.
 #[utoipa::path(
     tag = "teams",
+    operation_id = "deactivateTeam",
     params(("id" = String, Path, format = Uuid)),
-    responses((status = 200, body = TeamView), responses::Auth, responses::NotFound),
+    responses((status = 200, description = "Deactivated.", body = TeamView), responses::Auth, responses::NotFound),
     security(("bearer" = [])),
 )]
 #[delete("/v1/teams/{id}")]

@@ -108,6 +108,7 @@ pub struct NewTicketRequest {
 /// Open a ticket for a customer (after a phone call, say).
 #[utoipa::path(
     tag = "tickets",
+    operation_id = "createTicket",
     request_body = NewTicketRequest,
     responses(
         (status = 201, description = "Opened.", body = TicketView, headers(("etag" = String))),
@@ -241,8 +242,9 @@ impl TicketQuery {
 /// List tickets with filters; newest activity first by default.
 #[utoipa::path(
     tag = "tickets",
+    operation_id = "listTickets",
     params(TicketQuery, PageParams),
-    responses((status = 200, body = Paged<TicketView>), responses::Auth, responses::BadQuery),
+    responses((status = 200, description = "A page of tickets.", body = Paged<TicketView>), responses::Auth, responses::BadQuery),
     security(("bearer" = [])),
 )]
 #[get("/v1/tickets")]
@@ -262,8 +264,9 @@ async fn list(
 /// Get a ticket; its `ETag` guards a later PATCH.
 #[utoipa::path(
     tag = "tickets",
+    operation_id = "getTicket",
     params(("id" = String, Path, format = Uuid)),
-    responses((status = 200, body = TicketView, headers(("etag" = String))), responses::Auth, responses::NotFound),
+    responses((status = 200, description = "The ticket; `ETag` is its version, for `If-Match`.", body = TicketView, headers(("etag" = String))), responses::Auth, responses::NotFound),
     security(("bearer" = [])),
 )]
 #[get("/v1/tickets/{id}")]
@@ -311,13 +314,14 @@ pub struct TicketPatch {
 /// whatever version is current.
 #[utoipa::path(
     tag = "tickets",
+    operation_id = "updateTicket",
     params(
         ("id" = String, Path, format = Uuid),
         ("If-Match" = Option<String>, Header, description = "The `ETag` of the version being changed."),
     ),
     request_body = TicketPatch,
     responses(
-        (status = 200, body = TicketView, headers(("etag" = String))),
+        (status = 200, description = "The ticket as changed, with its new `ETag`.", body = TicketView, headers(("etag" = String))),
         (status = 412, description = "The ticket changed since that `ETag` (`precondition_failed`).", body = crate::error::Problem, content_type = "application/problem+json"),
         responses::Auth, responses::NotFound, responses::BadInput,
     ),
