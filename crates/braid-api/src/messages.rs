@@ -273,6 +273,13 @@ fn agent_message(
     Ok((ticket, message))
 }
 
+fn message_not_found(error: braid_db::DbError) -> ApiError {
+    match error {
+        braid_db::DbError::NotFound => ApiError::not_found("message with this id"),
+        other => other.into(),
+    }
+}
+
 fn created(message: Message) -> HttpResponse {
     let location = format!("/v1/tickets/{}/messages", message.ticket_id.map(|t| t.to_string()).unwrap_or_default());
     HttpResponse::Created().insert_header(("location", location)).json(MessageView::from(message))
@@ -294,10 +301,7 @@ async fn get(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::TicketsRead)?;
     let id = id.into_inner();
-    let message = state.db.run(move |conn| messages::get(conn, id)).await.map_err(|error| match error {
-        braid_db::DbError::NotFound => ApiError::not_found("message with this id"),
-        other => other.into(),
-    })?;
+    let message = state.db.run(move |conn| messages::get(conn, id)).await.map_err(message_not_found)?;
     Ok(HttpResponse::Ok().json(MessageView::from(message)))
 }
 
@@ -324,10 +328,7 @@ async fn original(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::TicketsRead)?;
     let id = id.into_inner();
-    let original = state.db.run(move |conn| messages::original(conn, id)).await.map_err(|error| match error {
-        braid_db::DbError::NotFound => ApiError::not_found("message with this id"),
-        other => other.into(),
-    })?;
+    let original = state.db.run(move |conn| messages::original(conn, id)).await.map_err(message_not_found)?;
     let original = original.ok_or_else(|| ApiError::not_found("original of this message: it was not received"))?;
     let extension = if original.content_type == "message/rfc822" { "eml" } else { "json" };
     Ok(HttpResponse::Ok()
