@@ -69,6 +69,16 @@ pub const DATE_ABBREVIATIONS: &[&str] = &[
     "gru",
 ];
 
+/// Words of thanks or assent a reply may end on right before a glued attribution ("Thanks
+/// Ana <a@b> schrieb am …:"), lower-cased.
+#[rustfmt::skip]
+pub const THANKS: &[&str] = &[
+    "thanks", "thx", "ty", "cheers", "ok", "okay", "yes", "no", "sure", "done", "great", "perfect", "agreed",
+    "danke", "merci", "gracias", "grazie", "obrigado", "obrigada", "bedankt", "dank", "tack", "takk", "tak",
+    "kiitos", "dzięki", "dziękuję", "děkuji", "díky", "спасибо", "дякую", "teşekkürler", "köszönöm", "mulțumesc",
+    "ευχαριστώ", "cảm", "terima", "谢谢", "ありがとう", "감사합니다",
+];
+
 /// How attributions open, lower-cased first words: "On", "Le", "El", "Am", "Op", "Il", "Em",
 /// "Den", "Dne", "W dniu", "На", "В", "У", "在", "Il giorno", "Na", "Ngày", ….
 #[rustfmt::skip]

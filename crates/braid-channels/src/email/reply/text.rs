@@ -6,8 +6,9 @@
 //!   Sent: / To: / Subject:" and translations, with or without a rule above), at an
 //!   "Original Message" separator, or at a `>` line. An attribution followed by `>` lines
 //!   quotes those; anything else quotes the rest, since an unmarked original has no end.
-//! - A forward ("Forwarded message", "Begin forwarded message:", or a header block whose
-//!   subject is "Fwd:") is what the sender sent: it and everything under it stays text.
+//! - A forward ("Forwarded message", "Begin forwarded message:", a header block whose
+//!   subject is "Fwd:", or a header block with nothing above it) is what the sender sent: it
+//!   and everything under it stays text.
 //! - A signature starts at "-- ", a rule of underscores, "-Name", or a phone's sign-off.
 
 use std::borrow::Cow;
@@ -164,6 +165,16 @@ impl<'l, 'a> Labeller<'l, 'a> {
             }
             match self.quote_start(i) {
                 Some(Start::Forward) => {
+                    self.mark(i, n, Label::Text);
+                    return (self.labels, true);
+                }
+                // A header block with nothing above it is how Outlook (and resend tools) forward
+                // without a comment: what the sender sent is that message, not a quote.
+                Some(Start::ToEnd)
+                    if self.labels[..i].iter().all(|l| *l == Label::Blank)
+                        && separator(&line.key) != Some(Separator::Original)
+                        && self.header_fields_from(i) =>
+                {
                     self.mark(i, n, Label::Text);
                     return (self.labels, true);
                 }
@@ -340,6 +351,13 @@ impl<'l, 'a> Labeller<'l, 'a> {
         // Outlook on the web can flatten the whole block onto one line.
         let flattened = ["sent:", "date:", "to:", "subject:"].iter().filter(|f| line.contains(*f)).count() >= 2;
         (flattened || (addressed && (end == self.lines.len() || self.lines[end].blank()))).then_some(start)
+    }
+
+    /// Whether a block of at least two header fields starts at line `i` (or under the rule
+    /// there): a lone "From: a@b" line is not a forwarded message.
+    fn header_fields_from(&self, i: usize) -> bool {
+        let first = if is_rule(&self.lines[i].key) { self.next_nonblank[i + 1] } else { i };
+        self.field_at(first) && self.field_at(first + 1)
     }
 
     fn field_at(&self, i: usize) -> bool {
