@@ -16,8 +16,8 @@ use std::borrow::Cow;
 use super::languages::{CLOSING_VERBS, Field, forward_subject};
 use super::patterns::{
     MAX_HEADER_LINE, Mobile, Separator, ends_mid_date, ends_with_closing_verb, has_date_or_time, has_time,
-    header_field, is_attribution, is_name, is_rule, is_short_rule, key, lead_in_word, may_open_attribution,
-    mobile_signature, separator, unquote,
+    header_field, is_attribution, is_capitalised_name, is_name, is_rule, is_short_rule, is_sign_off, key, lead_in_word,
+    may_open_attribution, mobile_signature, separator, unquote,
 };
 
 #[derive(Debug)]
@@ -97,7 +97,41 @@ fn unknown_field(key: &str) -> bool {
 
 /// Labels `lines`; the flag says whether the body forwards a message.
 pub fn label(lines: &[Line<'_>]) -> (Vec<Label>, bool) {
-    Labeller::new(lines).run()
+    let (mut labels, forwarded) = Labeller::new(lines).run();
+    sign_off_under_quote(lines, &mut labels);
+    (labels, forwarded)
+}
+
+/// A reply written above a quote never has the quote between its words and its closing: a
+/// sign-off of one to three lines ("Regards,\nRoman", "Viele Grüße, Ana") that is all that
+/// follows the last quote, under text the sender wrote above it, is their signature, put
+/// below the quote (as Thunderbird does by default when replying above it). The quote is then
+/// unanswered, so it goes to `quoted`. With nothing written above the quote, the same lines
+/// ("> Can you come?\n\nThanks, Ana") are the reply and stay text.
+fn sign_off_under_quote(lines: &[Line<'_>], labels: &mut [Label]) {
+    let mut tail = Vec::new();
+    let mut i = labels.len();
+    while i > 0 {
+        i -= 1;
+        match labels[i] {
+            Label::Blank => {}
+            Label::Text if tail.len() < 3 => tail.push(i),
+            Label::Quote => break,
+            _ => return,
+        }
+    }
+    if labels.get(i) != Some(&Label::Quote) || tail.is_empty() {
+        return;
+    }
+    // Top to bottom: a sign-off line first, then at most two name lines.
+    tail.reverse();
+    let names_follow = tail[1..].iter().all(|&j| is_capitalised_name(&lines[j].key) && lines[j].key.len() <= 40);
+    if !is_sign_off(&lines[tail[0]].key) || !names_follow || !labels[..i].contains(&Label::Text) {
+        return;
+    }
+    for j in tail {
+        labels[j] = Label::Signature;
+    }
 }
 
 /// Whether the quote at the top of the body (before anything the sender wrote) is the

@@ -272,5 +272,5 @@ fn random_bodies_never_lose_a_line() {
 
 mod classes;
 mod clients;
-mod forwards_and_glued;
 mod html;
+mod round_classes;

@@ -1,6 +1,6 @@
-//! A message that opens with a header block (a forward without a comment) and attributions
-//! glued onto the sender's words without a lead-in word, each with the sentences that must
-//! stay text beside it.
+//! A message that opens with a header block (a forward without a comment), attributions glued
+//! onto the sender's words without a lead-in word, and a sign-off under a quote, each with the
+//! sentences that must stay text beside it.
 use super::*;
 
 #[test]
@@ -77,5 +77,39 @@ fn an_attribution_glued_without_a_lead_in_word_is_cut_off() {
     ] {
         let body = format!("Fine.\n\n{line}\n> Hi");
         assert_eq!(check(&body).text, "Fine.", "{line}");
+    }
+}
+
+#[test]
+fn a_sign_off_under_a_quote_is_the_signature_of_the_reply_above() {
+    for (closing, body_end) in [
+        ("Regards, Roman", ""),
+        ("Regards,\nRoman", ""),
+        ("Viele Grüße\nAna Lima", ""),
+        ("Cordialement,\n\nAna", ""),
+        ("Pozdrawiam,\nJan Kowalski", ""),
+        ("С уважением,\nАнна", ""),
+        ("Thanks!\nAna", "\n"),
+    ] {
+        let body = format!(
+            "Test reply\n\nOn Fri, 3 May 2024 at 10:00, Bob <bob@example.org> wrote:\n> Test\n\n{closing}{body_end}"
+        );
+        let reply = check(&body);
+        assert_eq!(reply.text, "Test reply", "{body}");
+        assert_eq!(reply.signature.as_deref(), Some(closing), "{body}");
+        assert!(reply.quoted.is_some_and(|q| q.ends_with("> Test")), "{body}");
+    }
+    // Under a quote with nothing written above it, the same words are the reply; a real answer
+    // under a quote keeps the quote as an inline answer.
+    for (body, text) in [
+        ("> Can you come on Monday?\n\nThanks, Ana", "> Can you come on Monday?\n\nThanks, Ana"),
+        ("Hi,\n\n> Can you come?\n\nThanks for asking, yes.", "Hi,\n\n> Can you come?\n\nThanks for asking, yes."),
+        ("Hi,\n\n> Can you come?\n\nBest time is Monday\nAna", "Hi,\n\n> Can you come?\n\nBest time is Monday\nAna"),
+        (
+            "Hi,\n\n> Which one?\n\nRegards, the blue one\nplease",
+            "Hi,\n\n> Which one?\n\nRegards, the blue one\nplease",
+        ),
+    ] {
+        assert_eq!(check(body).text, text, "{body}");
     }
 }
