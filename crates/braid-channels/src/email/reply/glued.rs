@@ -115,14 +115,14 @@ fn said_before_date(said: &str) -> bool {
         || THANKS.contains(&bare.as_str())
 }
 
-/// The sender's words before a glued name: they end a sentence or clause, hold a word that is
-/// not capitalised, or end in a word of thanks or assent. A run of capitalised words alone
-/// ("Support Team") may be the start of the name itself.
+/// The sender's words before a glued name: they end a sentence or clause, hold a lower-case
+/// word, or end in a word of thanks or assent. A run of capitalised or quoted words alone
+/// ("Support Team", "\"Ana") may be the start of the name itself.
 fn said_before_name(said: &str) -> bool {
     if said.ends_with(['.', '!', '?', ',', ';', ')', ':']) {
         return true;
     }
-    if said.split_whitespace().any(|w| !w.starts_with(char::is_uppercase)) {
+    if said.split_whitespace().any(|w| w.starts_with(char::is_lowercase)) {
         return true;
     }
     let last = said.split_whitespace().next_back().unwrap_or_default().to_lowercase();
