@@ -46,6 +46,8 @@ use serde_json::Value;
 mod external;
 #[path = "reply_corpora/mailparser_reply.rs"]
 mod mailparser_reply;
+#[path = "reply_corpora/quotequail.rs"]
+mod quotequail;
 
 /// The overall pass rate must not fall below this. Achieved when written: 89 of 91 (97.8%),
 /// the two failures by design (see [`BY_DESIGN`]).

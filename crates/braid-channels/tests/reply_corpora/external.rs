@@ -24,8 +24,9 @@ use braid_channels::email::reply::{Reply, split, split_message};
 const DEV_FLOOR: f64 = 0.90;
 const HELD_OUT_FLOOR: f64 = 0.90;
 /// talon's inline tests: blind when first scored, 34/46 (73.9%); its failures were then read
-/// and their classes fixed (not the fixtures), so it is seen now: 43/46 (93.5%).
-const BLIND_FLOOR: f64 = 0.90;
+/// and their classes fixed (not the fixtures), so it is seen now: 43/46 (93.5%), then 46/46
+/// once a sign-off under a quote became the reply's signature.
+const BLIND_FLOOR: f64 = 0.95;
 
 struct Case {
     source: &'static str,

@@ -111,8 +111,10 @@ fn drop_trailing_rule(s: &str) -> String {
 }
 
 /// Scored once, at the end of the round that generalised the rules by class: 19/22 (86.4%)
-/// blind, 10/10 seen (the rules before that round score the same). See docs/reply-stripping.md.
-const BLIND_FLOOR: f64 = 0.80;
+/// blind, 10/10 seen (the rules before that round score the same); its failures were read
+/// then, so it is seen now: 20/22 after header-first messages became forwards. See
+/// docs/reply-stripping.md.
+const BLIND_FLOOR: f64 = 0.90;
 
 #[test]
 fn reply_stripping_on_mail_parser_replys_suite() {
@@ -124,7 +126,7 @@ fn reply_stripping_on_mail_parser_replys_suite() {
     };
     let (blind, seen) = (tally(false), tally(true));
     println!(
-        "mail-parser-reply  blind {}/{} ({:.1}%), seen in shared corpora {}/{}",
+        "mail-parser-reply  {}/{} ({:.1}%; blind at first scoring: 19/22), in shared corpora {}/{}",
         blind.0,
         blind.1,
         blind.0 as f64 * 100.0 / blind.1.max(1) as f64,

@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 
-use super::languages::LEAD_INS;
+use super::languages::{DATE_ABBREVIATIONS, LEAD_INS, THANKS};
 use super::patterns::{MAX_HEADER_LINE, ends_with_closing_verb, has_date_or_time, is_attribution, key, lead_in_word};
 
 /// The body's lines, with any line that carries a glued attribution cut where it starts. The
@@ -68,15 +68,17 @@ fn glued_at(lines: &[&str], keys: &[Cow<'_, str>], closes: &[bool], i: usize) ->
     })
 }
 
-/// Places on `line` where a glued attribution could start: a capitalised lead-in word ("On",
-/// "Le", "Am", "W dniu", …) after a space, or a run of dashes framing one ("reply--- On …"),
-/// with some words of the sender's before it.
+/// Places on `line` where a glued attribution could start, with some words of the sender's
+/// before it: a capitalised lead-in word ("On", "Le", "Am", "W dniu", …) after a space, a run
+/// of dashes framing one ("reply--- On …"), a date (Gmail's "2014-03-20 8:48 GMT+01:00 Name
+/// <a@b>:"), or a name of up to four words right before an address ("Thanks Ana <a@b> schrieb
+/// am …:", as clients that put the name first write it).
 fn candidates(line: &str) -> impl Iterator<Item = usize> + '_ {
     line.char_indices().filter_map(move |(at, c)| {
         let before = &line[..at];
         let prev = before.chars().next_back()?;
         let dash_run = c == '-' && prev != '-';
-        if !(dash_run || (prev.is_whitespace() && c.is_uppercase())) {
+        if !(dash_run || prev.is_whitespace()) {
             return None;
         }
         let said = before.trim().trim_end_matches(['-', '—']).trim();
@@ -87,6 +89,61 @@ fn candidates(line: &str) -> impl Iterator<Item = usize> + '_ {
         let first = rest.split_whitespace().next()?;
         let starts_upper = first.chars().next().is_some_and(char::is_uppercase);
         let word = first.trim_end_matches(',').to_lowercase();
-        (starts_upper && LEAD_INS.contains(&word.as_str())).then_some(at)
+        let lead_in = starts_upper && LEAD_INS.contains(&word.as_str());
+        // A date or a name is only glued on when the words before it cannot be the
+        // attribution's own opening: a weekday ("Wednesday, 4 June …", "ti 4.6.2024 …"), words
+        // that lead in ("In data 4 marzo …"), a name and address ("Ana <a@b>, 4 Haz 2024 …
+        // yazdı:"), a date
+        // ("ti 4.6.2024 klo 10.02 Ana Lima (a@b) kirjoitti:") or the name's first part
+        // ("Support Team <a@b> …").
+        let dated = !dash_run
+            && c.is_ascii_digit()
+            && !said.contains(|c: char| c.is_ascii_digit() || c == '@')
+            && said_before_date(said);
+        let named = !dash_run && !has_date_or_time(said) && said_before_name(said) && name_then_address(rest);
+        (lead_in || dated || named).then_some(at)
     })
+}
+
+/// The sender's words before a glued date: a finished sentence or a word of thanks. Anything
+/// else ("Wednesday,", "ti", "In data") may open the attribution itself, in a language whose
+/// lead-in words the tables lack.
+fn said_before_date(said: &str) -> bool {
+    let last = said.split_whitespace().next_back().unwrap_or_default();
+    let bare = last.trim_end_matches(['.', '!']).to_lowercase();
+    (said.ends_with(['!', '?']) || (said.ends_with('.') && !DATE_ABBREVIATIONS.contains(&bare.as_str())))
+        || THANKS.contains(&bare.as_str())
+}
+
+/// The sender's words before a glued name: they end a sentence or clause, hold a lower-case
+/// word, or end in a word of thanks or assent. A run of capitalised or quoted words alone
+/// ("Support Team", "\"Ana") may be the start of the name itself.
+fn said_before_name(said: &str) -> bool {
+    if said.ends_with(['.', '!', '?', ',', ';', ')', ':']) {
+        return true;
+    }
+    if said.split_whitespace().any(|w| w.starts_with(char::is_lowercase)) {
+        return true;
+    }
+    let last = said.split_whitespace().next_back().unwrap_or_default().to_lowercase();
+    THANKS.contains(&last.as_str())
+}
+
+/// `rest` opens with a sender's name (up to four capitalised or quoted words) and an address
+/// ("Ana Silva <a@b>", "\"Ana\" <a@b>"), or with the address itself ("ana@b.com schrieb …").
+/// Looks at five words at most.
+fn name_then_address(rest: &str) -> bool {
+    for (n, word) in rest.split_whitespace().take(5).enumerate() {
+        // "<a@b>", "(a@b)", or a "<" whose address wrapped onto the next line.
+        if word.starts_with('<')
+            || (word.starts_with(['(', '[']) && word.contains('@'))
+            || (n == 0 && word.contains('@'))
+        {
+            return true;
+        }
+        if !word.starts_with(|c: char| c.is_uppercase() || c == '"' || c == '\'') {
+            return false;
+        }
+    }
+    false
 }

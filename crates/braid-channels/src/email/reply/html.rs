@@ -51,6 +51,7 @@ pub fn split(html: &str) -> Option<Reply> {
     // the original as two `cite` blockquotes, one after the other.
     let mut cuts: Vec<(Handle, Cut)> = Vec::new();
     let mut rules_checked = 0;
+    let mut first_at = 0;
     let mut i = 0;
     while i < tree.order.len() && cuts.len() < MAX_CUTS {
         let node = &tree.order[i];
@@ -70,6 +71,9 @@ pub fn split(html: &str) -> Option<Reply> {
         }
         match marker(node, &tree, i, &mut rules_checked) {
             Some(cut) => {
+                if cuts.is_empty() {
+                    first_at = i;
+                }
                 cuts.push((node.clone(), cut));
                 if cut != Cut::Subtree {
                     break;
@@ -79,8 +83,11 @@ pub fn split(html: &str) -> Option<Reply> {
             None => i += 1,
         }
     }
-    let (first, _) = cuts.first()?;
-    let forward = cuts.iter().any(|(_, cut)| *cut == Cut::Forward) || forwards(first);
+    let (first, first_cut) = cuts.first()?;
+    // Outlook's header block (`divRplyFwdMsg`, a ruled "From:" block) with nothing above it is
+    // how Outlook forwards when the sender adds no comment: the message is what they sent.
+    let bare_header = *first_cut == Cut::ToEnd && tree.first_text >= first_at;
+    let forward = cuts.iter().any(|(_, cut)| *cut == Cut::Forward) || forwards(first) || bare_header;
     if forward {
         return Some(Reply {
             text: to_text(std::slice::from_ref(&dom.document)),
@@ -177,6 +184,8 @@ struct Tree {
     /// `own_text_from[i]`: the same, counting only text outside quotes and signatures: the
     /// sender's own words.
     own_text_from: Vec<bool>,
+    /// The index of the first visible non-blank text node (`order.len()` when there is none).
+    first_text: usize,
 }
 
 impl Tree {
@@ -219,7 +228,20 @@ impl Tree {
             text_from[i] = text || text_from[i + 1];
             own_text_from[i] = (text && outside[i]) || own_text_from[i + 1];
         }
-        Tree { order, subtree_end, text_from, own_text_from }
+        // The first text a reader sees: what is in `head`, `style`, `script` or `title` is not.
+        let mut first_text = order.len();
+        let mut i = 0;
+        while i < order.len() {
+            if matches!(element_name(&order[i]), Some("head" | "style" | "script" | "title" | "template")) {
+                i = subtree_end[i];
+            } else if is_text(&order[i]) {
+                first_text = i;
+                break;
+            } else {
+                i += 1;
+            }
+        }
+        Tree { order, subtree_end, text_from, own_text_from, first_text }
     }
 }
 

@@ -69,6 +69,36 @@ pub const DATE_ABBREVIATIONS: &[&str] = &[
     "gru",
 ];
 
+/// How sign-offs open, lower-cased, as people close a message in the languages clients ship:
+/// "Regards,", "Viele Grüße", "Cordialement", "Pozdrawiam", "С уважением", ….
+#[rustfmt::skip]
+pub const SIGN_OFFS: &[&str] = &[
+    "regards", "best regards", "kind regards", "warm regards", "warmest regards", "best", "best wishes", "all the best",
+    "cheers", "thanks", "thank you", "many thanks", "thanks again", "thx", "sincerely", "yours", "yours truly",
+    "yours sincerely", "br", "kr", "rgds", "take care",
+    "mfg", "lg", "vg", "gruß", "grüße", "viele grüße", "beste grüße", "liebe grüße", "freundliche grüße",
+    "mit freundlichen grüßen", "schöne grüße", "danke", "vielen dank",
+    "cordialement", "bien cordialement", "salutations", "bien à vous", "merci", "bonne journée", "amicalement",
+    "saludos", "un saludo", "atentamente", "gracias", "un saluto", "saluti", "cordiali saluti", "grazie",
+    "atenciosamente", "abraços", "obrigado", "obrigada", "cumprimentos",
+    "met vriendelijke groet", "vriendelijke groet", "groeten", "groet", "mvg",
+    "med vänlig hälsning", "vänliga hälsningar", "hälsningar", "mvh", "med venlig hilsen", "venlig hilsen",
+    "hilsen", "vennlig hilsen", "ystävällisin terveisin", "terveisin",
+    "pozdrawiam", "pozdrowienia", "z poważaniem", "s pozdravem", "s pozdravom", "üdvözlettel",
+    "с уважением", "спасибо", "всего доброго", "з повагою", "saygılarımla", "teşekkürler",
+    "此致", "谢谢", "よろしくお願いします", "감사합니다",
+];
+
+/// Words of thanks or assent a reply may end on right before a glued attribution ("Thanks
+/// Ana <a@b> schrieb am …:"), lower-cased.
+#[rustfmt::skip]
+pub const THANKS: &[&str] = &[
+    "thanks", "thx", "ty", "cheers", "ok", "okay", "yes", "no", "sure", "done", "great", "perfect", "agreed",
+    "danke", "merci", "gracias", "grazie", "obrigado", "obrigada", "bedankt", "dank", "tack", "takk", "tak",
+    "kiitos", "dzięki", "dziękuję", "děkuji", "díky", "спасибо", "дякую", "teşekkürler", "köszönöm", "mulțumesc",
+    "ευχαριστώ", "cảm", "terima", "谢谢", "ありがとう", "감사합니다",
+];
+
 /// How attributions open, lower-cased first words: "On", "Le", "El", "Am", "Op", "Il", "Em",
 /// "Den", "Dne", "W dniu", "На", "В", "У", "在", "Il giorno", "Na", "Ngày", ….
 #[rustfmt::skip]

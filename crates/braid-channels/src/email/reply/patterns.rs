@@ -7,7 +7,7 @@ use std::borrow::Cow;
 
 use super::languages::{
     self, CLOSING_CJK, CLOSING_VERBS, DATE_ABBREVIATIONS, DEVICES, FORWARD_LINES, FORWARDED, Field, LEAD_INS,
-    OPENING_VERBS, ORIGINAL, SEND_VERBS, SENT_FROM_APP, SENT_FROM_MY,
+    OPENING_VERBS, ORIGINAL, SEND_VERBS, SENT_FROM_APP, SENT_FROM_MY, SIGN_OFFS,
 };
 
 /// Attribution and header lines are short; anything longer is not one, whatever it says.
@@ -274,4 +274,31 @@ pub fn mobile_signature(key: &str) -> Option<Mobile> {
 pub fn is_name(s: &str) -> bool {
     let words = s.split_whitespace().count();
     (1..=4).contains(&words) && s.chars().all(|c| c.is_alphabetic() || c.is_whitespace() || ".-'’".contains(c))
+}
+
+/// A sign-off line: a closing phrase ("Regards,", "Viele Grüße", "Cordialement") and at most a
+/// short name after it ("Regards, Roman", "Thanks -Ana").
+pub fn is_sign_off(key: &str) -> bool {
+    if key.len() > 60 {
+        return false;
+    }
+    let lower = key.to_lowercase();
+    SIGN_OFFS.iter().any(|phrase| {
+        lower.strip_prefix(phrase).is_some_and(|rest| {
+            // The phrase ends at a word's end ("Best," not "Bestellung").
+            if rest.starts_with(char::is_alphanumeric) {
+                return false;
+            }
+            // The name as written (its capitals), after as many characters as the phrase has.
+            let original = key.char_indices().nth(phrase.chars().count()).map_or("", |(at, _)| &key[at..]);
+            let name = original.trim_start_matches([',', '.', '!', ' ', '-', '—', '/']).trim_end_matches(['.', '!']);
+            name.is_empty() || is_capitalised_name(name)
+        })
+    })
+}
+
+/// A name whose words start with a capital (or a letter without case, as in CJK names):
+/// "Roman", "Ana Lima", "Анна", not "time is Monday".
+pub fn is_capitalised_name(s: &str) -> bool {
+    is_name(s) && s.split_whitespace().all(|w| w.starts_with(|c: char| c.is_alphabetic() && !c.is_lowercase()))
 }

@@ -6,8 +6,9 @@
 //!   Sent: / To: / Subject:" and translations, with or without a rule above), at an
 //!   "Original Message" separator, or at a `>` line. An attribution followed by `>` lines
 //!   quotes those; anything else quotes the rest, since an unmarked original has no end.
-//! - A forward ("Forwarded message", "Begin forwarded message:", or a header block whose
-//!   subject is "Fwd:") is what the sender sent: it and everything under it stays text.
+//! - A forward ("Forwarded message", "Begin forwarded message:", a header block whose
+//!   subject is "Fwd:", or a header block with nothing above it) is what the sender sent: it
+//!   and everything under it stays text.
 //! - A signature starts at "-- ", a rule of underscores, "-Name", or a phone's sign-off.
 
 use std::borrow::Cow;
@@ -15,8 +16,8 @@ use std::borrow::Cow;
 use super::languages::{CLOSING_VERBS, Field, forward_subject};
 use super::patterns::{
     MAX_HEADER_LINE, Mobile, Separator, ends_mid_date, ends_with_closing_verb, has_date_or_time, has_time,
-    header_field, is_attribution, is_name, is_rule, is_short_rule, key, lead_in_word, may_open_attribution,
-    mobile_signature, separator, unquote,
+    header_field, is_attribution, is_capitalised_name, is_name, is_rule, is_short_rule, is_sign_off, key, lead_in_word,
+    may_open_attribution, mobile_signature, separator, unquote,
 };
 
 #[derive(Debug)]
@@ -96,7 +97,41 @@ fn unknown_field(key: &str) -> bool {
 
 /// Labels `lines`; the flag says whether the body forwards a message.
 pub fn label(lines: &[Line<'_>]) -> (Vec<Label>, bool) {
-    Labeller::new(lines).run()
+    let (mut labels, forwarded) = Labeller::new(lines).run();
+    sign_off_under_quote(lines, &mut labels);
+    (labels, forwarded)
+}
+
+/// A reply written above a quote never has the quote between its words and its closing: a
+/// sign-off of one to three lines ("Regards,\nRoman", "Viele Grüße, Ana") that is all that
+/// follows the last quote, under text the sender wrote above it, is their signature, put
+/// below the quote (as Thunderbird does by default when replying above it). The quote is then
+/// unanswered, so it goes to `quoted`. With nothing written above the quote, the same lines
+/// ("> Can you come?\n\nThanks, Ana") are the reply and stay text.
+fn sign_off_under_quote(lines: &[Line<'_>], labels: &mut [Label]) {
+    let mut tail = Vec::new();
+    let mut i = labels.len();
+    while i > 0 {
+        i -= 1;
+        match labels[i] {
+            Label::Blank => {}
+            Label::Text if tail.len() < 3 => tail.push(i),
+            Label::Quote => break,
+            _ => return,
+        }
+    }
+    if labels.get(i) != Some(&Label::Quote) || tail.is_empty() {
+        return;
+    }
+    // Top to bottom: a sign-off line first, then at most two name lines.
+    tail.reverse();
+    let names_follow = tail[1..].iter().all(|&j| is_capitalised_name(&lines[j].key) && lines[j].key.len() <= 40);
+    if !is_sign_off(&lines[tail[0]].key) || !names_follow || !labels[..i].contains(&Label::Text) {
+        return;
+    }
+    for j in tail {
+        labels[j] = Label::Signature;
+    }
 }
 
 /// Whether the quote at the top of the body (before anything the sender wrote) is the
@@ -164,6 +199,16 @@ impl<'l, 'a> Labeller<'l, 'a> {
             }
             match self.quote_start(i) {
                 Some(Start::Forward) => {
+                    self.mark(i, n, Label::Text);
+                    return (self.labels, true);
+                }
+                // A header block with nothing above it is how Outlook (and resend tools) forward
+                // without a comment: what the sender sent is that message, not a quote.
+                Some(Start::ToEnd)
+                    if self.labels[..i].iter().all(|l| *l == Label::Blank)
+                        && separator(&line.key) != Some(Separator::Original)
+                        && self.header_fields_from(i) =>
+                {
                     self.mark(i, n, Label::Text);
                     return (self.labels, true);
                 }
@@ -340,6 +385,13 @@ impl<'l, 'a> Labeller<'l, 'a> {
         // Outlook on the web can flatten the whole block onto one line.
         let flattened = ["sent:", "date:", "to:", "subject:"].iter().filter(|f| line.contains(*f)).count() >= 2;
         (flattened || (addressed && (end == self.lines.len() || self.lines[end].blank()))).then_some(start)
+    }
+
+    /// Whether a block of at least two header fields starts at line `i` (or under the rule
+    /// there): a lone "From: a@b" line is not a forwarded message.
+    fn header_fields_from(&self, i: usize) -> bool {
+        let first = if is_rule(&self.lines[i].key) { self.next_nonblank[i + 1] } else { i };
+        self.field_at(first) && self.field_at(first + 1)
     }
 
     fn field_at(&self, i: usize) -> bool {

@@ -272,4 +272,6 @@ fn random_bodies_never_lose_a_line() {
 
 mod classes;
 mod clients;
+mod each_client;
 mod html;
+mod round_classes;
