@@ -119,6 +119,23 @@ pub fn create_with_identity(
     trust: Trust,
     at: DateTime<Utc>,
 ) -> Result<(Customer, ThreadId), DbError> {
+    let customer =
+        Customer { id: CustomerId::new(), name: name.map(|n| n.as_str().to_owned()), created_at: at, updated_at: at };
+    let (thread, identity_id, name_key) = (ThreadId::new(), IdentityId::new(), name.map(CustomerName::search_key));
+    let rows = dialect::NewCustomerRows {
+        customer: &customer.id.to_string(),
+        name: customer.name.as_deref(),
+        name_key: name_key.as_deref(),
+        thread: &thread.to_string(),
+        identity: &identity_id.to_string(),
+        kind: &identity.kind.to_string(),
+        value: &identity.value,
+        trust: trust.as_str(),
+        at: to_db(at),
+    };
+    if dialect::insert_customer_with_identity(conn, &rows)? {
+        return Ok((customer, thread));
+    }
     let (customer, thread) = insert_customer(conn, name, at, Some(at))?;
     insert_identity(conn, customer.id, &NewIdentity { value: identity.clone(), trust }, at)?;
     Ok((customer, thread))
@@ -181,6 +198,29 @@ pub fn lock_thread_of(conn: &mut DbConn, customer: CustomerId, at: DateTime<Utc>
         .optional()?
         .ok_or(DbError::NotFound)?;
     Ok(id.parse()?)
+}
+
+/// The customer holding `identity`, with their thread locked and marked with a message at
+/// `at` (as [`lock_thread_of`]), in one statement: placement's "who is this" and "lock
+/// their thread" are one round trip. `None` when nobody holds the identity.
+pub fn lock_thread_of_identity(
+    conn: &mut DbConn,
+    identity: &IdentityValue,
+    at: DateTime<Utc>,
+) -> Result<Option<(CustomerId, ThreadId)>, DbError> {
+    let at = to_db(at);
+    let later = threads::last_message_at.is_null().or(threads::last_message_at.lt(at));
+    let owner = identities::table
+        .filter(identities::kind.eq(identity.kind.to_string()).and(identities::value.eq(&identity.value)))
+        .select(identities::customer_id)
+        .single_value();
+    let row: Option<(String, String)> =
+        diesel::update(threads::table.filter(threads::customer_id.nullable().eq(owner)))
+            .set(threads::last_message_at.eq(case_when(later, Some(at)).otherwise(threads::last_message_at)))
+            .returning((threads::customer_id, threads::id))
+            .get_result(conn)
+            .optional()?;
+    row.map(|(customer, thread)| Ok((customer.parse()?, thread.parse()?))).transpose()
 }
 
 /// Records that the thread saw a message at `at`, keeping the latest time.

@@ -64,6 +64,68 @@ pub fn next_ticket_number(conn: &mut DbConn) -> Result<i64, DbError> {
 
 diesel::define_sql_function!(fn nextval(sequence: diesel::sql_types::Text) -> BigInt);
 
+/// Inserts a ticket with the next human number and returns the number. On PostgreSQL the
+/// number comes from the sequence inside the INSERT (one round trip, prepared); SQLite's
+/// single writer takes the highest number plus one first.
+pub fn insert_numbered_ticket(conn: &mut DbConn, row: crate::tickets::NewTicketRow<'_>) -> Result<i64, DbError> {
+    use crate::schema::tickets;
+    match conn {
+        DbConn::Pg(pg) => Ok(diesel::insert_into(tickets::table)
+            .values((tickets::number.eq(nextval("ticket_numbers")), row))
+            .returning(tickets::number)
+            .get_result(pg)?),
+        DbConn::Sqlite(_) => {
+            let number = next_ticket_number(conn)?;
+            diesel::insert_into(tickets::table).values((tickets::number.eq(number), row)).execute(conn)?;
+            Ok(number)
+        }
+    }
+}
+
+/// The rows of a new customer whose thread starts with a message.
+#[derive(Debug)]
+pub struct NewCustomerRows<'a> {
+    pub customer: &'a str,
+    pub name: Option<&'a str>,
+    pub name_key: Option<&'a str>,
+    pub thread: &'a str,
+    pub identity: &'a str,
+    pub kind: &'a str,
+    pub value: &'a str,
+    pub trust: &'a str,
+    pub at: chrono::NaiveDateTime,
+}
+
+/// Inserts a customer, its thread and its first identity in one statement on PostgreSQL
+/// (data-modifying CTEs; the foreign keys are checked when the statement ends), so a new
+/// sender's mail costs one round trip for them instead of three. `false` on SQLite, which
+/// runs in-process: the caller inserts them one by one.
+pub fn insert_customer_with_identity(conn: &mut DbConn, rows: &NewCustomerRows<'_>) -> Result<bool, DbError> {
+    use diesel::sql_types::{Nullable, Text, Timestamp};
+    let DbConn::Pg(pg) = conn else {
+        return Ok(false);
+    };
+    diesel::sql_query(
+        "WITH customer AS (INSERT INTO customers (id, name, name_key, created_at, updated_at) \
+                           VALUES ($1, $2, $3, $4, $4)), \
+              thread AS (INSERT INTO threads (id, customer_id, created_at, last_message_at) \
+                         VALUES ($5, $1, $4, $4)) \
+         INSERT INTO identities (id, customer_id, kind, value, trust, created_at) \
+         VALUES ($6, $1, $7, $8, $9, $4)",
+    )
+    .bind::<Text, _>(rows.customer)
+    .bind::<Nullable<Text>, _>(rows.name)
+    .bind::<Nullable<Text>, _>(rows.name_key)
+    .bind::<Timestamp, _>(rows.at)
+    .bind::<Text, _>(rows.thread)
+    .bind::<Text, _>(rows.identity)
+    .bind::<Text, _>(rows.kind)
+    .bind::<Text, _>(rows.value)
+    .bind::<Text, _>(rows.trust)
+    .execute(pg)?;
+    Ok(true)
+}
+
 /// Rows of transactions below this id are final (PostgreSQL): it is the oldest
 /// transaction still running, and any row written from now on carries an id at least this
 /// high. SQLite has one writer at a time, so everything committed is final.

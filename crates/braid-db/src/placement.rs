@@ -156,14 +156,11 @@ fn place_once(conn: &mut DbConn, inbound: &Inbound, policy: &PlacementPolicy) ->
             (ticket.customer_id, thread, true, reason)
         }
         None => {
-            let owner = customers::owner_of(conn, &inbound.sender)?;
-            let (identification, identified) = placement::identify(&inbound.sender, owner);
-            match identification {
-                Identification::Known(customer) => {
-                    let thread = customers::lock_thread_of(conn, customer, at)?;
-                    (customer, thread, true, identified)
-                }
-                Identification::New => {
+            let held = customers::lock_thread_of_identity(conn, &inbound.sender, at)?;
+            let (identification, identified) = placement::identify(&inbound.sender, held.map(|(c, _)| c));
+            match (identification, held) {
+                (Identification::Known(customer), Some((_, thread))) => (customer, thread, true, identified),
+                _ => {
                     let (customer, thread) = customers::create_with_identity(
                         conn,
                         inbound.sender_name.as_ref(),

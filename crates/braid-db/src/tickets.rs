@@ -197,25 +197,41 @@ pub struct NewTicket {
 }
 
 /// Opens a ticket with the next number. The caller records the event ([`event`]).
+/// A new ticket's row, all but its number (see [`dialect::insert_numbered_ticket`]).
+#[derive(Debug, Insertable)]
+#[diesel(table_name = tickets)]
+pub struct NewTicketRow<'a> {
+    id: &'a str,
+    customer_id: &'a str,
+    subject: &'a str,
+    status: &'a str,
+    priority: &'a str,
+    channel: &'a str,
+    assignee_id: Option<&'a str>,
+    team_id: Option<&'a str>,
+    version: i64,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+}
+
 pub fn create(conn: &mut DbConn, new: NewTicket) -> Result<Ticket, DbError> {
     let id = TicketId::new();
-    let number = dialect::next_ticket_number(conn)?;
-    diesel::insert_into(tickets::table)
-        .values((
-            tickets::id.eq(id.to_string()),
-            tickets::number.eq(number),
-            tickets::customer_id.eq(new.customer_id.to_string()),
-            tickets::subject.eq(new.subject.as_str()),
-            tickets::status.eq(TicketStatus::Open.as_str()),
-            tickets::priority.eq(new.priority.as_str()),
-            tickets::channel.eq(new.channel.as_str()),
-            tickets::assignee_id.eq(new.assignee_id.map(|id| id.to_string())),
-            tickets::team_id.eq(new.team_id.map(|id| id.to_string())),
-            tickets::version.eq(1),
-            tickets::created_at.eq(to_db(new.at)),
-            tickets::updated_at.eq(to_db(new.at)),
-        ))
-        .execute(conn)?;
+    let (id_text, customer_text) = (id.to_string(), new.customer_id.to_string());
+    let (assignee, team) = (new.assignee_id.map(|id| id.to_string()), new.team_id.map(|id| id.to_string()));
+    let row = NewTicketRow {
+        id: &id_text,
+        customer_id: &customer_text,
+        subject: new.subject.as_str(),
+        status: TicketStatus::Open.as_str(),
+        priority: new.priority.as_str(),
+        channel: new.channel.as_str(),
+        assignee_id: assignee.as_deref(),
+        team_id: team.as_deref(),
+        version: 1,
+        created_at: to_db(new.at),
+        updated_at: to_db(new.at),
+    };
+    let number = dialect::insert_numbered_ticket(conn, row)?;
     let mut tags = new.tags;
     tags.sort();
     tags.dedup();
