@@ -117,7 +117,7 @@ impl Default for Settings {
             login_window_secs: 900,
             login_address_per_minute: 30,
             password_hash_concurrency: 0,
-            password_hash_wait_ms: 250,
+            password_hash_wait_ms: 500,
             refresh_grace_secs: 30,
             trusted_proxies: Vec::new(),
             idempotency_ttl_hours: 24,

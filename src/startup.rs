@@ -169,8 +169,8 @@ async fn auth_config(db: &Db, settings: &Settings) -> anyhow::Result<AuthConfig>
     let candidate = tokens::random_token();
     let successor_key =
         db.run(move |conn| braid_db::auth::secret_or_insert(conn, REFRESH_SUCCESSOR_KEY, &candidate)).await?;
-    let trusted_proxies = TrustedProxies::parse(&settings.trusted_proxies)
-        .map_err(|bad| anyhow::anyhow!("trusted_proxies: {bad}"))?;
+    let trusted_proxies =
+        TrustedProxies::parse(&settings.trusted_proxies).map_err(|bad| anyhow::anyhow!("trusted_proxies: {bad}"))?;
     Ok(AuthConfig {
         keys: JwtKeys::new(&kid, &secret, &retired),
         access_ttl: chrono::Duration::seconds(i64::try_from(settings.access_token_ttl_secs)?),

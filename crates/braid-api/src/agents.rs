@@ -75,8 +75,8 @@ async fn hash(state: &AppState, password: String) -> Result<String, ApiError> {
         hashed
     })
     .await
-        .map_err(ApiError::internal)?
-        .map_err(|e| ApiError::new(ErrorCode::ValidationFailed, e.to_string()))
+    .map_err(ApiError::internal)?
+    .map_err(|e| ApiError::new(ErrorCode::ValidationFailed, e.to_string()))
 }
 
 fn not_found(error: braid_db::DbError) -> ApiError {

@@ -338,8 +338,10 @@ pub fn begin_login_attempt(
 
 /// A success clears the failures counted at its own address only.
 pub fn clear_login_failures(conn: &mut DbConn, email: &str, address: &str) -> Result<(), DbError> {
-    diesel::delete(login_failures::table.filter(login_failures::email.eq(email).and(login_failures::address.eq(address))))
-        .execute(conn)?;
+    diesel::delete(
+        login_failures::table.filter(login_failures::email.eq(email).and(login_failures::address.eq(address))),
+    )
+    .execute(conn)?;
     Ok(())
 }
 
