@@ -41,9 +41,26 @@ pub struct Settings {
     pub jwt_retired_secrets: BTreeMap<String, String>,
     pub access_token_ttl_secs: u64,
     pub refresh_token_ttl_days: u32,
-    /// Failed sign-ins for one email within `login_window_secs` before further tries get 429.
+    /// Failed sign-ins for one email from one client address within `login_window_secs`
+    /// before further tries from that address get 429. Counted in the database, so across
+    /// nodes.
     pub login_max_failures: u32,
     pub login_window_secs: u64,
+    /// Sign-in attempts per client address (an IPv6 client by its /64) per minute, per
+    /// node, before 429; 0 turns the limit off.
+    pub login_address_per_minute: u32,
+    /// Password hashes running at once (sign-ins, agents' new passwords); 0 means one per
+    /// available core.
+    pub password_hash_concurrency: usize,
+    /// How long a sign-in waits for a hash slot before it gets 503 with `Retry-After`.
+    pub password_hash_wait_ms: u64,
+    /// For how long a rotated refresh token, presented again, returns the same successor
+    /// instead of counting as stolen; 0 turns the grace off.
+    pub refresh_grace_secs: u64,
+    /// Proxies (CIDRs or addresses) whose `X-Forwarded-For` names the client; empty, the
+    /// TCP peer is the client. `BRAID_TRUSTED_PROXIES` takes a comma-separated list.
+    #[serde(deserialize_with = "list_or_commas")]
+    pub trusted_proxies: Vec<String>,
     /// How long an `Idempotency-Key` is remembered.
     pub idempotency_ttl_hours: u32,
     /// The bearer secret of `POST /v1/channels/email/inbound`; unset turns inbound email off.
@@ -98,6 +115,11 @@ impl Default for Settings {
             refresh_token_ttl_days: 30,
             login_max_failures: 5,
             login_window_secs: 900,
+            login_address_per_minute: 30,
+            password_hash_concurrency: 0,
+            password_hash_wait_ms: 500,
+            refresh_grace_secs: 30,
+            trusted_proxies: Vec::new(),
             idempotency_ttl_hours: 24,
             email_inbound_secret: None,
             email_max_bytes: 25 * 1024 * 1024,
@@ -110,6 +132,21 @@ impl Default for Settings {
             smtp_max_attempts: 8,
         }
     }
+}
+
+/// A list given as a list (in `braid.toml`) or as one comma-separated string (in the
+/// environment).
+fn list_or_commas<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Given {
+        List(Vec<String>),
+        Text(String),
+    }
+    Ok(match Given::deserialize(deserializer)? {
+        Given::List(items) => items,
+        Given::Text(text) => text.split(',').map(str::trim).filter(|item| !item.is_empty()).map(String::from).collect(),
+    })
 }
 
 /// The settings a command-line flag can override. Unset flags change nothing.
@@ -205,6 +242,19 @@ mod tests {
             assert_eq!(settings.database_pool_size, 3);
             assert_eq!(settings.smtp_ca_file.as_deref(), Some(Path::new("/etc/braid/internal-ca.pem")));
             assert_eq!(settings.redis_url.as_deref(), Some("redis://flag"), "flag over env");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn trusted_proxies_come_as_a_list_in_the_file_or_commas_in_the_environment() {
+        Jail::expect_with(|jail| {
+            jail.create_file("braid.toml", "trusted_proxies = [\"10.0.0.0/8\"]")?;
+            let settings = Settings::load(None, &Overrides::default()).map_err(|e| *e)?;
+            assert_eq!(settings.trusted_proxies, ["10.0.0.0/8"]);
+            jail.set_env("BRAID_TRUSTED_PROXIES", "10.0.0.0/8, fd00::/8");
+            let settings = Settings::load(None, &Overrides::default()).map_err(|e| *e)?;
+            assert_eq!(settings.trusted_proxies, ["10.0.0.0/8", "fd00::/8"]);
             Ok(())
         });
     }

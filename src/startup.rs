@@ -8,7 +8,9 @@ use std::net::TcpListener;
 
 use actix_web::{HttpServer, dev::Server, web};
 use anyhow::Context;
-use braid_api::tokens::{self, JwtKeys};
+use braid_api::client::TrustedProxies;
+use braid_api::throttle::SignInGuards;
+use braid_api::tokens::{self, JwtKeys, SuccessorKey};
 use braid_api::{AppState, AuthConfig, EmailConfig, Limits, Metrics};
 use braid_channels::email::tokens::ReplyTokens;
 use braid_core::placement::PlacementPolicy;
@@ -149,6 +151,10 @@ async fn connect_redis(settings: &Settings) -> anyhow::Result<Option<redis::aio:
 /// The database-kept signing key's name in `secrets`.
 const GENERATED_JWT_SECRET: &str = "jwt_signing_key";
 
+/// The key deriving refresh tokens' successors, kept in `secrets` so every node derives
+/// the same one.
+const REFRESH_SUCCESSOR_KEY: &str = "refresh_successor_key";
+
 async fn auth_config(db: &Db, settings: &Settings) -> anyhow::Result<AuthConfig> {
     let (kid, secret) = match &settings.jwt_secret {
         Some(secret) => (settings.jwt_key_id.clone(), secret.clone()),
@@ -160,12 +166,25 @@ async fn auth_config(db: &Db, settings: &Settings) -> anyhow::Result<AuthConfig>
         }
     };
     let retired = settings.jwt_retired_secrets.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let candidate = tokens::random_token();
+    let successor_key =
+        db.run(move |conn| braid_db::auth::secret_or_insert(conn, REFRESH_SUCCESSOR_KEY, &candidate)).await?;
+    let trusted_proxies =
+        TrustedProxies::parse(&settings.trusted_proxies).map_err(|bad| anyhow::anyhow!("trusted_proxies: {bad}"))?;
     Ok(AuthConfig {
         keys: JwtKeys::new(&kid, &secret, &retired),
         access_ttl: chrono::Duration::seconds(i64::try_from(settings.access_token_ttl_secs)?),
         refresh_ttl: chrono::Duration::days(settings.refresh_token_ttl_days.into()),
         login_max_failures: settings.login_max_failures.into(),
         login_window: chrono::Duration::seconds(i64::try_from(settings.login_window_secs)?),
+        successor_key: SuccessorKey::new(successor_key.as_bytes()),
+        refresh_grace: chrono::Duration::seconds(i64::try_from(settings.refresh_grace_secs)?),
+        trusted_proxies,
+        guards: SignInGuards::new(
+            settings.password_hash_concurrency,
+            std::time::Duration::from_millis(settings.password_hash_wait_ms),
+            settings.login_address_per_minute,
+        ),
     })
 }
 

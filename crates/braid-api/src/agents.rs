@@ -66,11 +66,17 @@ pub struct AgentPatch {
     pub active: Option<bool>,
 }
 
-async fn hash(password: String) -> Result<String, ApiError> {
-    web::block(move || password::hash(&password))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(|e| ApiError::new(ErrorCode::ValidationFailed, e.to_string()))
+/// Hashes under the server's hash budget (see `throttle`), waiting for a permit.
+async fn hash(state: &AppState, password: String) -> Result<String, ApiError> {
+    let permit = state.auth.guards.hash_permit().await;
+    web::block(move || {
+        let hashed = password::hash(&password);
+        drop(permit);
+        hashed
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(|e| ApiError::new(ErrorCode::ValidationFailed, e.to_string()))
 }
 
 fn not_found(error: braid_db::DbError) -> ApiError {
@@ -103,7 +109,7 @@ async fn create(
         email: EmailAddress::parse(&body.email)?,
         name: AgentName::parse(&body.name)?,
         role: body.role.unwrap_or(Role::Agent),
-        password_hash: hash(body.password).await?,
+        password_hash: hash(&state, body.password).await?,
     };
     let agent = state.db.run(move |conn| agents::create(conn, &new)).await.map_err(|e| match e {
         braid_db::DbError::Conflict(_) => ApiError::new(ErrorCode::Conflict, "an agent with this email exists"),
@@ -174,7 +180,7 @@ async fn update(
         name: body.name.as_deref().map(AgentName::parse).transpose()?,
         role: body.role,
         password_hash: match body.password {
-            Some(password) => Some(hash(password).await?),
+            Some(password) => Some(hash(&state, password).await?),
             None => None,
         },
         active: body.active,

@@ -7,6 +7,7 @@
 mod agents;
 mod api_keys;
 mod attachments;
+pub mod client;
 mod customers;
 mod email;
 mod error;
@@ -22,6 +23,7 @@ mod request_id;
 mod sessions;
 mod state;
 mod teams;
+pub mod throttle;
 mod tickets;
 pub mod tokens;
 

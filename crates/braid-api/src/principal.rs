@@ -51,9 +51,10 @@ fn unauthorized(detail: &str) -> ApiError {
     ApiError::new(ErrorCode::Unauthorized, detail)
 }
 
-/// Resolves the bearer credential in `headers`. The agent is read from the database on
-/// every request, so deactivating an agent or changing their role takes effect at once,
-/// not when their token expires.
+/// Resolves the bearer credential in `headers`. The agent and the token's session are read
+/// from the database on every request (one query), so deactivating an agent, changing
+/// their role or password, and ending a session take effect at once, not when the token
+/// expires.
 pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
     let header = headers
         .get(AUTHORIZATION)
@@ -89,21 +90,22 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Princ
         return Ok(Principal::ApiKey { id: key.id, scopes: key.scopes });
     }
 
-    let agent_id = tokens::verify_access_token(&state.auth.keys, &token)
+    let verified = tokens::verify_access_token(&state.auth.keys, &token)
         .ok_or_else(|| unauthorized("invalid or expired access token"))?;
-    let agent =
-        state.db.run(move |conn| braid_db::agents::get(conn, agent_id).map(Some).or_else(not_found_as_none)).await?;
-    match agent {
-        Some(agent) if agent.active => Ok(Principal::Agent { id: agent.id, role: agent.role }),
-        _ => Err(unauthorized("this agent no longer exists or was deactivated")),
+    let (agent, session) = (verified.agent, verified.session.clone());
+    let holder = state.db.run(move |conn| braid_db::auth::token_holder(conn, agent, &session)).await?;
+    let Some(holder) = holder.filter(|holder| holder.agent.active) else {
+        return Err(unauthorized("this agent no longer exists or was deactivated"));
+    };
+    // Seconds, as `iat` is: a token issued in the same second as a password change is
+    // refused through its ended session instead.
+    if holder.tokens_not_before.is_some_and(|not_before| verified.issued_at < not_before.timestamp()) {
+        return Err(unauthorized("this token was issued before the agent's password changed or they were deactivated"));
     }
-}
-
-fn not_found_as_none<T>(error: braid_db::DbError) -> Result<Option<T>, braid_db::DbError> {
-    match error {
-        braid_db::DbError::NotFound => Ok(None),
-        other => Err(other),
+    if !holder.session_open {
+        return Err(unauthorized("this token's session has ended; sign in again"));
     }
+    Ok(Principal::Agent { id: holder.agent.id, role: holder.agent.role })
 }
 
 impl FromRequest for Principal {

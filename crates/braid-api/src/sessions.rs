@@ -1,7 +1,9 @@
 //! Agent sign-in: `POST /v1/auth/login`, `/refresh` and `/logout`.
 
 use actix_web::http::header::RETRY_AFTER;
-use actix_web::{HttpResponse, post, web};
+use std::net::{IpAddr, Ipv4Addr};
+
+use actix_web::{HttpRequest, HttpResponse, post, web};
 use braid_core::EmailAddress;
 use braid_db::auth::{self, Attempt, Rotation};
 use serde::{Deserialize, Serialize};
@@ -9,7 +11,7 @@ use utoipa::ToSchema;
 
 use crate::error::responses;
 use crate::idempotency::NotReplayable;
-use crate::{ApiError, AppState, ErrorCode, password, tokens};
+use crate::{ApiError, AppState, ErrorCode, client, password, tokens};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -41,8 +43,12 @@ pub struct RefreshRequest {
 
 /// Sign in with email and password.
 ///
-/// After `login_max_failures` failed tries for one email within the window, further
-/// tries get 429 with `Retry-After` until the window frees.
+/// Throttled three ways, each answered with `Retry-After`: more than
+/// `login_address_per_minute` tries from one client address get 429; after
+/// `login_max_failures` failed tries for one email from one address within the window,
+/// further tries from that address get 429 until the window frees (the owner at another
+/// address is not locked out); and when more password checks are running than the server
+/// has cores for, a try that cannot start within a moment gets 503.
 #[utoipa::path(
     tag = "auth",
     operation_id = "login",
@@ -50,37 +56,58 @@ pub struct RefreshRequest {
     responses(
         (status = 200, description = "Signed in.", body = TokenPair),
         (status = 401, description = "Wrong email or password (`unauthorized`).", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many failed tries (`rate_limited`); see `Retry-After`.", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many tries from this address, or too many failed tries for this email from it (`rate_limited`); see `Retry-After`.", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Too many sign-ins at once on this server (`unavailable`); see `Retry-After`.", body = crate::error::Problem, content_type = "application/problem+json"),
         responses::BadInput,
     ),
 )]
 #[post("/v1/auth/login")]
-async fn login(state: web::Data<AppState>, body: web::Json<Login>) -> Result<HttpResponse, ApiError> {
+async fn login(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    body: web::Json<Login>,
+) -> Result<HttpResponse, ApiError> {
     let Login { email, password } = body.into_inner();
+    let address = client::address(&request, &state.auth.trusted_proxies).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    if let Err(wait) = state.auth.guards.admit(address) {
+        let detail = format!("too many sign-ins from this address; retry in {wait} seconds");
+        return Ok(retry_later(ErrorCode::RateLimited, detail, wait));
+    }
     let email = EmailAddress::parse(&email).map_err(|_| wrong_credentials())?;
+    // The permit is taken before the attempt is counted, so a sign-in turned away for load
+    // does not count as a failure against the email.
+    let Some(permit) = state.auth.guards.try_hash_permit().await else {
+        return Ok(retry_later(ErrorCode::Unavailable, "too many sign-ins at once; retry in a second".into(), 1));
+    };
     // The attempt is counted before the password is checked, so parallel guesses cannot
     // all slip under the limit; a success clears the count.
+    let key = client::throttle_key(address).to_string();
     let (attempt, stored) = {
-        let (email, max, window) = (email.clone(), state.auth.login_max_failures, state.auth.login_window);
+        let (email, key, max, window) =
+            (email.clone(), key.clone(), state.auth.login_max_failures, state.auth.login_window);
         state
             .db
             .run(move |conn| {
-                let attempt = auth::begin_login_attempt(conn, email.as_str(), max, window)?;
+                let attempt = auth::begin_login_attempt(conn, email.as_str(), &key, max, window)?;
                 Ok((attempt, braid_db::agents::password_hash(conn, &email)?))
             })
             .await?
     };
     if let Attempt::Throttled { until } = attempt {
-        let wait = (until - braid_db::now()).num_seconds().max(1);
-        let error = ApiError::new(ErrorCode::RateLimited, format!("too many failed sign-ins; retry in {wait} seconds"));
-        let mut response = actix_web::ResponseError::error_response(&error);
-        response.headers_mut().insert(RETRY_AFTER, wait.into());
-        return Ok(response);
+        let wait = u64::try_from((until - braid_db::now()).num_seconds()).unwrap_or(0).max(1);
+        let detail = format!("too many failed sign-ins; retry in {wait} seconds");
+        return Ok(retry_later(ErrorCode::RateLimited, detail, wait));
     }
 
     // An unknown email is checked against a hash too, so both answers take as long.
     let hash = stored.as_ref().map_or_else(|| password::dummy_hash().to_owned(), |(_, hash)| hash.clone());
-    let matches = web::block(move || password::verify(&password, &hash)).await.map_err(ApiError::internal)?;
+    let matches = web::block(move || {
+        let matches = password::verify(&password, &hash);
+        drop(permit);
+        matches
+    })
+    .await
+    .map_err(ApiError::internal)?;
     let Some((agent, _)) = stored.filter(|_| matches) else {
         return Err(wrong_credentials());
     };
@@ -88,19 +115,25 @@ async fn login(state: web::Data<AppState>, body: web::Json<Login>) -> Result<Htt
     let refresh_token = tokens::random_token();
     let refresh_hash = tokens::sha256_hex(&refresh_token);
     let expires = braid_db::now() + state.auth.refresh_ttl;
-    let role = {
+    let (session, role) = {
         let email = email.to_string();
         state
             .db
             .run(move |conn| {
-                auth::clear_login_failures(conn, &email)?;
-                let family = uuid::Uuid::now_v7().to_string();
-                auth::insert_refresh_token(conn, agent, &family, &refresh_hash, expires)?;
-                Ok(braid_db::agents::get(conn, agent)?.role)
+                auth::clear_login_failures(conn, &email, &key)?;
+                let session = auth::start_session(conn, agent, &refresh_hash, expires)?;
+                Ok((session, braid_db::agents::get(conn, agent)?.role))
             })
             .await?
     };
-    Ok(secret(HttpResponse::Ok().json(pair(&state, agent, role, refresh_token)?)))
+    Ok(secret(HttpResponse::Ok().json(pair(&state, agent, role, &session, refresh_token)?)))
+}
+
+/// A problem answer with `Retry-After`.
+fn retry_later(code: ErrorCode, detail: String, seconds: u64) -> HttpResponse {
+    let mut response = actix_web::ResponseError::error_response(&ApiError::new(code, detail));
+    response.headers_mut().insert(RETRY_AFTER, seconds.into());
+    response
 }
 
 /// Marks an answer carrying tokens as never to be replayed.
@@ -117,10 +150,11 @@ fn pair(
     state: &AppState,
     agent: braid_core::AgentId,
     role: braid_core::Role,
+    session: &str,
     refresh_token: String,
 ) -> Result<TokenPair, ApiError> {
-    let access =
-        tokens::issue_access_token(&state.auth.keys, agent, role, state.auth.access_ttl).map_err(ApiError::internal)?;
+    let access = tokens::issue_access_token(&state.auth.keys, agent, role, session, state.auth.access_ttl)
+        .map_err(ApiError::internal)?;
     Ok(TokenPair {
         access_token: access,
         refresh_token,
@@ -131,8 +165,10 @@ fn pair(
 
 /// Exchange a refresh token for a new token pair.
 ///
-/// Each refresh token works once. Presenting one that was already used means it leaked:
-/// every token of that sign-in is revoked and the agent must sign in again.
+/// Each refresh token works once. Presenting it again within `refresh_grace_secs` of its
+/// use (parallel refreshes, a retry after a lost answer) returns the same successor token.
+/// Presenting it later means it leaked: the sign-in ends, its access tokens stop working,
+/// and the agent must sign in again.
 #[utoipa::path(
     tag = "auth",
     operation_id = "refreshSession",
@@ -146,12 +182,19 @@ fn pair(
 #[post("/v1/auth/refresh")]
 async fn refresh(state: web::Data<AppState>, body: web::Json<RefreshRequest>) -> Result<HttpResponse, ApiError> {
     let presented = tokens::sha256_hex(&body.refresh_token);
-    let next = tokens::random_token();
+    let next = state.auth.successor_key.successor(&body.refresh_token);
     let next_hash = tokens::sha256_hex(&next);
     let expires = braid_db::now() + state.auth.refresh_ttl;
-    let rotation = state.db.run(move |conn| auth::rotate_refresh_token(conn, &presented, &next_hash, expires)).await?;
-    let agent = match rotation {
-        Rotation::Rotated { agent } => agent,
+    let grace = state.auth.refresh_grace;
+    let rotation =
+        state.db.run(move |conn| auth::rotate_refresh_token(conn, &presented, &next_hash, expires, grace)).await?;
+    let (agent, session) = match rotation {
+        Rotation::Rotated { agent, session, again } => {
+            if again {
+                tracing::debug!(%session, "a refresh token was presented again within the grace period");
+            }
+            (agent, session)
+        }
         Rotation::Reused => {
             tracing::warn!("a spent refresh token was presented again; its sign-in is revoked");
             return Err(ApiError::new(
@@ -167,10 +210,10 @@ async fn refresh(state: web::Data<AppState>, body: web::Json<RefreshRequest>) ->
     if !found.active {
         return Err(ApiError::new(ErrorCode::Unauthorized, "this agent was deactivated"));
     }
-    Ok(secret(HttpResponse::Ok().json(pair(&state, agent, found.role, next)?)))
+    Ok(secret(HttpResponse::Ok().json(pair(&state, agent, found.role, &session, next)?)))
 }
 
-/// Sign out: revoke the refresh token and every token of its sign-in.
+/// Sign out: end the sign-in; its refresh and access tokens stop working at once.
 #[utoipa::path(
     tag = "auth",
     operation_id = "logout",

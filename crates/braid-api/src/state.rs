@@ -5,7 +5,9 @@ use braid_core::placement::PlacementPolicy;
 use braid_db::Db;
 
 use crate::Metrics;
-use crate::tokens::JwtKeys;
+use crate::client::TrustedProxies;
+use crate::throttle::SignInGuards;
+use crate::tokens::{JwtKeys, SuccessorKey};
 
 /// The email channel.
 #[derive(Debug, Clone)]
@@ -29,9 +31,19 @@ pub struct AuthConfig {
     pub keys: JwtKeys,
     pub access_ttl: chrono::Duration,
     pub refresh_ttl: chrono::Duration,
-    /// Failed logins for one email within `login_window` before further tries get 429.
+    /// Failed logins for one email from one client address within `login_window` before
+    /// further tries from that address get 429.
     pub login_max_failures: i64,
     pub login_window: chrono::Duration,
+    /// Derives a refresh token's successor, so a repeat within `refresh_grace` gets the same.
+    pub successor_key: SuccessorKey,
+    /// How long a rotated refresh token still returns its successor instead of counting as
+    /// reuse.
+    pub refresh_grace: chrono::Duration,
+    /// Whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: TrustedProxies,
+    /// The password-hash budget and the per-address sign-in rate.
+    pub guards: SignInGuards,
 }
 
 /// Request body limits.

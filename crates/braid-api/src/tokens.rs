@@ -1,6 +1,9 @@
 //! Credentials on the wire: short-lived JWT access tokens (HS256, with a key id so keys
 //! can rotate), opaque refresh tokens, and API keys. Refresh tokens and API key secrets
 //! are random with 256 bits of entropy, so a plain SHA-256 of them is what gets stored.
+//!
+//! An access token names its session (`sid`), which the principal check looks up with the
+//! agent on every request: ending the session ends the token.
 
 use std::collections::HashMap;
 
@@ -8,6 +11,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use braid_core::{AgentId, Role};
 use chrono::{Duration, Utc};
+use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -50,17 +54,21 @@ pub struct Claims {
     pub aud: String,
     pub iat: i64,
     pub exp: i64,
+    /// The session (refresh-token family) the token belongs to.
+    pub sid: String,
 }
 
 pub fn issue_access_token(
     keys: &JwtKeys,
     agent: AgentId,
     role: Role,
+    session: &str,
     ttl: Duration,
 ) -> Result<String, jsonwebtoken::errors::Error> {
     let now = Utc::now().timestamp();
     let claims = Claims {
         sub: agent.to_string(),
+        sid: session.to_owned(),
         role: role.as_str().to_owned(),
         iss: ISSUER.into(),
         aud: AUDIENCE.into(),
@@ -71,9 +79,19 @@ pub fn issue_access_token(
     jsonwebtoken::encode(&header, &claims, &keys.signing)
 }
 
-/// The agent a valid token names. Only HS256 with a known key id is accepted: `alg:none`,
-/// other algorithms, unknown keys, bad signatures and expired tokens all fail.
-pub fn verify_access_token(keys: &JwtKeys, token: &str) -> Option<AgentId> {
+/// What a valid access token says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub agent: AgentId,
+    pub session: String,
+    /// When it was issued, in seconds since the epoch.
+    pub issued_at: i64,
+}
+
+/// What a valid token says. Only HS256 with a known key id is accepted: `alg:none`,
+/// other algorithms, unknown keys, bad signatures, expired tokens and tokens without a
+/// session all fail.
+pub fn verify_access_token(keys: &JwtKeys, token: &str) -> Option<Verified> {
     let header = jsonwebtoken::decode_header(token).ok()?;
     if header.alg != Algorithm::HS256 {
         return None;
@@ -84,8 +102,36 @@ pub fn verify_access_token(keys: &JwtKeys, token: &str) -> Option<AgentId> {
     validation.set_issuer(&[ISSUER]);
     validation.set_audience(&[AUDIENCE]);
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-    let data = jsonwebtoken::decode::<Claims>(token, key, &validation).ok()?;
-    data.claims.sub.parse().ok()
+    let claims = jsonwebtoken::decode::<Claims>(token, key, &validation).ok()?.claims;
+    Some(Verified { agent: claims.sub.parse().ok()?, session: claims.sid, issued_at: claims.iat })
+}
+
+/// The key that derives a refresh token's successor from the token itself.
+pub struct SuccessorKey(Vec<u8>);
+
+impl SuccessorKey {
+    pub fn new(secret: &[u8]) -> Self {
+        Self(secret.to_vec())
+    }
+
+    /// The successor of refresh token `presented`: HMAC-SHA256 under this key. Deriving it
+    /// (rather than drawing it at random) lets a repeat of the same refresh within the
+    /// grace period be handed the same successor without storing any token in a form that
+    /// can be read back: the database keeps only SHA-256 hashes, and without this key a
+    /// copy of it derives nothing. Whoever holds the presented token during the grace
+    /// period can get its successor, which is what a grace period means.
+    pub fn successor(&self, presented: &str) -> String {
+        // HMAC takes keys of any length; this cannot fail.
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes keys of any length");
+        mac.update(presented.as_bytes());
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+}
+
+impl std::fmt::Debug for SuccessorKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SuccessorKey(..)")
+    }
 }
 
 /// 32 random bytes, URL-safe.
@@ -141,31 +187,60 @@ mod tests {
     #[test]
     fn a_token_verifies_to_its_agent() {
         let agent = AgentId::new();
-        let token = issue_access_token(&keys(), agent, Role::Agent, Duration::minutes(5)).unwrap();
-        assert_eq!(verify_access_token(&keys(), &token), Some(agent));
+        let token = issue_access_token(&keys(), agent, Role::Agent, "s1", Duration::minutes(5)).unwrap();
+        assert_eq!(verify_access_token(&keys(), &token).map(|v| (v.agent, v.session)), Some((agent, "s1".into())));
     }
 
     #[test]
     fn tokens_of_a_retired_key_still_verify_and_unknown_keys_do_not() {
         let agent = AgentId::new();
         let old = JwtKeys::new("k1", "old secret", &HashMap::new());
-        let token = issue_access_token(&old, agent, Role::Agent, Duration::minutes(5)).unwrap();
-        assert_eq!(verify_access_token(&keys(), &token), Some(agent));
+        let token = issue_access_token(&old, agent, Role::Agent, "s1", Duration::minutes(5)).unwrap();
+        assert_eq!(verify_access_token(&keys(), &token).map(|v| (v.agent, v.session)), Some((agent, "s1".into())));
         let stranger = JwtKeys::new("k9", "other", &HashMap::new());
-        let token = issue_access_token(&stranger, agent, Role::Agent, Duration::minutes(5)).unwrap();
+        let token = issue_access_token(&stranger, agent, Role::Agent, "s1", Duration::minutes(5)).unwrap();
         assert_eq!(verify_access_token(&keys(), &token), None);
     }
 
     #[test]
     fn expired_and_tampered_tokens_fail() {
         let agent = AgentId::new();
-        let expired = issue_access_token(&keys(), agent, Role::Agent, Duration::seconds(-1)).unwrap();
+        let expired = issue_access_token(&keys(), agent, Role::Agent, "s1", Duration::seconds(-1)).unwrap();
         assert_eq!(verify_access_token(&keys(), &expired), None);
-        let token = issue_access_token(&keys(), agent, Role::Agent, Duration::minutes(5)).unwrap();
+        let token = issue_access_token(&keys(), agent, Role::Agent, "s1", Duration::minutes(5)).unwrap();
         let mut tampered = token.clone();
         tampered.pop();
         tampered.push(if token.ends_with('A') { 'B' } else { 'A' });
         assert_eq!(verify_access_token(&keys(), &tampered), None);
+    }
+
+    #[test]
+    fn a_token_without_a_session_fails() {
+        #[derive(Serialize)]
+        struct Old<'a> {
+            sub: String,
+            role: &'a str,
+            iss: &'a str,
+            aud: &'a str,
+            iat: i64,
+            exp: i64,
+        }
+        let now = Utc::now().timestamp();
+        let claims =
+            Old { sub: AgentId::new().to_string(), role: "admin", iss: ISSUER, aud: AUDIENCE, iat: now, exp: now + 60 };
+        let header = Header { kid: Some("k2".into()), ..Header::new(Algorithm::HS256) };
+        let token = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(b"current secret")).unwrap();
+        assert_eq!(verify_access_token(&keys(), &token), None);
+    }
+
+    #[test]
+    fn a_successor_is_the_same_for_the_same_token_and_key_only() {
+        let key = SuccessorKey::new(b"key one");
+        let token = random_token();
+        assert_eq!(key.successor(&token), key.successor(&token));
+        assert_ne!(key.successor(&token), key.successor(&random_token()));
+        assert_ne!(key.successor(&token), SuccessorKey::new(b"key two").successor(&token));
+        assert_eq!(key.successor(&token).len(), token.len(), "as long as a random token");
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub struct Agent {
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = agents)]
-struct AgentRow {
+pub(crate) struct AgentRow {
     id: String,
     email: String,
     name: String,
@@ -102,6 +102,8 @@ pub fn upsert_admin(
                 agents::updated_at.eq(to_db(now)),
             ))
             .execute(conn)?;
+        // A reset password ends every session, as a change through the API does.
+        crate::auth::revoke_agent_sessions(conn, existing.id)?;
         let agent = get(conn, existing.id)?;
         events::append(conn, vec![NewEvent::new(EventKind::AgentUpdated, agent.id, &agent, now)?])?;
         Ok((agent, Upserted::Reset))

@@ -1,5 +1,5 @@
-//! Credentials at rest: refresh-token families, API keys, failed logins, and secrets
-//! Braid generates for itself. Only hashes of tokens and keys are stored; hashing is the
+//! Credentials at rest: sessions and their refresh-token families, API keys, failed
+//! logins, and secrets Braid generates for itself. Only hashes of tokens and keys are stored; hashing is the
 //! API's business.
 
 use braid_core::{AgentId, Scope};
@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::Serialize;
 
-use crate::schema::{api_keys, login_failures, refresh_tokens, secrets, webhook_replays};
+use crate::schema::{agents, api_keys, login_failures, refresh_tokens, secrets, sessions, webhook_replays};
 use crate::{DbConn, DbError, from_db, to_db};
 
 /// The stored value of secret `name`, inserting `candidate` when there is none yet. Every
@@ -29,8 +29,65 @@ pub struct RefreshToken {
     pub family_id: String,
     pub agent_id: AgentId,
     pub expires_at: DateTime<Utc>,
-    pub used: bool,
+    pub used_at: Option<DateTime<Utc>>,
     pub revoked: bool,
+}
+
+/// Starts a session for `agent` with its first refresh token; returns the session's id,
+/// which is also the id of the token family and the `sid` of its access tokens.
+pub fn start_session(
+    conn: &mut DbConn,
+    agent: AgentId,
+    refresh_hash: &str,
+    expires_at: DateTime<Utc>,
+) -> Result<String, DbError> {
+    crate::dialect::write_transaction(conn, |conn| {
+        let id = uuid::Uuid::now_v7().to_string();
+        diesel::insert_into(sessions::table)
+            .values((
+                sessions::id.eq(&id),
+                sessions::agent_id.eq(agent.to_string()),
+                sessions::created_at.eq(to_db(crate::now())),
+            ))
+            .execute(conn)?;
+        insert_refresh_token(conn, agent, &id, refresh_hash, expires_at)?;
+        Ok(id)
+    })
+}
+
+/// The agent an access token names, as the token check needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenHolder {
+    pub agent: crate::agents::Agent,
+    /// Access tokens issued before this are refused.
+    pub tokens_not_before: Option<DateTime<Utc>>,
+    /// Whether the token's session exists, belongs to the agent and has not ended.
+    pub session_open: bool,
+}
+
+/// The agent `agent` with the state of session `session`, in one query (the agent row
+/// is read on every request anyway); `None` when the agent does not exist.
+pub fn token_holder(conn: &mut DbConn, agent: AgentId, session: &str) -> Result<Option<TokenHolder>, DbError> {
+    type Row = (crate::agents::AgentRow, Option<NaiveDateTime>, Option<String>, Option<NaiveDateTime>);
+    let row: Option<Row> = agents::table
+        .left_join(sessions::table.on(sessions::id.eq(session).and(sessions::agent_id.eq(agents::id))))
+        .filter(agents::id.eq(agent.to_string()))
+        .select((
+            crate::agents::AgentRow::as_select(),
+            agents::tokens_not_before,
+            sessions::id.nullable(),
+            sessions::ended_at.nullable(),
+        ))
+        .first(conn)
+        .optional()?;
+    row.map(|(agent, not_before, session, ended_at)| {
+        Ok(TokenHolder {
+            agent: agent.try_into()?,
+            tokens_not_before: not_before.map(from_db),
+            session_open: session.is_some() && ended_at.is_none(),
+        })
+    })
+    .transpose()
 }
 
 pub fn insert_refresh_token(
@@ -73,7 +130,7 @@ pub fn find_refresh_token(conn: &mut DbConn, token_hash: &str) -> Result<Option<
             family_id,
             agent_id: agent_id.parse()?,
             expires_at: from_db(expires_at),
-            used: used_at.is_some(),
+            used_at: used_at.map(from_db),
             revoked: revoked_at.is_some(),
         })
     })
@@ -93,7 +150,11 @@ pub fn use_refresh_token(conn: &mut DbConn, id: &str) -> Result<bool, DbError> {
     Ok(updated == 1)
 }
 
+/// Ends a session: its refresh tokens and its access tokens stop working.
 pub fn revoke_refresh_family(conn: &mut DbConn, family_id: &str) -> Result<usize, DbError> {
+    diesel::update(sessions::table.find(family_id).filter(sessions::ended_at.is_null()))
+        .set(sessions::ended_at.eq(to_db(crate::now())))
+        .execute(conn)?;
     Ok(diesel::update(
         refresh_tokens::table.filter(refresh_tokens::family_id.eq(family_id).and(refresh_tokens::revoked_at.is_null())),
     )
@@ -101,8 +162,14 @@ pub fn revoke_refresh_family(conn: &mut DbConn, family_id: &str) -> Result<usize
     .execute(conn)?)
 }
 
-/// Ends every session of an agent (deactivation, password reset).
+/// Ends every session of an agent (deactivation, password reset), and refuses every
+/// access token issued until now, whatever its session.
 pub fn revoke_agent_sessions(conn: &mut DbConn, agent: AgentId) -> Result<usize, DbError> {
+    let now = to_db(crate::now());
+    diesel::update(agents::table.find(agent.to_string())).set(agents::tokens_not_before.eq(now)).execute(conn)?;
+    diesel::update(sessions::table.filter(sessions::agent_id.eq(agent.to_string()).and(sessions::ended_at.is_null())))
+        .set(sessions::ended_at.eq(now))
+        .execute(conn)?;
     Ok(diesel::update(
         refresh_tokens::table
             .filter(refresh_tokens::agent_id.eq(agent.to_string()).and(refresh_tokens::revoked_at.is_null())),
@@ -230,18 +297,24 @@ pub enum Attempt {
     Throttled { until: DateTime<Utc> },
 }
 
-/// Counts a sign-in attempt for `email` before its password is checked, so attempts made
-/// in parallel cannot all slip under the limit: at most `max_failures` per `window`.
+/// Counts a sign-in attempt for `email` from client `address` before its password is
+/// checked, so attempts made in parallel cannot all slip under the limit: at most
+/// `max_failures` per `window` for each (email, address). Counting per address too means
+/// a stranger's guesses lock out the stranger, not the owner at their own address.
 pub fn begin_login_attempt(
     conn: &mut DbConn,
     email: &str,
+    address: &str,
     max_failures: i64,
     window: chrono::Duration,
 ) -> Result<Attempt, DbError> {
     crate::dialect::write_transaction(conn, |conn| {
-        crate::dialect::lock_key(conn, &format!("login:{email}"))?;
+        crate::dialect::lock_key(conn, &format!("login:{email}|{address}"))?;
         let now = crate::now();
-        let recent = login_failures::email.eq(email).and(login_failures::at.ge(to_db(now - window)));
+        let recent = login_failures::email
+            .eq(email)
+            .and(login_failures::address.eq(address))
+            .and(login_failures::at.ge(to_db(now - window)));
         let count: i64 = login_failures::table.filter(recent).count().get_result(conn)?;
         if count >= max_failures {
             let oldest: NaiveDateTime = login_failures::table
@@ -255,6 +328,7 @@ pub fn begin_login_attempt(
             .values((
                 login_failures::id.eq(uuid::Uuid::now_v7().to_string()),
                 login_failures::email.eq(email),
+                login_failures::address.eq(address),
                 login_failures::at.eq(to_db(now)),
             ))
             .execute(conn)?;
@@ -262,42 +336,69 @@ pub fn begin_login_attempt(
     })
 }
 
-pub fn clear_login_failures(conn: &mut DbConn, email: &str) -> Result<(), DbError> {
-    diesel::delete(login_failures::table.filter(login_failures::email.eq(email))).execute(conn)?;
+/// A success clears the failures counted at its own address only.
+pub fn clear_login_failures(conn: &mut DbConn, email: &str, address: &str) -> Result<(), DbError> {
+    diesel::delete(
+        login_failures::table.filter(login_failures::email.eq(email).and(login_failures::address.eq(address))),
+    )
+    .execute(conn)?;
     Ok(())
 }
 
 /// What presenting a refresh token led to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rotation {
-    /// The token was good; `new_hash` now continues its family.
-    Rotated { agent: AgentId },
-    /// The token had been used before: someone replayed it. Its whole family is revoked.
+    /// The token was good; the successor now continues its session. `again` when the
+    /// token had been rotated moments before (within the grace period) and the same
+    /// successor is handed out once more.
+    Rotated { agent: AgentId, session: String, again: bool },
+    /// The token had been used before, longer ago than the grace period: someone replayed
+    /// it. Its whole session is ended.
     Reused,
     /// Unknown, expired or revoked.
     Invalid,
 }
 
-/// Exchanges a refresh token for its successor, in one transaction.
+/// Exchanges a refresh token for its successor, in one transaction. The caller derives the
+/// successor from the presented token, so a repeat within `grace` (clients refreshing in
+/// parallel, a retry after a lost answer) names the successor already stored.
 pub fn rotate_refresh_token(
     conn: &mut DbConn,
     presented_hash: &str,
-    new_hash: &str,
-    new_expires_at: DateTime<Utc>,
+    successor_hash: &str,
+    successor_expires_at: DateTime<Utc>,
+    grace: chrono::Duration,
 ) -> Result<Rotation, DbError> {
     crate::dialect::write_transaction(conn, |conn| {
-        let Some(token) = find_refresh_token(conn, presented_hash)? else {
+        let Some(mut token) = find_refresh_token(conn, presented_hash)? else {
             return Ok(Rotation::Invalid);
         };
         if token.revoked || token.expires_at <= crate::now() {
             return Ok(Rotation::Invalid);
         }
-        if token.used || !use_refresh_token(conn, &token.id)? {
-            revoke_refresh_family(conn, &token.family_id)?;
-            return Ok(Rotation::Reused);
+        if token.used_at.is_none() {
+            if use_refresh_token(conn, &token.id)? {
+                insert_refresh_token(conn, token.agent_id, &token.family_id, successor_hash, successor_expires_at)?;
+                return Ok(Rotation::Rotated { agent: token.agent_id, session: token.family_id, again: false });
+            }
+            // A concurrent refresh won (PostgreSQL: our update waited for its commit).
+            // Read the token again to see when.
+            token = find_refresh_token(conn, presented_hash)?.ok_or(DbError::NotFound)?;
+            if token.revoked {
+                return Ok(Rotation::Invalid);
+            }
         }
-        insert_refresh_token(conn, token.agent_id, &token.family_id, new_hash, new_expires_at)?;
-        Ok(Rotation::Rotated { agent: token.agent_id })
+        let within_grace = token.used_at.is_some_and(|used| crate::now() - used <= grace);
+        if within_grace {
+            return Ok(match find_refresh_token(conn, successor_hash)? {
+                Some(successor) if !successor.revoked && successor.family_id == token.family_id => {
+                    Rotation::Rotated { agent: token.agent_id, session: token.family_id, again: true }
+                }
+                _ => Rotation::Invalid,
+            });
+        }
+        revoke_refresh_family(conn, &token.family_id)?;
+        Ok(Rotation::Reused)
     })
 }
 

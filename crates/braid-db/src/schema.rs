@@ -10,6 +10,7 @@ diesel::table! {
         active -> Bool,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        tokens_not_before -> Nullable<Timestamp>,
     }
 }
 
@@ -180,6 +181,16 @@ diesel::table! {
         id -> Text,
         email -> Text,
         at -> Timestamp,
+        address -> Text,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        agent_id -> Text,
+        created_at -> Timestamp,
+        ended_at -> Nullable<Timestamp>,
     }
 }
 
@@ -207,6 +218,7 @@ diesel::joinable!(outbox -> messages (message_id));
 diesel::joinable!(team_members -> teams (team_id));
 diesel::joinable!(team_members -> agents (agent_id));
 diesel::joinable!(refresh_tokens -> agents (agent_id));
+diesel::joinable!(sessions -> agents (agent_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     agents,
@@ -220,3 +232,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     events,
     outbox,
 );
+
+// The access-token check reads an agent and their session in one query.
+diesel::allow_tables_to_appear_in_same_query!(agents, sessions);
