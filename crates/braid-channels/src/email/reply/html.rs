@@ -130,13 +130,11 @@ pub fn split(html: &str) -> Option<Reply> {
     let quoted_text = join([refined.quoted, Some(to_text(&quoted))]);
     // A bare "-- " left in the text is the delimiter of the signature block the structure
     // took (Gmail writes it outside `.gmail_signature`): it heads that block.
-    let bare_delimiter = refined.signature.as_deref().is_some_and(|s| s.trim().chars().all(|c| matches!(c, '-' | '_' | '—')));
+    let bare_delimiter =
+        refined.signature.as_deref().is_some_and(|s| s.trim().chars().all(|c| matches!(c, '-' | '_' | '—')));
     let structural = Some(to_text(&signatures));
-    let signature = if bare_delimiter {
-        join([refined.signature, structural])
-    } else {
-        join([structural, refined.signature])
-    };
+    let signature =
+        if bare_delimiter { join([refined.signature, structural]) } else { join([structural, refined.signature]) };
     let html = (!refined.text.is_empty()).then(|| serialise(&dom.document));
     Some(Reply { text: refined.text, html, quoted: quoted_text, signature, forwarded: refined.forwarded })
 }
