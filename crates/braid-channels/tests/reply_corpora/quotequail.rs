@@ -1,4 +1,4 @@
-//! The third blind set (scored once; see [`BLIND_FLOOR`]): closeio/quotequail's tests (`reply_fixtures/quotequail/`, MIT), imported
+//! The third blind set (scored once, seen since; see [`FLOOR`]): closeio/quotequail's tests (`reply_fixtures/quotequail/`, MIT), imported
 //! before the round that handled header-first forwards, glued attributions without a lead-in
 //! and sign-offs under a quote, and scored once at its end. quotequail splits a message into a
 //! shown part and a hidden part (`quote`, `quote_html`) or unwraps it into the part above
@@ -16,9 +16,12 @@
 //!   whole input is `text`). A `reply` means `text` is `text_top`/`html_top` (when a bottom part
 //!   is given too, `text` starts with the top and ends with the bottom); a `forward` means
 //!   `forwarded` is true and `text` starts with the top part, if any.
-//! - HTML goes in as an HTML-only message, as in `external.rs` (`text` is mail-parser's
-//!   conversion); an expected HTML chunk is turned into words the same way, through Braid, so
-//!   only the cut is compared, not the converter.
+//! - HTML goes in as an HTML-only message whose text alternative is Braid's own conversion
+//!   ([`html_to_text`]); each expected HTML chunk goes through the same conversion, so only the
+//!   cut is compared, not two converters. (Until the round after scoring, expected chunks went
+//!   through mail-parser, which runs block texts together: "Some textsome more text".)
+//! - `quote`/`quote_html` without a `quote_intro_line=True` variant: a last shown line ending in
+//!   ":" (not a forward line) is the intro line and counts with the quote, as in that variant.
 
 use braid_channels::email::reply::{Reply, html_to_text, split, split_message};
 use serde_json::Value;
@@ -133,16 +136,21 @@ pub fn score(dir: &Path) -> Vec<Outcome> {
         .collect()
 }
 
-/// Scored once, at the end of the round it was imported in: 42/51 (82.4%) blind (the rules
-/// before that round: 41/51). See docs/reply-stripping.md.
-const BLIND_FLOOR: f64 = 0.80;
+/// Scored once, blind, at the end of the round it was imported in: 42/51 (82.4%), with a
+/// harness that converted expected HTML through mail-parser. Seen since; with the fair harness
+/// the same rules score 45/51. See docs/reply-stripping.md.
+const FLOOR: f64 = 0.90;
 
 #[test]
 fn reply_stripping_on_quotequails_suite() {
     let outcomes = score(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reply_fixtures/quotequail"));
     let passed = outcomes.iter().filter(|o| o.failure.is_none()).count();
     let rate = passed as f64 / outcomes.len().max(1) as f64;
-    println!("quotequail  {passed}/{} ({:.1}%; blind when scored once: 42/51)", outcomes.len(), rate * 100.0);
+    println!(
+        "quotequail  {passed}/{} ({:.1}%; seen; blind when scored once: 42/51 on the old harness)",
+        outcomes.len(),
+        rate * 100.0
+    );
     if std::env::var_os("BRAID_SHOW_BLIND").is_some() {
         for outcome in &outcomes {
             if let Some(why) = &outcome.failure {
@@ -150,5 +158,5 @@ fn reply_stripping_on_quotequails_suite() {
             }
         }
     }
-    assert!(rate >= BLIND_FLOOR, "quotequail blind rate {:.1}% is below the floor", rate * 100.0);
+    assert!(rate >= FLOOR, "quotequail rate {:.1}% is below the floor", rate * 100.0);
 }

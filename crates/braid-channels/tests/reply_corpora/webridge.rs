@@ -65,8 +65,9 @@ pub fn score(dir: &Path) -> (Vec<(String, usize, usize)>, Vec<String>) {
     (rows, failures)
 }
 
-/// Set when the set is scored (blind, once); until then the test only prints.
-const BLIND_FLOOR: Option<f64> = None;
+/// Scored once, blind, after the last rule change of the round that imported it: 1742/1872
+/// (93.1%). See docs/reply-stripping.md.
+const BLIND_FLOOR: Option<f64> = Some(0.90);
 
 #[test]
 fn reply_stripping_on_webridges_combinations() {
