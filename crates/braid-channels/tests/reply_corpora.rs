@@ -48,6 +48,8 @@ mod external;
 mod mailparser_reply;
 #[path = "reply_corpora/quotequail.rs"]
 mod quotequail;
+#[path = "reply_corpora/webridge.rs"]
+mod webridge;
 
 /// The overall pass rate must not fall below this. Achieved when written: 89 of 91 (97.8%),
 /// the two failures by design (see [`BY_DESIGN`]).

@@ -58,14 +58,27 @@ fn glued_at(lines: &[&str], keys: &[Cow<'_, str>], closes: &[bool], i: usize) ->
     if lead_in_word(&whole) || whole.starts_with(|c: char| c.is_ascii_digit()) {
         return None;
     }
-    candidates(line).take(16).find(|&at| {
+    let valid = |at: usize| {
         let mut joined = key(&line[at..]).into_owned();
         for part in tail {
             joined.push(' ');
             joined.push_str(part);
         }
-        has_date_or_time(&joined) && is_attribution(&joined, quote_follows)
-    })
+        // Undated, only a name that is its address, closed by a verb over a quote ("Sounds
+        // Good Ana <ana@b> wrote:" then `>` lines), is strong enough: "codinghorror via
+        // Discourse Meta <info@…> schrieb:" is one attribution.
+        (has_date_or_time(&joined) || (quote_follows && name_matches_address(&joined)))
+            && is_attribution(&joined, quote_follows)
+    };
+    let mut found = candidates(line, quote_follows).take(16).filter(|&at| valid(at));
+    let first = found.next()?;
+    // A name that is the address ("Maria <maria.rossi@…>") beats an earlier cut whose name is
+    // not ("Great News Maria <…>" is cut before "Maria", not "News").
+    let rest = line[first..].trim_start_matches(['-', '—', ' ']);
+    if !name_then_address(rest) || name_matches_address(rest) {
+        return Some(first);
+    }
+    Some(found.find(|&at| name_matches_address(&line[at..])).unwrap_or(first))
 }
 
 /// Places on `line` where a glued attribution could start, with some words of the sender's
@@ -73,7 +86,7 @@ fn glued_at(lines: &[&str], keys: &[Cow<'_, str>], closes: &[bool], i: usize) ->
 /// of dashes framing one ("reply--- On …"), a date (Gmail's "2014-03-20 8:48 GMT+01:00 Name
 /// <a@b>:"), or a name of up to four words right before an address ("Thanks Ana <a@b> schrieb
 /// am …:", as clients that put the name first write it).
-fn candidates(line: &str) -> impl Iterator<Item = usize> + '_ {
+fn candidates(line: &str, quote_follows: bool) -> impl Iterator<Item = usize> + '_ {
     line.char_indices().filter_map(move |(at, c)| {
         let before = &line[..at];
         let prev = before.chars().next_back()?;
@@ -96,11 +109,17 @@ fn candidates(line: &str) -> impl Iterator<Item = usize> + '_ {
         // yazdı:"), a date
         // ("ti 4.6.2024 klo 10.02 Ana Lima (a@b) kirjoitti:") or the name's first part
         // ("Support Team <a@b> …").
+        // A year-first date (Gmail's "2014-03-20 8:48 …", "2013/7/20 …", "2024年6月4日 …")
+        // opens no attribution after words in any language, so with a quote under it the
+        // words before need no sentence end ("Works now 2014-03-20 … Ana <a@b>:").
         let dated = !dash_run
             && c.is_ascii_digit()
             && !said.contains(|c: char| c.is_ascii_digit() || c == '@')
-            && said_before_date(said);
-        let named = !dash_run && !has_date_or_time(said) && said_before_name(said) && name_then_address(rest);
+            && (said_before_date(said) || (quote_follows && year_first(rest) && !said.ends_with([',', ':', ';'])));
+        let named = !dash_run
+            && !has_date_or_time(said)
+            && (said_before_name(said) || (said.split_whitespace().nth(1).is_some() && name_matches_address(rest)))
+            && name_then_address(rest);
         (lead_in || dated || named).then_some(at)
     })
 }
@@ -144,6 +163,31 @@ fn name_then_address(rest: &str) -> bool {
         if !word.starts_with(|c: char| c.is_uppercase() || c == '"' || c == '\'') {
             return false;
         }
+    }
+    false
+}
+
+/// `rest` opens with a year: four digits, then "-", "/", "." or "年".
+fn year_first(rest: &str) -> bool {
+    let b = rest.as_bytes();
+    b.len() > 4
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && (matches!(b[4], b'-' | b'/' | b'.') || rest[4..].starts_with('年'))
+}
+
+/// Every word of the name that `rest` opens with is in the address's local part ("Ana Lima
+/// <ana.lima@…>"): then a run of capitalised words before it ("Sounds Good Ana Lima <…>") is
+/// the sender's, not the start of the name. Looks at five words at most.
+fn name_matches_address(rest: &str) -> bool {
+    let mut words = rest.split_whitespace().take(5);
+    let mut name = Vec::new();
+    for word in words.by_ref() {
+        if let Some(address) = word.strip_prefix(['<', '(', '[']) {
+            let local = address.split('@').next().unwrap_or_default().to_lowercase();
+            return !name.is_empty()
+                && name.iter().all(|w: &String| w.chars().count() >= 2 && local.contains(w.as_str()));
+        }
+        name.push(word.trim_matches(['"', '\'', ',']).to_lowercase());
     }
     false
 }

@@ -39,6 +39,16 @@ enum Cut {
     Forward,
 }
 
+/// The readable text of an HTML body, as Braid converts the parts it splits (paragraphs and
+/// `<div>`s on their own lines). Empty for a document nested deeper than [`MAX_DEPTH`].
+pub fn html_to_text(html: &str) -> String {
+    if too_deep(html) {
+        return String::new();
+    }
+    let dom = parse_document(RcDom::default(), ParseOpts::default()).one(html);
+    to_text(std::slice::from_ref(&dom.document))
+}
+
 /// Splits an HTML body by its structure; `None` when it has no recognisable quote structure.
 pub fn split(html: &str) -> Option<Reply> {
     if too_deep(html) {
@@ -118,7 +128,13 @@ pub fn split(html: &str) -> Option<Reply> {
     // quote pasted as text.
     let refined = super::split(&new_text);
     let quoted_text = join([refined.quoted, Some(to_text(&quoted))]);
-    let signature = join([Some(to_text(&signatures)), refined.signature]);
+    // A bare "-- " left in the text is the delimiter of the signature block the structure
+    // took (Gmail writes it outside `.gmail_signature`): it heads that block.
+    let bare_delimiter =
+        refined.signature.as_deref().is_some_and(|s| s.trim().chars().all(|c| matches!(c, '-' | '_' | '—')));
+    let structural = Some(to_text(&signatures));
+    let signature =
+        if bare_delimiter { join([refined.signature, structural]) } else { join([structural, refined.signature]) };
     let html = (!refined.text.is_empty()).then(|| serialise(&dom.document));
     Some(Reply { text: refined.text, html, quoted: quoted_text, signature, forwarded: refined.forwarded })
 }

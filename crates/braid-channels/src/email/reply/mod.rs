@@ -37,6 +37,12 @@ pub struct Reply {
     pub forwarded: bool,
 }
 
+/// The readable text of an HTML body as Braid converts it (blocks and `<br>` break lines), for
+/// callers and tests that need the same conversion as [`split_message`]'s HTML path.
+pub fn html_to_text(html: &str) -> String {
+    html::html_to_text(html)
+}
+
 /// Splits `body` (plain text, any line endings). Linear in the size of the body.
 pub fn split(body: &str) -> Reply {
     let body = body.replace("\r\n", "\n").replace('\r', "\n");

@@ -202,12 +202,13 @@ impl<'l, 'a> Labeller<'l, 'a> {
                     self.mark(i, n, Label::Text);
                     return (self.labels, true);
                 }
-                // A header block with nothing above it is how Outlook (and resend tools) forward
-                // without a comment: what the sender sent is that message, not a quote.
+                // A header block or an "Original Message" separator with nothing above it is
+                // how Outlook, older Thunderbird ("-------- Original Message --------" over a
+                // Subject/Date/From table) and resend tools forward without a comment: what
+                // the sender sent is that message, not a quote.
                 Some(Start::ToEnd)
                     if self.labels[..i].iter().all(|l| *l == Label::Blank)
-                        && separator(&line.key) != Some(Separator::Original)
-                        && self.header_fields_from(i) =>
+                        && (separator(&line.key) == Some(Separator::Original) || self.header_fields_from(i)) =>
                 {
                     self.mark(i, n, Label::Text);
                     return (self.labels, true);

@@ -273,5 +273,6 @@ fn random_bodies_never_lose_a_line() {
 mod classes;
 mod clients;
 mod each_client;
+mod forwards_and_glue;
 mod html;
 mod round_classes;
