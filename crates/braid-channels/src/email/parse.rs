@@ -135,7 +135,7 @@ pub fn parse(raw: &[u8]) -> Option<ParsedEmail> {
         subject: message.subject().map(str::to_owned),
         in_reply_to: ids(message.in_reply_to()),
         references: ids(message.references()),
-        text: message.body_text(0).map(|t| t.into_owned()).unwrap_or_default(),
+        text: body_text(&message),
         // mail-parser turns a text body into HTML when there is none; only a real one counts.
         html: message
             .html_bodies()
@@ -149,6 +149,21 @@ pub fn parse(raw: &[u8]) -> Option<ParsedEmail> {
             .collect(),
         delivery_report,
     })
+}
+
+/// The text body; for a message with only an HTML body, that body as Braid reads HTML
+/// (blocks and `<br>` break lines, so words never run together), or mail-parser's
+/// conversion when Braid's gives nothing (a document nested too deep to walk).
+fn body_text(message: &mail_parser::Message<'_>) -> String {
+    let converted = || message.body_text(0).map(|t| t.into_owned()).unwrap_or_default();
+    let has_text_part = message.text_bodies().any(|part| part.is_text() && !part.is_text_html());
+    match message.html_bodies().find(|part| part.is_text_html()).and_then(|part| part.text_contents()) {
+        Some(html) if !has_text_part => {
+            let text = super::reply::html_to_text(html);
+            if text.trim().is_empty() { converted() } else { text }
+        }
+        _ => converted(),
+    }
 }
 
 fn clean_id(id: &str) -> String {
@@ -339,6 +354,14 @@ Content-Disposition: attachment; filename=\"invoice.pdf\"\r\nContent-Transfer-En
         let email = parse(raw).unwrap();
         assert_eq!(email.from.map(|m| m.address).as_deref(), Some("jose@example.es"));
         assert_eq!(email.reply_to.map(|m| m.address).as_deref(), Some("other@example.es"));
+    }
+
+    #[test]
+    fn an_html_only_body_keeps_its_line_breaks_in_text() {
+        let raw =
+            b"From: a@example.org\r\nContent-Type: text/html\r\n\r\n<div>Works now.</div><div>Thanks,<br>Alex</div>";
+        let text = parse(raw).unwrap().text;
+        assert!(text.contains("Thanks,\nAlex") && text.contains("Works now.\n"), "{text:?}");
     }
 
     #[test]
