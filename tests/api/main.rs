@@ -15,6 +15,7 @@ mod email_dedup;
 mod email_replies;
 mod email_senders;
 mod email_side_effects;
+mod input;
 mod operations;
 mod placement;
 mod sessions;

@@ -172,15 +172,25 @@ async fn mailgun(
     if !providers::mailgun_signature_valid(&key, &timestamp, &token, &signature, now) {
         return Err(ApiError::new(ErrorCode::Unauthorized, "invalid or stale Mailgun signature"));
     }
-    let first_use =
-        state.db.run(move |conn| braid_db::auth::first_use_of_webhook_token(conn, "mailgun", &token)).await?;
-    if !first_use {
+    // The token is recorded only once the message is stored: a post that fails (a 5xx the
+    // provider retries with the same token) must not make its own retry a "replay".
+    let seen = {
+        let token = token.clone();
+        state.db.run(move |conn| braid_db::auth::webhook_token_seen(conn, "mailgun", &token)).await?
+    };
+    if seen {
         return Err(ApiError::new(ErrorCode::Unauthorized, "this Mailgun token was used before (a replay)"));
     }
     let raw = form.remove("body-mime").ok_or_else(|| {
         ApiError::new(ErrorCode::BadRequest, "no `body-mime` field: forward to a URL ending in `mime`")
     })?;
-    accept(&state, Delivered::Raw(raw.clone()), web::Bytes::from(raw)).await
+    let answer = accept(&state, Delivered::Raw(raw.clone()), web::Bytes::from(raw)).await?;
+    let first_use =
+        state.db.run(move |conn| braid_db::auth::first_use_of_webhook_token(conn, "mailgun", &token)).await?;
+    if !first_use {
+        tracing::warn!("a Mailgun token was used by two posts at once");
+    }
+    Ok(answer)
 }
 
 fn essence(req: &HttpRequest) -> String {

@@ -1,0 +1,210 @@
+//! Hostile input never answers 5xx: NUL bytes and control characters in every kind of
+//! input, forged cursors, oversized query strings, bodies that are not the format a route
+//! takes; and the smaller holes of issue 14 (idempotency over raw bytes, metrics labels,
+//! empty PATCHes). Each test failed before its fix.
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+use crate::email::{SECRET, mail, mailgun_signature, post_raw};
+use crate::email_side_effects::{break_writes, count, heal};
+use crate::helpers::{Backend, TestApp, both_backends};
+use crate::tickets::{customer, ticket};
+
+both_backends!(
+    a_nul_in_a_message_id_header_is_dropped_on_every_route_and_the_mail_stored,
+    a_mailgun_post_that_failed_can_be_retried_with_its_token,
+    a_cursor_that_is_not_a_uuid_and_a_time_is_a_400_on_every_list,
+    postmark_json_that_is_not_postmarks_is_refused_and_stores_nothing,
+    made_up_methods_share_one_metrics_label,
+    idempotent_uploads_fingerprint_the_raw_bytes_and_take_the_upload_limit,
+    an_empty_patch_makes_no_new_version,
+);
+
+const MAILGUN_KEY: &str = "mailgun-signing-key";
+
+async fn app(backend: Backend) -> TestApp {
+    TestApp::builder(backend)
+        .with_settings(|s| {
+            s.email_inbound_secret = Some(SECRET.into());
+            s.mailgun_signing_key = Some(MAILGUN_KEY.into());
+        })
+        .start()
+        .await
+}
+
+fn mailgun_form(token: &str, raw: Vec<u8>) -> reqwest::multipart::Form {
+    let now = chrono::Utc::now().timestamp().to_string();
+    reqwest::multipart::Form::new()
+        .text("timestamp", now.clone())
+        .text("token", token.to_owned())
+        .text("signature", mailgun_signature(MAILGUN_KEY, &now, token))
+        .part("body-mime", reqwest::multipart::Part::bytes(raw))
+}
+
+/// The three id headers, each holding a NUL in one message.
+fn nul_headers() -> Vec<(&'static str, String)> {
+    vec![
+        ("Message-ID", String::new()),
+        ("In-Reply-To", "In-Reply-To: <ref\0@x>\r\n".to_owned()),
+        ("References", "References: <ok@x> <re\0f@x>\r\n".to_owned()),
+    ]
+}
+
+async fn a_nul_in_a_message_id_header_is_dropped_on_every_route_and_the_mail_stored(backend: Backend) {
+    let app = app(backend).await;
+    let mut stored = 0;
+    for (route, (header, extra)) in
+        ["raw", "postmark", "mailgun"].iter().flat_map(|r| nul_headers().into_iter().map(move |h| (*r, h)))
+    {
+        // A NUL in the Message-ID itself, or a clean one with a NUL in a reference.
+        let id = if header == "Message-ID" { format!("a\0{route}@x") } else { format!("{route}-{header}@x") };
+        let body = format!("{route} {header}");
+        let raw = mail("nul@example.org", &id, "Hi", &extra, &body);
+        let response = match route {
+            "raw" => post_raw(&app, &raw).await,
+            "postmark" => {
+                let value = |h: &str| extra.strip_prefix(&format!("{h}: ")).map(|v| v.trim_end().to_owned());
+                let mut headers = vec![json!({ "Name": "Message-ID", "Value": format!("<{id}>") })];
+                for h in ["In-Reply-To", "References"] {
+                    if let Some(v) = value(h) {
+                        headers.push(json!({ "Name": h, "Value": v }));
+                    }
+                }
+                let json = json!({
+                    "FromFull": { "Email": "nul@example.org", "Name": "" }, "Subject": "Hi", "MessageID": format!("pm\0{header}"),
+                    "TextBody": body, "Headers": headers
+                });
+                app.client
+                    .post(app.url("/v1/channels/email/inbound/postmark"))
+                    .bearer_auth(SECRET)
+                    .json(&json)
+                    .send()
+                    .await
+                    .unwrap()
+            }
+            _ => {
+                let form = mailgun_form(&format!("token-{header}"), raw);
+                app.client.post(app.url("/v1/channels/email/inbound/mailgun")).multipart(form).send().await.unwrap()
+            }
+        };
+        let status = response.status();
+        assert_eq!(status, 201, "{route} with a NUL in {header}: {:?}", response.text().await);
+        stored += 1;
+    }
+    assert_eq!(count(&app, "messages").await, stored);
+}
+
+async fn a_mailgun_post_that_failed_can_be_retried_with_its_token(backend: Backend) {
+    let app = app(backend).await;
+    let url = app.url("/v1/channels/email/inbound/mailgun");
+    let raw = mail("mo@example.org", "retry@x", "Hi", "", "From Mailgun");
+    break_writes(&app, backend, "INSERT", "messages").await;
+    let failed = app.client.post(&url).multipart(mailgun_form("token-r", raw.clone())).send().await.unwrap();
+    assert!(failed.status().is_server_error(), "{}", failed.status());
+    heal(&app, backend, "messages").await;
+    let retried = app.client.post(&url).multipart(mailgun_form("token-r", raw.clone())).send().await.unwrap();
+    assert_eq!(retried.status(), 201, "Mailgun's retry carries the same token and must succeed");
+    let other = mail("mo@example.org", "other@x", "Hi", "", "Something else");
+    let replay = app.client.post(&url).multipart(mailgun_form("token-r", other)).send().await.unwrap();
+    assert_eq!(replay.status(), 401, "once stored, the token is spent");
+    assert_eq!(count(&app, "messages").await, 1);
+}
+
+async fn is_problem(response: reqwest::Response, status: u16, what: &str) {
+    assert_eq!(response.status(), status, "{what}");
+    let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(content_type.as_deref(), Some("application/problem+json"), "{what}");
+    let body: Value = response.json().await.unwrap();
+    assert!(body["code"].is_string(), "{what}: {body}");
+}
+
+async fn a_cursor_that_is_not_a_uuid_and_a_time_is_a_400_on_every_list(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let token = app.admin_token().await;
+    let customer = customer(&app, &token, "ana@example.org").await;
+    let ticket = ticket(&app, &token, json!({ "customer_id": customer, "subject": "Hi" })).await;
+    let ticket = ticket["id"].as_str().unwrap();
+    let encode = |v: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    let cursors = [
+        encode(json!({ "at": "2026-01-01T00:00:00Z", "id": "a\u{0}b" })),
+        encode(json!({ "at": "2026-01-01T00:00:00Z", "id": "not-a-uuid" })),
+        encode(json!({ "at": "+200000-01-01T00:00:00Z", "id": uuid::Uuid::now_v7().to_string() })),
+    ];
+    let lists = [
+        "/v1/tickets".to_owned(),
+        "/v1/customers".to_owned(),
+        "/v1/agents".to_owned(),
+        "/v1/teams".to_owned(),
+        format!("/v1/tickets/{ticket}/messages"),
+        format!("/v1/customers/{customer}/thread"),
+    ];
+    for list in &lists {
+        for cursor in &cursors {
+            let response = app.get_as(&format!("{list}?cursor={cursor}"), &token).await;
+            is_problem(response, 400, &format!("{list} with a forged cursor")).await;
+        }
+    }
+}
+
+async fn postmark_json_that_is_not_postmarks_is_refused_and_stores_nothing(backend: Backend) {
+    let app = app(backend).await;
+    let url = app.url("/v1/channels/email/inbound/postmark");
+    for body in [json!({}), json!({ "Subject": "no id" }), json!({ "MessageID": "" })] {
+        let response = app.client.post(&url).bearer_auth(SECRET).json(&body).send().await.unwrap();
+        is_problem(response, 400, &body.to_string()).await;
+    }
+    assert_eq!(count(&app, "messages").await, 0);
+}
+
+async fn made_up_methods_share_one_metrics_label(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for method in ["BRAIDPROBE", "BRAIDPROBE2"] {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let response = app.client.request(method, app.url("/v1/tickets")).send().await.unwrap();
+        assert!(response.status().is_client_error());
+    }
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(!metrics.contains("BRAIDPROBE"), "a made-up method became a label");
+    assert!(metrics.contains("method=\"other\""), "{metrics}");
+}
+
+async fn idempotent_uploads_fingerprint_the_raw_bytes_and_take_the_upload_limit(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let token = app.agent_token("agent").await;
+    let upload = |key: &str, bytes: Vec<u8>| {
+        app.request(reqwest::Method::POST, "/v1/attachments", &token)
+            .header("idempotency-key", key)
+            .header("content-type", "application/octet-stream")
+            .body(bytes)
+            .send()
+    };
+    // Both decode lossily to the same text (one U+FFFD): only the raw bytes tell them apart.
+    let first = upload("file-1", vec![b'%', 0xff, b'%']).await.unwrap();
+    assert_eq!(first.status(), 201);
+    let second = upload("file-1", vec![b'%', 0xfe, b'%']).await.unwrap();
+    assert_eq!(second.status(), 422, "another file under the same key is not the first replayed");
+
+    let big = vec![7u8; 2 * 1024 * 1024];
+    let response = upload("big-1", big).await.unwrap();
+    assert_eq!(response.status(), 201, "an upload's limit is the upload route's, with a key too");
+}
+
+async fn an_empty_patch_makes_no_new_version(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let token = app.agent_token("agent").await;
+    let customer = customer(&app, &token, "ana@example.org").await;
+    let created = ticket(&app, &token, json!({ "customer_id": customer, "subject": "Hi" })).await;
+    let path = format!("/v1/tickets/{}", created["id"].as_str().unwrap());
+    let empty = app.patch_as(&path, &token, &json!({})).await;
+    assert_eq!(empty.status(), 200);
+    assert_eq!(empty.headers()["etag"], "\"1\"", "nothing changed, so no new version");
+    let other_editor = app
+        .request(reqwest::Method::PATCH, &path, &token)
+        .header("if-match", "\"1\"")
+        .json(&json!({ "priority": "high" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other_editor.status(), 200, "another editor's If-Match still holds");
+}
