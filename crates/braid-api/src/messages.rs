@@ -5,6 +5,7 @@ use actix_web::{HttpResponse, get, post, web};
 use braid_core::placement::PlacementReason;
 use braid_core::{AgentId, AuthorKind, Channel, DeliveryState, Direction, MessageId, Scope, ThreadId, TicketId};
 use braid_db::messages::{self, AgentMessage, Message};
+use braid_db::{Cursor, Page};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -45,6 +46,10 @@ pub struct MessageView {
     #[schema(value_type = Object)]
     pub details: serde_json::Value,
     pub created_at: DateTime<Utc>,
+    /// In a list, `text`, `html` and the long parts of `details` (`quoted`, `signature`)
+    /// are cut at 64 KiB each; `true` when any was. `GET /v1/messages/{id}` has the whole
+    /// message.
+    pub truncated: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -73,8 +78,71 @@ impl From<Message> for MessageView {
             placement: m.placement,
             details: m.details,
             created_at: m.created_at,
+            truncated: false,
         }
     }
+}
+
+/// What a list shows of one message's text, in bytes, per part.
+pub(crate) const LISTED_TEXT_BYTES: usize = 64 * 1024;
+/// A list page stops adding messages once it holds this many bytes of them; its
+/// `next_cursor` continues after the last one it holds.
+pub(crate) const PAGE_BYTES: usize = 4 * 1024 * 1024;
+
+impl MessageView {
+    /// The message as a list shows it: long parts cut (see `truncated`).
+    fn listed(m: Message) -> Self {
+        let mut view = Self::from(m);
+        let mut cut = false;
+        cut |= truncate(&mut view.text);
+        if let Some(html) = &mut view.html {
+            cut |= truncate(html);
+        }
+        for part in ["quoted", "signature", "raw"] {
+            if let Some(serde_json::Value::String(text)) = view.details.get_mut(part) {
+                cut |= truncate(text);
+            }
+        }
+        view.truncated = cut;
+        view
+    }
+
+    /// About what the message weighs in JSON.
+    fn weight(&self) -> usize {
+        let details = serde_json::to_vec(&self.details).map(|d| d.len()).unwrap_or_default();
+        self.text.len() + self.html.as_ref().map_or(0, String::len) + details + 512
+    }
+}
+
+/// Cuts `text` to at most `LISTED_TEXT_BYTES`, on a character boundary; whether it did.
+fn truncate(text: &mut String) -> bool {
+    if text.len() <= LISTED_TEXT_BYTES {
+        return false;
+    }
+    let mut end = LISTED_TEXT_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    true
+}
+
+/// A page of messages for a list: each cut to `LISTED_TEXT_BYTES` per part, and the page
+/// to about `PAGE_BYTES` (a ticket of a few 20 MB mails once made a 112 MB page).
+pub(crate) fn listed_page(page: Page<Message>) -> Paged<MessageView> {
+    let total = page.items.len();
+    let (mut data, mut bytes, mut next) = (Vec::with_capacity(total), 0, page.next);
+    for message in page.items {
+        let key = Cursor { at: message.created_at, id: message.id.to_string() };
+        let view = MessageView::listed(message);
+        bytes += view.weight();
+        data.push(view);
+        if bytes >= PAGE_BYTES && data.len() < total {
+            next = Some(key);
+            break;
+        }
+    }
+    Paged::new(data, next.as_ref())
 }
 
 /// The largest message body accepted from an agent, in characters.
@@ -150,7 +218,7 @@ async fn list(
         })
         .await
         .map_err(ticket_not_found)?;
-    Ok(HttpResponse::Ok().json(Paged::from_page(page, MessageView::from)))
+    Ok(HttpResponse::Ok().json(listed_page(page)))
 }
 
 /// Reply to the customer.

@@ -65,6 +65,10 @@ pub struct Paged<T> {
 }
 
 impl<T> Paged<T> {
+    pub fn new(data: Vec<T>, next: Option<&Cursor>) -> Self {
+        Paged { data, next_cursor: next.map(encode) }
+    }
+
     pub fn from_page<U>(page: Page<U>, view: impl FnMut(U) -> T) -> Self {
         let next_cursor = page.next.as_ref().map(encode);
         Paged { data: page.items.into_iter().map(view).collect(), next_cursor }
