@@ -21,6 +21,7 @@ both_backends!(
     an_empty_patch_makes_no_new_version,
     an_oversized_query_string_is_a_problem,
     lists_cut_long_messages_and_bound_a_pages_bytes,
+    names_with_direction_overrides_are_refused_and_inbound_file_names_cleaned,
 );
 
 const MAILGUN_KEY: &str = "mailgun-signing-key";
@@ -246,8 +247,14 @@ async fn lists_cut_long_messages_and_bound_a_pages_bytes(backend: Backend) {
             "TextBody": format!("{n} {long}"), "HtmlBody": format!("<p>{n} {long}</p>"),
             "Headers": [{ "Name": "Message-ID", "Value": format!("<big-{n}@example.org>") }]
         });
-        let response =
-            app.client.post(app.url("/v1/channels/email/inbound/postmark")).bearer_auth(SECRET).json(&json).send().await.unwrap();
+        let response = app
+            .client
+            .post(app.url("/v1/channels/email/inbound/postmark"))
+            .bearer_auth(SECRET)
+            .json(&json)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 201);
         ticket = response.json::<Value>().await.unwrap()["ticket_id"].as_str().unwrap().to_owned();
     }
@@ -255,7 +262,9 @@ async fn lists_cut_long_messages_and_bound_a_pages_bytes(backend: Backend) {
         let t: Value = app.get_as(&format!("/v1/tickets/{ticket}"), &token).await.json().await.unwrap();
         t["customer_id"].as_str().unwrap().to_owned()
     };
-    for list in [format!("/v1/tickets/{ticket}/messages?limit=200"), format!("/v1/customers/{customer}/thread?limit=200")] {
+    for list in
+        [format!("/v1/tickets/{ticket}/messages?limit=200"), format!("/v1/customers/{customer}/thread?limit=200")]
+    {
         let (mut seen, mut pages, mut path) = (0, 0, list.clone());
         loop {
             let response = app.get_as(&path, &token).await;
@@ -278,9 +287,65 @@ async fn lists_cut_long_messages_and_bound_a_pages_bytes(backend: Backend) {
         assert_eq!(seen, 40, "{list}: every message, over {pages} pages");
         assert!(pages > 1, "{list}: one page held them all");
     }
-    let first: Value = app.get_as(&format!("/v1/tickets/{ticket}/messages?limit=1"), &token).await.json().await.unwrap();
+    let first: Value =
+        app.get_as(&format!("/v1/tickets/{ticket}/messages?limit=1"), &token).await.json().await.unwrap();
     let id = first["data"][0]["id"].as_str().unwrap();
     let whole: Value = app.get_as(&format!("/v1/messages/{id}"), &token).await.json().await.unwrap();
     assert_eq!(whole["truncated"], false);
     assert!(whole["text"].as_str().unwrap().len() > 128 * 1024, "the whole message by id");
+}
+
+async fn names_with_direction_overrides_are_refused_and_inbound_file_names_cleaned(backend: Backend) {
+    let app = app(backend).await;
+    let admin = app.admin_token().await;
+    for name in ["Ana\u{202E}amiL", "\u{200B}", "Ana\u{2066}Lima"] {
+        let customer = app
+            .post_as(
+                "/v1/customers",
+                &admin,
+                &json!({ "name": name, "identities": [{ "kind": "email", "value": "x@example.org" }] }),
+            )
+            .await;
+        is_problem(customer, 422, &format!("customer {name:?}")).await;
+        let team = app.post_as("/v1/teams", &admin, &json!({ "name": name, "member_ids": [] })).await;
+        is_problem(team, 422, &format!("team {name:?}")).await;
+        let agent = app
+            .post_as("/v1/agents", &admin, &json!({ "email": "z@agents.example.org", "name": name, "role": "agent", "password": "a long enough password" }))
+            .await;
+        is_problem(agent, 422, &format!("agent {name:?}")).await;
+    }
+
+    let raw = b"From: \"Eve\xe2\x80\xae Lima\" <eve@example.org>\r\nSubject: Files\r\nMessage-ID: <files@x>\r\n\
+MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nSee attached\r\n\
+--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"../../etc/pass\x00wd\"\r\n\r\nsecret\r\n\
+--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"invoice\xe2\x80\xaefdp.exe\"\r\n\r\nmz\r\n--b--\r\n";
+    let placed: Value = post_raw(&app, raw).await.json().await.unwrap();
+    let postmark = json!({
+        "FromFull": { "Email": "eve@example.org", "Name": "" }, "Subject": "More", "MessageID": "files-2", "TextBody": "More",
+        "Attachments": [{ "Name": "..\\..\\win.ini\r\n", "Content": "aGk=", "ContentType": "text/plain" }]
+    });
+    let placed_pm: Value = app
+        .client
+        .post(app.url("/v1/channels/email/inbound/postmark"))
+        .bearer_auth(SECRET)
+        .json(&postmark)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut names = vec![];
+    for placed in [placed, placed_pm] {
+        let message: Value = app
+            .get_as(&format!("/v1/messages/{}", placed["message_id"].as_str().unwrap()), &admin)
+            .await
+            .json()
+            .await
+            .unwrap();
+        names.extend(message["details"]["attachments"].as_array().unwrap().iter().map(|a| a["filename"].clone()));
+    }
+    assert_eq!(names, [json!("passwd"), json!("invoicefdp.exe"), json!("win.ini")]);
+    let customers: Value = app.get_as("/v1/customers", &admin).await.json().await.unwrap();
+    assert_eq!(customers["data"][0]["name"], "Eve Lima", "the sender's name loses its override");
 }

@@ -254,13 +254,15 @@ async fn reply(
                 .with_extra(serde_json::json!({ "field": "attachments" }))
         })?;
         let one_line = |v: &str| !v.trim().is_empty() && v.len() <= 255 && !v.chars().any(char::is_control);
+        let clean = braid_core::text::clean_filename(&attachment.filename);
         if !one_line(&attachment.filename)
+            || clean.as_deref() != Some(attachment.filename.as_str())
             || !one_line(&attachment.content_type)
             || !attachment.content_type.contains('/')
         {
             return Err(ApiError::new(
                 ErrorCode::ValidationFailed,
-                "an attachment needs a one-line filename and a type/subtype content type",
+                "an attachment needs a file name (no path, control or direction characters) and a type/subtype content type",
             )
             .with_extra(serde_json::json!({ "field": "attachments" })));
         }

@@ -75,7 +75,7 @@ pub fn parse(raw: &[u8]) -> Option<ParsedEmail> {
         .attachments()
         .filter(|part| !part.is_message() || !part.is_empty())
         .map(|part| Attachment {
-            filename: part.attachment_name().map(str::to_owned),
+            filename: part.attachment_name().and_then(braid_core::text::clean_filename),
             content_type: part
                 .content_type()
                 .map(|ct| match ct.subtype() {

@@ -106,7 +106,7 @@ pub fn postmark(json: &[u8]) -> Result<Delivered, NotPostmark> {
             let bytes = STANDARD.decode(a.content.as_bytes()).map_err(|e| NotPostmark(format!("attachment: {e}")))?;
             let content_id = Some(a.content_id.trim_matches(['<', '>']).to_owned()).filter(|id| !id.is_empty());
             Ok(Attachment {
-                filename: a.name.clone(),
+                filename: a.name.as_deref().and_then(braid_core::text::clean_filename),
                 content_type: a
                     .content_type
                     .clone()
