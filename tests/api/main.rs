@@ -5,6 +5,7 @@
 #![expect(clippy::unwrap_used, reason = "a test fails loudly at its first surprise")]
 
 mod helpers;
+mod hostile;
 
 mod authorization;
 mod binary;
