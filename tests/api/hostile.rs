@@ -62,24 +62,52 @@ async fn no_hostile_string_in_any_input_answers_5xx(backend: Backend) {
 
     // JSON fields: `{}` in the template is where the hostile string goes.
     let json_inputs: Vec<(reqwest::Method, String, String)> = vec![
-        (reqwest::Method::POST, "/v1/customers".into(), r#"{"name":{},"identities":[{"kind":"email","value":"b@example.org"}]}"#.into()),
+        (
+            reqwest::Method::POST,
+            "/v1/customers".into(),
+            r#"{"name":{},"identities":[{"kind":"email","value":"b@example.org"}]}"#.into(),
+        ),
         (reqwest::Method::POST, "/v1/customers".into(), r#"{"identities":[{"kind":"email","value":{}}]}"#.into()),
         (reqwest::Method::POST, "/v1/customers".into(), r#"{"identities":[{"kind":"phone","value":{}}]}"#.into()),
         (reqwest::Method::POST, "/v1/customers".into(), r#"{"identities":[{"kind":{},"value":"x"}]}"#.into()),
         (reqwest::Method::PATCH, format!("/v1/customers/{customer_id}"), r#"{"name":{}}"#.into()),
-        (reqwest::Method::POST, format!("/v1/customers/{customer_id}/identities"), r#"{"kind":"email","value":{}}"#.into()),
+        (
+            reqwest::Method::POST,
+            format!("/v1/customers/{customer_id}/identities"),
+            r#"{"kind":"email","value":{}}"#.into(),
+        ),
         (reqwest::Method::POST, "/v1/tickets".into(), format!(r#"{{"customer_id":"{customer_id}","subject":{{}}}}"#)),
-        (reqwest::Method::POST, "/v1/tickets".into(), format!(r#"{{"customer_id":"{customer_id}","subject":"s","tags":[{{}}]}}"#)),
+        (
+            reqwest::Method::POST,
+            "/v1/tickets".into(),
+            format!(r#"{{"customer_id":"{customer_id}","subject":"s","tags":[{{}}]}}"#),
+        ),
         (reqwest::Method::POST, "/v1/tickets".into(), r#"{"customer_id":{},"subject":"s"}"#.into()),
         (reqwest::Method::PATCH, format!("/v1/tickets/{ticket_id}"), r#"{"subject":{}}"#.into()),
         (reqwest::Method::PATCH, format!("/v1/tickets/{ticket_id}"), r#"{"tags":[{}]}"#.into()),
         (reqwest::Method::PATCH, format!("/v1/tickets/{ticket_id}"), r#"{"status":{}}"#.into()),
         (reqwest::Method::POST, format!("/v1/tickets/{ticket_id}/replies"), r#"{"text":{}}"#.into()),
-        (reqwest::Method::POST, format!("/v1/tickets/{ticket_id}/replies"), r#"{"text":"t","attachments":[{"id":{},"filename":"a","content_type":"a/b"}]}"#.into()),
+        (
+            reqwest::Method::POST,
+            format!("/v1/tickets/{ticket_id}/replies"),
+            r#"{"text":"t","attachments":[{"id":{},"filename":"a","content_type":"a/b"}]}"#.into(),
+        ),
         (reqwest::Method::POST, format!("/v1/tickets/{ticket_id}/notes"), r#"{"text":{}}"#.into()),
-        (reqwest::Method::POST, "/v1/agents".into(), r#"{"email":"q@agents.example.org","name":{},"role":"agent","password":"a long enough password"}"#.into()),
-        (reqwest::Method::POST, "/v1/agents".into(), r#"{"email":{},"name":"Q","role":"agent","password":"a long enough password"}"#.into()),
-        (reqwest::Method::POST, "/v1/agents".into(), r#"{"email":"r@agents.example.org","name":"R","role":"agent","password":{}}"#.into()),
+        (
+            reqwest::Method::POST,
+            "/v1/agents".into(),
+            r#"{"email":"q@agents.example.org","name":{},"role":"agent","password":"a long enough password"}"#.into(),
+        ),
+        (
+            reqwest::Method::POST,
+            "/v1/agents".into(),
+            r#"{"email":{},"name":"Q","role":"agent","password":"a long enough password"}"#.into(),
+        ),
+        (
+            reqwest::Method::POST,
+            "/v1/agents".into(),
+            r#"{"email":"r@agents.example.org","name":"R","role":"agent","password":{}}"#.into(),
+        ),
         (reqwest::Method::POST, "/v1/teams".into(), r#"{"name":{},"member_ids":[]}"#.into()),
         (reqwest::Method::POST, "/v1/api-keys".into(), r#"{"name":{},"scopes":["tickets:read"]}"#.into()),
         (reqwest::Method::POST, "/v1/api-keys".into(), r#"{"name":"k","scopes":[{}]}"#.into()),
@@ -196,16 +224,24 @@ async fn email_inputs(app: &TestApp, mailgun_key: &str, bytes: &[u8], shown: &st
             .text("token", token.clone())
             .text("signature", mailgun_signature(mailgun_key, &now, &token))
             .part("body-mime", reqwest::multipart::Part::bytes(raw.clone()));
-        let response = app.client.post(app.url("/v1/channels/email/inbound/mailgun")).multipart(form).send().await.unwrap();
+        let response =
+            app.client.post(app.url("/v1/channels/email/inbound/mailgun")).multipart(form).send().await.unwrap();
         assert_not_5xx(response.status(), &format!("Mailgun, {header} {shown:?}"));
         let form = reqwest::multipart::Form::new().part("email", reqwest::multipart::Part::bytes(raw));
-        let response =
-            app.client.post(app.url("/v1/channels/email/inbound/sendgrid")).bearer_auth(SECRET).multipart(form).send().await.unwrap();
+        let response = app
+            .client
+            .post(app.url("/v1/channels/email/inbound/sendgrid"))
+            .bearer_auth(SECRET)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
         assert_not_5xx(response.status(), &format!("SendGrid, {header} {shown:?}"));
     }
     // Mailgun's own fields.
     for field in ["timestamp", "token", "signature"] {
-        let mut form = reqwest::multipart::Form::new().part("body-mime", reqwest::multipart::Part::bytes(b"From: a@b.c\r\n\r\nx".to_vec()));
+        let mut form = reqwest::multipart::Form::new()
+            .part("body-mime", reqwest::multipart::Part::bytes(b"From: a@b.c\r\n\r\nx".to_vec()));
         for other in ["timestamp", "token", "signature"] {
             form = if other == field {
                 form.part(other, reqwest::multipart::Part::bytes(bytes.to_vec()))
@@ -213,7 +249,8 @@ async fn email_inputs(app: &TestApp, mailgun_key: &str, bytes: &[u8], shown: &st
                 form.text(other, "1")
             };
         }
-        let response = app.client.post(app.url("/v1/channels/email/inbound/mailgun")).multipart(form).send().await.unwrap();
+        let response =
+            app.client.post(app.url("/v1/channels/email/inbound/mailgun")).multipart(form).send().await.unwrap();
         assert_not_5xx(response.status(), &format!("Mailgun {field} {shown:?}"));
     }
     // Postmark: every field in turn.
@@ -240,9 +277,22 @@ async fn email_inputs(app: &TestApp, mailgun_key: &str, bytes: &[u8], shown: &st
         })
     };
     let pointers = [
-        "/FromFull/Email", "/FromFull/Name", "/ToFull/0/Email", "/ToFull/0/Name", "/Subject", "/MessageID", "/TextBody",
-        "/HtmlBody", "/Date", "/From", "/ReplyTo", "/Headers/0/Value", "/Headers/0/Name", "/Attachments/0/Name",
-        "/Attachments/0/ContentType", "/Attachments/0/ContentID",
+        "/FromFull/Email",
+        "/FromFull/Name",
+        "/ToFull/0/Email",
+        "/ToFull/0/Name",
+        "/Subject",
+        "/MessageID",
+        "/TextBody",
+        "/HtmlBody",
+        "/Date",
+        "/From",
+        "/ReplyTo",
+        "/Headers/0/Value",
+        "/Headers/0/Name",
+        "/Attachments/0/Name",
+        "/Attachments/0/ContentType",
+        "/Attachments/0/ContentID",
     ];
     for (i, pointer) in pointers.iter().enumerate() {
         let mut json = base();
@@ -254,8 +304,14 @@ async fn email_inputs(app: &TestApp, mailgun_key: &str, bytes: &[u8], shown: &st
                 json["Headers"][0]["Value"] = json!(text);
             }
         }
-        let response =
-            app.client.post(app.url("/v1/channels/email/inbound/postmark")).bearer_auth(SECRET).json(&json).send().await.unwrap();
+        let response = app
+            .client
+            .post(app.url("/v1/channels/email/inbound/postmark"))
+            .bearer_auth(SECRET)
+            .json(&json)
+            .send()
+            .await
+            .unwrap();
         assert_not_5xx(response.status(), &format!("Postmark {pointer} {shown:?}"));
     }
 }

@@ -22,6 +22,7 @@ both_backends!(
     an_oversized_query_string_is_a_problem,
     lists_cut_long_messages_and_bound_a_pages_bytes,
     names_with_direction_overrides_are_refused_and_inbound_file_names_cleaned,
+    addresses_in_messages_need_customers_read_as_the_thread_does,
 );
 
 const MAILGUN_KEY: &str = "mailgun-signing-key";
@@ -348,4 +349,27 @@ MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nCon
     assert_eq!(names, [json!("passwd"), json!("invoicefdp.exe"), json!("win.ini")]);
     let customers: Value = app.get_as("/v1/customers", &admin).await.json().await.unwrap();
     assert_eq!(customers["data"][0]["name"], "Eve Lima", "the sender's name loses its override");
+}
+
+async fn addresses_in_messages_need_customers_read_as_the_thread_does(backend: Backend) {
+    let app = app(backend).await;
+    let placed: Value =
+        post_raw(&app, &mail("secret.sender@example.org", "scope@x", "Hi", "Cc: copied@example.org\r\n", "Hello"))
+            .await
+            .json()
+            .await
+            .unwrap();
+    let (ticket, message) = (placed["ticket_id"].as_str().unwrap(), placed["message_id"].as_str().unwrap());
+    let tickets_only = app.api_key(&["tickets:read"]).await;
+    let both = app.api_key(&["tickets:read", "customers:read"]).await;
+    for (key, shows) in [(&tickets_only, false), (&both, true)] {
+        let list = app.get_as(&format!("/v1/tickets/{ticket}/messages"), key).await.text().await.unwrap();
+        let one = app.get_as(&format!("/v1/messages/{message}"), key).await.text().await.unwrap();
+        for body in [list, one] {
+            assert_eq!(body.contains("secret.sender@example.org"), shows, "{body}");
+            assert_eq!(body.contains("copied@example.org"), shows, "{body}");
+        }
+        let original = app.get_as(&format!("/v1/messages/{message}/original"), key).await;
+        assert_eq!(original.status(), if shows { 200 } else { 403 });
+    }
 }

@@ -140,7 +140,8 @@ async fn sendgrid(
 ///
 /// Authenticated by Mailgun's signature: HMAC-SHA256 of `timestamp` and `token` with the
 /// webhook signing key (`BRAID_MAILGUN_SIGNING_KEY`). Signatures older than five minutes
-/// and tokens seen before are refused.
+/// and tokens seen before are refused; a token is spent once its message is stored, so a
+/// retry after a failure goes through.
 #[utoipa::path(
     tag = "channels",
     operation_id = "receiveMailgunEmail",

@@ -2,7 +2,6 @@
 //! replies (queued for delivery through the outbox) and internal notes.
 
 use actix_web::{HttpResponse, get, post, web};
-use braid_core::placement::PlacementReason;
 use braid_core::{AgentId, AuthorKind, Channel, DeliveryState, Direction, MessageId, Scope, ThreadId, TicketId};
 use braid_db::messages::{self, AgentMessage, Message};
 use braid_db::{Cursor, Page};
@@ -39,10 +38,13 @@ pub struct MessageView {
     /// Outbound only: `queued`, `sent`, `delivered` or `failed`.
     #[schema(value_type = Option<String>, example = "queued")]
     pub delivery_state: Option<DeliveryState>,
-    /// Why placement put the message here, in the order the rules ran.
+    /// Why placement put the message here, in the order the rules ran. Without
+    /// `customers:read` a reason naming an identity leaves out its `value`.
     #[schema(value_type = Vec<Object>, example = json!([{"rule": "known_identity", "kind": "email", "value": "ana@example.org"}, {"rule": "latest_unsolved", "ticket": 1042}]))]
-    pub placement: Vec<PlacementReason>,
-    /// Channel-specific details, such as an email's envelope.
+    pub placement: Vec<serde_json::Value>,
+    /// Channel-specific details, such as an email's envelope. Its addresses (`from`,
+    /// `sender`, `extra_from`, `to`, `cc`) are customer data: a caller without
+    /// `customers:read` gets the message without them.
     #[schema(value_type = Object)]
     pub details: serde_json::Value,
     pub created_at: DateTime<Utc>,
@@ -75,7 +77,7 @@ impl From<Message> for MessageView {
             html: m.html,
             channel_ref: m.channel_ref,
             delivery_state: m.delivery_state,
-            placement: m.placement,
+            placement: m.placement.iter().filter_map(|reason| serde_json::to_value(reason).ok()).collect(),
             details: m.details,
             created_at: m.created_at,
             truncated: false,
@@ -114,6 +116,28 @@ impl MessageView {
     }
 }
 
+/// The one rule for customer data in messages: reading a message needs `tickets:read`;
+/// who wrote it and who was copied (the envelope's addresses), and the original as
+/// received, also need `customers:read`, as the customer and their thread do.
+pub(crate) fn shows_addresses(caller: &Principal) -> bool {
+    caller.require(Scope::CustomersRead).is_ok()
+}
+
+fn without_addresses(mut view: MessageView) -> MessageView {
+    if let Some(details) = view.details.as_object_mut() {
+        for key in ["from", "sender", "extra_from", "to", "cc"] {
+            details.remove(key);
+        }
+    }
+    // An identity named as a reason (`known_identity`, `new_customer`, …) is an address too.
+    for reason in view.placement.iter_mut().filter_map(serde_json::Value::as_object_mut) {
+        if reason.contains_key("kind") {
+            reason.remove("value");
+        }
+    }
+    view
+}
+
 /// Cuts `text` to at most `LISTED_TEXT_BYTES`, on a character boundary; whether it did.
 fn truncate(text: &mut String) -> bool {
     if text.len() <= LISTED_TEXT_BYTES {
@@ -129,12 +153,13 @@ fn truncate(text: &mut String) -> bool {
 
 /// A page of messages for a list: each cut to `LISTED_TEXT_BYTES` per part, and the page
 /// to about `PAGE_BYTES` (a ticket of a few 20 MB mails once made a 112 MB page).
-pub(crate) fn listed_page(page: Page<Message>) -> Paged<MessageView> {
+pub(crate) fn listed_page(page: Page<Message>, addresses: bool) -> Paged<MessageView> {
     let total = page.items.len();
     let (mut data, mut bytes, mut next) = (Vec::with_capacity(total), 0, page.next);
     for message in page.items {
         let key = Cursor { at: message.created_at, id: message.id.to_string() };
         let view = MessageView::listed(message);
+        let view = if addresses { view } else { without_addresses(view) };
         bytes += view.weight();
         data.push(view);
         if bytes >= PAGE_BYTES && data.len() < total {
@@ -194,6 +219,10 @@ fn checked_text(text: String) -> Result<String, ApiError> {
 }
 
 /// A ticket's messages, oldest first.
+///
+/// Long messages are cut (`truncated: true`; the whole one is `GET /v1/messages/{id}`) and
+/// a page stops at about 4 MiB. Without `customers:read` the envelope's addresses are left
+/// out of `details`.
 #[utoipa::path(
     tag = "messages",
     operation_id = "listTicketMessages",
@@ -218,7 +247,7 @@ async fn list(
         })
         .await
         .map_err(ticket_not_found)?;
-    Ok(HttpResponse::Ok().json(listed_page(page)))
+    Ok(HttpResponse::Ok().json(listed_page(page, shows_addresses(&caller))))
 }
 
 /// Reply to the customer.
@@ -356,6 +385,9 @@ fn created(message: Message) -> HttpResponse {
 }
 
 /// One message as the thread shows it: what answers and events name by id.
+///
+/// Whole, never cut. Without `customers:read` the envelope's addresses are left out of
+/// `details`.
 #[utoipa::path(
     tag = "messages",
     operation_id = "getMessage",
@@ -372,13 +404,15 @@ async fn get(
     caller.require(Scope::TicketsRead)?;
     let id = id.into_inner();
     let message = state.db.run(move |conn| messages::get(conn, id)).await.map_err(message_not_found)?;
-    Ok(HttpResponse::Ok().json(MessageView::from(message)))
+    let view = MessageView::from(message);
+    Ok(HttpResponse::Ok().json(if shows_addresses(&caller) { view } else { without_addresses(view) }))
 }
 
 /// Download a message as its channel delivered it: an email's raw RFC 5322 source
 /// (`message/rfc822`), or a provider's JSON when it sent no raw message.
 ///
-/// Served as a download, never rendered.
+/// Served as a download, never rendered. Needs `customers:read` as well as `tickets:read`:
+/// the original holds the sender's and recipients' addresses.
 #[utoipa::path(
     tag = "messages",
     operation_id = "getMessageOriginal",
@@ -397,6 +431,8 @@ async fn original(
     id: web::Path<MessageId>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::TicketsRead)?;
+    // The raw message is its envelope too: customer data (see `shows_addresses`).
+    caller.require(Scope::CustomersRead)?;
     let id = id.into_inner();
     let original = state.db.run(move |conn| messages::original(conn, id)).await.map_err(message_not_found)?;
     let original = original.ok_or_else(|| ApiError::not_found("original of this message: it was not received"))?;
