@@ -187,21 +187,35 @@ async fn no_hostile_string_in_any_input_answers_5xx(backend: Backend) {
 /// provider forms.
 async fn email_inputs(app: &TestApp, mailgun_key: &str, bytes: &[u8], shown: &str) {
     let n = uuid::Uuid::now_v7().simple().to_string();
-    let headers = ["From", "To", "Cc", "Reply-To", "Subject", "Message-ID", "In-Reply-To", "References", "Date"];
+    let headers = [
+        "From",
+        "From-address",
+        "To",
+        "Cc",
+        "Reply-To",
+        "Subject",
+        "Message-ID",
+        "In-Reply-To",
+        "References",
+        "Date",
+        "Content-Disposition",
+    ];
     for header in headers {
         let value = match header {
             "From" | "Reply-To" | "To" | "Cc" => [b"\"".as_slice(), bytes, b"\" <h@example.org>"].concat(),
+            "From-address" => [b"<a".as_slice(), bytes, b"@example.org>"].concat(),
             "Message-ID" | "In-Reply-To" | "References" => [b"<".as_slice(), bytes, b"@x>"].concat(),
+            "Content-Disposition" => [b"attachment; filename=\"".as_slice(), bytes, b"\""].concat(),
             _ => bytes.to_vec(),
         };
         let mut raw = Vec::new();
-        if header != "From" {
+        if !header.starts_with("From") {
             raw.extend_from_slice(b"From: h@example.org\r\n");
         }
         if header != "Message-ID" {
             raw.extend_from_slice(format!("Message-ID: <{n}-{header}@x>\r\n").as_bytes());
         }
-        raw.extend_from_slice(format!("{header}: ").as_bytes());
+        raw.extend_from_slice(format!("{}: ", header.trim_end_matches("-address")).as_bytes());
         raw.extend_from_slice(&value);
         raw.extend_from_slice(b"\r\nContent-Type: text/plain\r\n\r\nbody ");
         raw.extend_from_slice(bytes);
