@@ -166,7 +166,9 @@ async fn made_up_methods_share_one_metrics_label(backend: Backend) {
     for method in ["BRAIDPROBE", "BRAIDPROBE2"] {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let response = app.client.request(method, app.url("/v1/tickets")).send().await.unwrap();
+        let status = response.status().as_u16();
         assert!(response.status().is_client_error());
+        is_problem(response, status, "a made-up method").await;
     }
     let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(!metrics.contains("BRAIDPROBE"), "a made-up method became a label");
