@@ -82,7 +82,7 @@ fn matrix() -> Vec<Endpoint> {
         row(GET,    "/v1/customers/{customer}/thread",                    THREAD,          200, None),
         row(GET,    "/v1/attachments/{attachment}",                       TICKETS_READ,    404, None),
         row(GET,    "/v1/messages/{message}",                             TICKETS_READ,    404, None),
-        row(GET,    "/v1/messages/{message}/original",                    TICKETS_READ,    404, None),
+        row(GET,    "/v1/messages/{message}/original",                    THREAD,          404, None),
         row(POST,   "/v1/tickets",                                        TICKETS_WRITE,   201, Some(new_ticket)),
         row(GET,    "/v1/tickets",                                        TICKETS_READ,    200, None),
         row(GET,    "/v1/tickets/{ticket}",                               TICKETS_READ,    200, None),

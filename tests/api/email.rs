@@ -36,7 +36,7 @@ pub async fn post_raw(app: &TestApp, raw: &[u8]) -> reqwest::Response {
         .unwrap()
 }
 
-fn mail(from: &str, message_id: &str, subject: &str, extra_headers: &str, body: &str) -> Vec<u8> {
+pub fn mail(from: &str, message_id: &str, subject: &str, extra_headers: &str, body: &str) -> Vec<u8> {
     format!(
         "From: Ana Lima <{from}>\r\nTo: support@braid.test\r\nSubject: {subject}\r\nMessage-ID: <{message_id}>\r\n\
 {extra_headers}Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
@@ -380,7 +380,7 @@ async fn sendgrid_raw_inbound_parse_is_placed_with_basic_auth(backend: Backend) 
     assert_eq!(messages(&app).await, 1);
 }
 
-fn mailgun_signature(key: &str, timestamp: &str, token: &str) -> String {
+pub fn mailgun_signature(key: &str, timestamp: &str, token: &str) -> String {
     use hmac::Mac;
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).unwrap();
     mac.update(timestamp.as_bytes());

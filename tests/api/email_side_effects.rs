@@ -20,7 +20,7 @@ both_backends!(
 );
 
 /// Makes every `operation` (INSERT, UPDATE) on `table` fail until [`heal`] is called.
-async fn break_writes(app: &TestApp, backend: Backend, operation: &'static str, table: &'static str) {
+pub async fn break_writes(app: &TestApp, backend: Backend, operation: &'static str, table: &'static str) {
     let sql = match backend {
         Backend::Postgres => format!(
             "CREATE FUNCTION braid_test_fail() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$ \
@@ -34,7 +34,7 @@ async fn break_writes(app: &TestApp, backend: Backend, operation: &'static str, 
     app.with_db(move |conn| Ok(conn.batch_execute(&sql)?)).await;
 }
 
-async fn heal(app: &TestApp, backend: Backend, table: &'static str) {
+pub async fn heal(app: &TestApp, backend: Backend, table: &'static str) {
     let sql = match backend {
         Backend::Postgres => format!("DROP TRIGGER braid_test_fail ON {table}; DROP FUNCTION braid_test_fail();"),
         Backend::Sqlite => "DROP TRIGGER braid_test_fail;".to_owned(),
@@ -42,7 +42,7 @@ async fn heal(app: &TestApp, backend: Backend, table: &'static str) {
     app.with_db(move |conn| Ok(conn.batch_execute(&sql)?)).await;
 }
 
-async fn count(app: &TestApp, table: &'static str) -> i64 {
+pub async fn count(app: &TestApp, table: &'static str) -> i64 {
     use diesel::prelude::*;
     use diesel::sql_types::BigInt;
     #[derive(QueryableByName)]

@@ -5,6 +5,7 @@
 #![expect(clippy::unwrap_used, reason = "a test fails loudly at its first surprise")]
 
 mod helpers;
+mod hostile;
 
 mod authorization;
 mod binary;
@@ -15,6 +16,7 @@ mod email_dedup;
 mod email_replies;
 mod email_senders;
 mod email_side_effects;
+mod input;
 mod operations;
 mod placement;
 mod sessions;

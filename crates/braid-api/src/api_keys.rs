@@ -79,7 +79,10 @@ async fn create(
     caller.require(Scope::Admin)?;
     let NewApiKey { name, mut scopes } = body.into_inner();
     let name = name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+    if name.is_empty()
+        || name.chars().count() > 100
+        || name.chars().any(|c| c.is_control() || braid_core::text::disguises(c))
+    {
         return Err(ApiError::new(ErrorCode::ValidationFailed, "name is 1 to 100 characters, no control characters"));
     }
     if scopes.is_empty() {

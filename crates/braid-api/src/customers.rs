@@ -319,5 +319,5 @@ async fn thread(
         })
         .await
         .map_err(customer_not_found)?;
-    Ok(HttpResponse::Ok().json(Paged::from_page(page, MessageView::from)))
+    Ok(HttpResponse::Ok().json(crate::messages::listed_page(page, true)))
 }

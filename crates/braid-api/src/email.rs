@@ -140,7 +140,8 @@ async fn sendgrid(
 ///
 /// Authenticated by Mailgun's signature: HMAC-SHA256 of `timestamp` and `token` with the
 /// webhook signing key (`BRAID_MAILGUN_SIGNING_KEY`). Signatures older than five minutes
-/// and tokens seen before are refused.
+/// and tokens seen before are refused; a token is spent once its message is stored, so a
+/// retry after a failure goes through.
 #[utoipa::path(
     tag = "channels",
     operation_id = "receiveMailgunEmail",
@@ -172,15 +173,25 @@ async fn mailgun(
     if !providers::mailgun_signature_valid(&key, &timestamp, &token, &signature, now) {
         return Err(ApiError::new(ErrorCode::Unauthorized, "invalid or stale Mailgun signature"));
     }
-    let first_use =
-        state.db.run(move |conn| braid_db::auth::first_use_of_webhook_token(conn, "mailgun", &token)).await?;
-    if !first_use {
+    // The token is recorded only once the message is stored: a post that fails (a 5xx the
+    // provider retries with the same token) must not make its own retry a "replay".
+    let seen = {
+        let token = token.clone();
+        state.db.run(move |conn| braid_db::auth::webhook_token_seen(conn, "mailgun", &token)).await?
+    };
+    if seen {
         return Err(ApiError::new(ErrorCode::Unauthorized, "this Mailgun token was used before (a replay)"));
     }
     let raw = form.remove("body-mime").ok_or_else(|| {
         ApiError::new(ErrorCode::BadRequest, "no `body-mime` field: forward to a URL ending in `mime`")
     })?;
-    accept(&state, Delivered::Raw(raw.clone()), web::Bytes::from(raw)).await
+    let answer = accept(&state, Delivered::Raw(raw.clone()), web::Bytes::from(raw)).await?;
+    let first_use =
+        state.db.run(move |conn| braid_db::auth::first_use_of_webhook_token(conn, "mailgun", &token)).await?;
+    if !first_use {
+        tracing::warn!("a Mailgun token was used by two posts at once");
+    }
+    Ok(answer)
 }
 
 fn essence(req: &HttpRequest) -> String {

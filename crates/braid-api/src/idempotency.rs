@@ -9,10 +9,13 @@ use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{CONTENT_TYPE, ETAG, HeaderName, HeaderValue, LOCATION};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::{FromRequest, HttpMessage, HttpResponse, ResponseError, web};
+use actix_web::{HttpMessage, HttpResponse, ResponseError, web};
 use braid_db::idempotency::{self, Reservation, StoredResponse};
 
-use crate::{ApiError, AppState, ErrorCode, principal, tokens};
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+
+use crate::{ApiError, AppState, ErrorCode, principal};
 
 const HEADER: &str = "idempotency-key";
 
@@ -44,23 +47,17 @@ pub(crate) async fn guard(
     };
 
     req.extensions_mut().insert(caller.clone());
+    // The route's own limit: a file upload may be as large as an email, a JSON body not.
+    let limit = if req.path() == "/v1/attachments" { state.email.max_bytes } else { state.limits.json_body_bytes };
     let (http, mut payload) = req.into_parts();
-    let body = match web::Bytes::from_request(&http, &mut payload).await {
+    let body = match read_body(&mut payload, limit).await {
         Ok(body) => body,
-        Err(error) => {
-            let problem = if error.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    ErrorCode::PayloadTooLarge,
-                    format!("the body is larger than the limit of {} bytes", state.limits.json_body_bytes),
-                )
-            } else {
-                ApiError::new(ErrorCode::BadRequest, format!("cannot read the body: {error}"))
-            };
-            return Ok(ServiceResponse::new(http, problem.error_response()));
-        }
+        Err(problem) => return Ok(ServiceResponse::new(http, problem.error_response())),
     };
-    let fingerprint = format!("{} {}\n{}", http.method(), http.uri(), String::from_utf8_lossy(&body));
-    let hash = tokens::sha256_hex(&fingerprint);
+    // The raw bytes, not a lossy decoding: two binary uploads differ wherever they differ.
+    let mut fingerprint = format!("{} {}\n", http.method(), http.uri()).into_bytes();
+    fingerprint.extend_from_slice(&body);
+    let hash: String = Sha256::digest(&fingerprint).iter().map(|b| format!("{b:02x}")).collect();
     let principal = caller.key();
 
     let reservation = {
@@ -122,6 +119,22 @@ pub(crate) async fn guard(
             Ok(ServiceResponse::new(http, rebuilt.body(body)))
         }
     }
+}
+
+/// Reads the body whole, refusing it as soon as it passes `limit`.
+async fn read_body(payload: &mut Payload, limit: usize) -> Result<web::Bytes, ApiError> {
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("cannot read the body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                format!("the body is larger than the limit of {limit} bytes"),
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
 }
 
 async fn forget(state: &AppState, principal: String, key: String) {

@@ -2,9 +2,9 @@
 //! replies (queued for delivery through the outbox) and internal notes.
 
 use actix_web::{HttpResponse, get, post, web};
-use braid_core::placement::PlacementReason;
 use braid_core::{AgentId, AuthorKind, Channel, DeliveryState, Direction, MessageId, Scope, ThreadId, TicketId};
 use braid_db::messages::{self, AgentMessage, Message};
+use braid_db::{Cursor, Page};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -38,13 +38,20 @@ pub struct MessageView {
     /// Outbound only: `queued`, `sent`, `delivered` or `failed`.
     #[schema(value_type = Option<String>, example = "queued")]
     pub delivery_state: Option<DeliveryState>,
-    /// Why placement put the message here, in the order the rules ran.
+    /// Why placement put the message here, in the order the rules ran. Without
+    /// `customers:read` a reason naming an identity leaves out its `value`.
     #[schema(value_type = Vec<Object>, example = json!([{"rule": "known_identity", "kind": "email", "value": "ana@example.org"}, {"rule": "latest_unsolved", "ticket": 1042}]))]
-    pub placement: Vec<PlacementReason>,
-    /// Channel-specific details, such as an email's envelope.
+    pub placement: Vec<serde_json::Value>,
+    /// Channel-specific details, such as an email's envelope. Its addresses (`from`,
+    /// `sender`, `extra_from`, `to`, `cc`) are customer data: a caller without
+    /// `customers:read` gets the message without them.
     #[schema(value_type = Object)]
     pub details: serde_json::Value,
     pub created_at: DateTime<Utc>,
+    /// In a list, `text`, `html` and the long parts of `details` (`quoted`, `signature`)
+    /// are cut at 64 KiB each; `true` when any was. `GET /v1/messages/{id}` has the whole
+    /// message.
+    pub truncated: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -70,11 +77,97 @@ impl From<Message> for MessageView {
             html: m.html,
             channel_ref: m.channel_ref,
             delivery_state: m.delivery_state,
-            placement: m.placement,
+            placement: m.placement.iter().filter_map(|reason| serde_json::to_value(reason).ok()).collect(),
             details: m.details,
             created_at: m.created_at,
+            truncated: false,
         }
     }
+}
+
+/// What a list shows of one message's text, in bytes, per part.
+pub(crate) const LISTED_TEXT_BYTES: usize = 64 * 1024;
+/// A list page stops adding messages once it holds this many bytes of them; its
+/// `next_cursor` continues after the last one it holds.
+pub(crate) const PAGE_BYTES: usize = 4 * 1024 * 1024;
+
+impl MessageView {
+    /// The message as a list shows it: long parts cut (see `truncated`).
+    fn listed(m: Message) -> Self {
+        let mut view = Self::from(m);
+        let mut cut = false;
+        cut |= truncate(&mut view.text);
+        if let Some(html) = &mut view.html {
+            cut |= truncate(html);
+        }
+        for part in ["quoted", "signature", "raw"] {
+            if let Some(serde_json::Value::String(text)) = view.details.get_mut(part) {
+                cut |= truncate(text);
+            }
+        }
+        view.truncated = cut;
+        view
+    }
+
+    /// About what the message weighs in JSON.
+    fn weight(&self) -> usize {
+        let details = serde_json::to_vec(&self.details).map(|d| d.len()).unwrap_or_default();
+        self.text.len() + self.html.as_ref().map_or(0, String::len) + details + 512
+    }
+}
+
+/// The one rule for customer data in messages: reading a message needs `tickets:read`;
+/// who wrote it and who was copied (the envelope's addresses), and the original as
+/// received, also need `customers:read`, as the customer and their thread do.
+pub(crate) fn shows_addresses(caller: &Principal) -> bool {
+    caller.require(Scope::CustomersRead).is_ok()
+}
+
+fn without_addresses(mut view: MessageView) -> MessageView {
+    if let Some(details) = view.details.as_object_mut() {
+        for key in ["from", "sender", "extra_from", "to", "cc"] {
+            details.remove(key);
+        }
+    }
+    // An identity named as a reason (`known_identity`, `new_customer`, …) is an address too.
+    for reason in view.placement.iter_mut().filter_map(serde_json::Value::as_object_mut) {
+        if reason.contains_key("kind") {
+            reason.remove("value");
+        }
+    }
+    view
+}
+
+/// Cuts `text` to at most `LISTED_TEXT_BYTES`, on a character boundary; whether it did.
+fn truncate(text: &mut String) -> bool {
+    if text.len() <= LISTED_TEXT_BYTES {
+        return false;
+    }
+    let mut end = LISTED_TEXT_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    true
+}
+
+/// A page of messages for a list: each cut to `LISTED_TEXT_BYTES` per part, and the page
+/// to about `PAGE_BYTES` (a ticket of a few 20 MB mails once made a 112 MB page).
+pub(crate) fn listed_page(page: Page<Message>, addresses: bool) -> Paged<MessageView> {
+    let total = page.items.len();
+    let (mut data, mut bytes, mut next) = (Vec::with_capacity(total), 0, page.next);
+    for message in page.items {
+        let key = Cursor { at: message.created_at, id: message.id.to_string() };
+        let view = MessageView::listed(message);
+        let view = if addresses { view } else { without_addresses(view) };
+        bytes += view.weight();
+        data.push(view);
+        if bytes >= PAGE_BYTES && data.len() < total {
+            next = Some(key);
+            break;
+        }
+    }
+    Paged::new(data, next.as_ref())
 }
 
 /// The largest message body accepted from an agent, in characters.
@@ -126,6 +219,10 @@ fn checked_text(text: String) -> Result<String, ApiError> {
 }
 
 /// A ticket's messages, oldest first.
+///
+/// Long messages are cut (`truncated: true`; the whole one is `GET /v1/messages/{id}`) and
+/// a page stops at about 4 MiB. Without `customers:read` the envelope's addresses are left
+/// out of `details`.
 #[utoipa::path(
     tag = "messages",
     operation_id = "listTicketMessages",
@@ -150,7 +247,7 @@ async fn list(
         })
         .await
         .map_err(ticket_not_found)?;
-    Ok(HttpResponse::Ok().json(Paged::from_page(page, MessageView::from)))
+    Ok(HttpResponse::Ok().json(listed_page(page, shows_addresses(&caller))))
 }
 
 /// Reply to the customer.
@@ -186,13 +283,15 @@ async fn reply(
                 .with_extra(serde_json::json!({ "field": "attachments" }))
         })?;
         let one_line = |v: &str| !v.trim().is_empty() && v.len() <= 255 && !v.chars().any(char::is_control);
+        let clean = braid_core::text::clean_filename(&attachment.filename);
         if !one_line(&attachment.filename)
+            || clean.as_deref() != Some(attachment.filename.as_str())
             || !one_line(&attachment.content_type)
             || !attachment.content_type.contains('/')
         {
             return Err(ApiError::new(
                 ErrorCode::ValidationFailed,
-                "an attachment needs a one-line filename and a type/subtype content type",
+                "an attachment needs a file name (no path, control or direction characters) and a type/subtype content type",
             )
             .with_extra(serde_json::json!({ "field": "attachments" })));
         }
@@ -286,6 +385,9 @@ fn created(message: Message) -> HttpResponse {
 }
 
 /// One message as the thread shows it: what answers and events name by id.
+///
+/// Whole, never cut. Without `customers:read` the envelope's addresses are left out of
+/// `details`.
 #[utoipa::path(
     tag = "messages",
     operation_id = "getMessage",
@@ -302,13 +404,15 @@ async fn get(
     caller.require(Scope::TicketsRead)?;
     let id = id.into_inner();
     let message = state.db.run(move |conn| messages::get(conn, id)).await.map_err(message_not_found)?;
-    Ok(HttpResponse::Ok().json(MessageView::from(message)))
+    let view = MessageView::from(message);
+    Ok(HttpResponse::Ok().json(if shows_addresses(&caller) { view } else { without_addresses(view) }))
 }
 
 /// Download a message as its channel delivered it: an email's raw RFC 5322 source
 /// (`message/rfc822`), or a provider's JSON when it sent no raw message.
 ///
-/// Served as a download, never rendered.
+/// Served as a download, never rendered. Needs `customers:read` as well as `tickets:read`:
+/// the original holds the sender's and recipients' addresses.
 #[utoipa::path(
     tag = "messages",
     operation_id = "getMessageOriginal",
@@ -327,6 +431,8 @@ async fn original(
     id: web::Path<MessageId>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::TicketsRead)?;
+    // The raw message is its envelope too: customer data (see `shows_addresses`).
+    caller.require(Scope::CustomersRead)?;
     let id = id.into_inner();
     let original = state.db.run(move |conn| messages::original(conn, id)).await.map_err(message_not_found)?;
     let original = original.ok_or_else(|| ApiError::not_found("original of this message: it was not received"))?;

@@ -56,13 +56,31 @@ pub(crate) async fn record(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let metrics = req.app_data::<web::Data<AppState>>().map(|state| state.metrics.clone());
-    let method = req.method().to_string();
+    let method = method_label(req.method());
     let response = next.call(req).await?;
     if let Some(metrics) = metrics {
         let route = response.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
         metrics.observe(&method, &route, response.status().as_u16(), started.elapsed().as_secs_f64());
     }
     Ok(response)
+}
+
+/// The method as a label from a closed set: any method may be sent (`FOO /v1/tickets`),
+/// and a label per made-up one would grow the registry without bound.
+fn method_label(method: &actix_web::http::Method) -> String {
+    use actix_web::http::Method;
+    let known = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::OPTIONS,
+        Method::CONNECT,
+        Method::TRACE,
+    ];
+    if known.contains(method) { method.as_str().to_owned() } else { "other".to_owned() }
 }
 
 /// Metrics in the Prometheus text format.

@@ -25,8 +25,11 @@ impl AgentName {
         if name.is_empty() || name.chars().count() > 100 {
             return Err(InvalidValue::new("name", "a name is 1 to 100 characters"));
         }
-        if name.chars().any(char::is_control) {
-            return Err(InvalidValue::new("name", "a name cannot contain control characters or line breaks"));
+        if name.chars().any(|c| c.is_control() || crate::text::disguises(c)) {
+            return Err(InvalidValue::new(
+                "name",
+                "a name cannot contain control characters, line breaks, direction overrides or zero-width spaces",
+            ));
         }
         Ok(Self(name.to_owned()))
     }

@@ -93,6 +93,9 @@ impl CustomerName {
         if input.chars().any(|c| c.is_control() && !c.is_whitespace()) || input.contains('\0') {
             return Err(InvalidValue::new("name", "a name cannot contain control characters"));
         }
+        if input.chars().any(crate::text::disguises) {
+            return Err(InvalidValue::new("name", "a name cannot contain direction overrides or zero-width spaces"));
+        }
         let name = input.split_whitespace().collect::<Vec<_>>().join(" ");
         if name.is_empty() {
             return Ok(None);
@@ -105,8 +108,11 @@ impl CustomerName {
 
     /// Never fails: what a sender's mail client or a form says, cleaned up, or nothing.
     pub fn from_inbound(input: &str) -> Option<Self> {
-        let clean: String =
-            input.chars().filter(|c| !c.is_control() || c.is_whitespace()).take(Self::MAX_CHARS * 2).collect();
+        let clean: String = input
+            .chars()
+            .filter(|&c| (!c.is_control() || c.is_whitespace()) && !crate::text::disguises(c))
+            .take(Self::MAX_CHARS * 2)
+            .collect();
         let name = clean.split_whitespace().collect::<Vec<_>>().join(" ");
         (!name.is_empty()).then(|| Self(name.chars().take(Self::MAX_CHARS).collect()))
     }
@@ -303,6 +309,9 @@ mod tests {
         assert_eq!(CustomerName::parse("Élodie").unwrap().unwrap().search_key(), "élodie");
         assert_eq!(CustomerName::from_inbound("Bo\0b\u{7} ").unwrap().as_str(), "Bob");
         assert_eq!(CustomerName::from_inbound("\0"), None);
+        assert!(CustomerName::parse("Ana\u{202E}amiL").is_err());
+        assert_eq!(CustomerName::from_inbound("Ana\u{202E} Lima\u{200B}").unwrap().as_str(), "Ana Lima");
+        assert_eq!(CustomerName::from_inbound("\u{200B}"), None);
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod event;
 pub mod ids;
 pub mod message;
 pub mod placement;
+pub mod text;
 pub mod ticket;
 
 pub use access::Scope;

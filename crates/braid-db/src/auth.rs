@@ -435,6 +435,15 @@ pub fn first_use_of_webhook_token(conn: &mut DbConn, provider: &str, token: &str
     }
 }
 
+/// Whether a provider's one-time webhook token was recorded before; reads only, so a
+/// request can be refused as a replay without burning the token of one that then fails.
+pub fn webhook_token_seen(conn: &mut DbConn, provider: &str, token: &str) -> Result<bool, DbError> {
+    use diesel::dsl::{exists, select};
+    let query =
+        webhook_replays::table.filter(webhook_replays::provider.eq(provider).and(webhook_replays::token.eq(token)));
+    Ok(select(exists(query)).get_result(conn)?)
+}
+
 /// Forgets webhook tokens older than `cutoff` (their signatures have expired anyway).
 pub fn purge_webhook_tokens(conn: &mut DbConn, cutoff: DateTime<Utc>) -> Result<usize, DbError> {
     Ok(diesel::delete(webhook_replays::table.filter(webhook_replays::seen_at.lt(to_db(cutoff)))).execute(conn)?)

@@ -426,6 +426,19 @@ pub struct TicketChanges {
     pub tags: Option<Vec<Tag>>,
 }
 
+impl TicketChanges {
+    /// Changes nothing: an empty PATCH, answered with the ticket as it is.
+    pub fn is_empty(&self) -> bool {
+        let TicketChanges { subject, status, priority, assignee_id, team_id, tags } = self;
+        subject.is_none()
+            && status.is_none()
+            && priority.is_none()
+            && assignee_id.is_none()
+            && team_id.is_none()
+            && tags.is_none()
+    }
+}
+
 /// Why an update was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum UpdateError {
@@ -463,6 +476,10 @@ pub fn update(
             && expected != before.version
         {
             return Err(UpdateError::Stale { expected, actual: before.version });
+        }
+        // Nothing to change is no new version: other editors' If-Match stays good.
+        if changes.is_empty() {
+            return Ok(before);
         }
         if let Some(to) = changes.status
             && !before.status.can_transition_to(to)

@@ -75,7 +75,7 @@ pub fn parse(raw: &[u8]) -> Option<ParsedEmail> {
         .attachments()
         .filter(|part| !part.is_message() || !part.is_empty())
         .map(|part| Attachment {
-            filename: part.attachment_name().map(str::to_owned),
+            filename: part.attachment_name().and_then(braid_core::text::clean_filename),
             content_type: part
                 .content_type()
                 .map(|ct| match ct.subtype() {
@@ -167,7 +167,16 @@ fn body_text(message: &mail_parser::Message<'_>) -> String {
 }
 
 fn clean_id(id: &str) -> String {
-    id.trim().trim_matches(['<', '>']).trim().to_owned()
+    let id = id.trim().trim_matches(['<', '>']).trim();
+    if usable_id(id) { id.to_owned() } else { String::new() }
+}
+
+/// Whether a message id can be kept: not empty, and no control character. No real
+/// Message-ID holds one, and PostgreSQL refuses NUL in text, so such an id is dropped (the
+/// message is then deduplicated by content, like one without an id) rather than failing
+/// the placement with a 500 that the provider retries forever.
+pub fn usable_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 998 && !id.chars().any(char::is_control)
 }
 
 fn ids(value: &HeaderValue<'_>) -> Vec<String> {
@@ -271,6 +280,16 @@ fn mailboxes(address: &Address<'_>) -> Vec<Mailbox> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_holding_a_control_character_are_dropped() {
+        let raw = b"From: a@example.org\r\nMessage-ID: <a\0b@x>\r\nIn-Reply-To: <c\0@x>\r\n\
+References: <ok@x> <n\x01@x>\r\n\r\nbody";
+        let email = parse(raw).unwrap();
+        assert_eq!(email.message_id, None);
+        assert!(email.in_reply_to.is_empty());
+        assert_eq!(email.references, ["ok@x"]);
+    }
 
     const PLAIN: &[u8] = b"From: =?UTF-8?Q?Ana_L=C3=ADma?= <Ana@Example.org>\r\n\
 To: support@braid.test, Bob <bob@example.org>\r\n\

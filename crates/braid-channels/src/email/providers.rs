@@ -79,6 +79,11 @@ pub fn postmark(json: &[u8]) -> Result<Delivered, NotPostmark> {
     if let Some(raw) = message.raw_email.filter(|raw| !raw.trim().is_empty()) {
         return Ok(Delivered::Raw(raw.into_bytes()));
     }
+    // Postmark always sends its own id: JSON without one (`{}`) is not Postmark's and is
+    // refused rather than stored as an empty, malformed message.
+    if message.message_id.as_deref().is_none_or(|id| id.trim().is_empty()) {
+        return Err(NotPostmark("no `MessageID` and no `RawEmail`".into()));
+    }
     let headers: Vec<(String, String)> =
         message.headers.iter().map(|h| (h.name.to_ascii_lowercase(), h.value.trim().to_owned())).collect();
     let header = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
@@ -87,7 +92,7 @@ pub fn postmark(json: &[u8]) -> Result<Delivered, NotPostmark> {
             .unwrap_or_default()
             .split_whitespace()
             .map(|id| id.trim_matches(['<', '>', ',']).to_owned())
-            .filter(|id| !id.is_empty())
+            .filter(|id| super::parse::usable_id(id))
             .collect()
     };
     let mailbox = |a: &PostmarkAddress| Mailbox {
@@ -101,7 +106,7 @@ pub fn postmark(json: &[u8]) -> Result<Delivered, NotPostmark> {
             let bytes = STANDARD.decode(a.content.as_bytes()).map_err(|e| NotPostmark(format!("attachment: {e}")))?;
             let content_id = Some(a.content_id.trim_matches(['<', '>']).to_owned()).filter(|id| !id.is_empty());
             Ok(Attachment {
-                filename: a.name.clone(),
+                filename: a.name.as_deref().and_then(braid_core::text::clean_filename),
                 content_type: a
                     .content_type
                     .clone()
@@ -116,7 +121,7 @@ pub fn postmark(json: &[u8]) -> Result<Delivered, NotPostmark> {
     let message_id = ids(header("message-id")).into_iter().next().or_else(|| {
         // Postmark always sends its own id; a message without a Message-ID header keeps
         // that, so a retried webhook is still recognised.
-        message.message_id.as_ref().map(|id| format!("{id}@postmark"))
+        message.message_id.as_ref().filter(|id| super::parse::usable_id(id)).map(|id| format!("{id}@postmark"))
     });
     // The sender headers are read as a raw message's are, by the same rules (fallbacks,
     // no address from an encoded-word or a comment): Postmark passes them on as written.
@@ -249,5 +254,10 @@ mod tests {
         assert_eq!(email.attachments[0].bytes, b"hi");
         assert!(matches!(postmark(br#"{"RawEmail":"From: a@b.c\r\n\r\nx"}"#).unwrap(), Delivered::Raw(_)));
         assert!(postmark(b"[1,2]").is_err());
+        assert!(postmark(b"{}").is_err(), "not Postmark's format");
+        let nul = br#"{"MessageID":"pm-2","Headers":[{"Name":"Message-ID","Value":"<a\u0000b@x>"},{"Name":"References","Value":"<ok@x> <n\u0000@x>"}]}"#;
+        let Delivered::Parsed(email) = postmark(nul).unwrap() else { panic!("no raw given") };
+        assert_eq!(email.message_id.as_deref(), Some("pm-2@postmark"));
+        assert_eq!(email.references, ["ok@x"]);
     }
 }

@@ -1,0 +1,60 @@
+//! Text from outside that is shown to people: which characters disguise it, and what a
+//! file name may hold.
+
+/// Unicode format characters that no name needs and that make one read as something it
+/// is not: bidirectional overrides, embeddings and isolates (U+202E shows `exe.pdf` as
+/// `fdp.exe`), zero-width spaces, the byte order mark, soft hyphens. Zero-width joiners
+/// and non-joiners stay: emoji sequences and Persian spelling need them.
+pub fn disguises(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'
+            | '\u{200E}'
+            | '\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{FEFF}'
+    )
+}
+
+/// A file name as a sender wrote it, made safe to store, show and save: its last path
+/// component only (no `../`), without control or disguising characters, no leading dots,
+/// at most 255 bytes; `None` when nothing is left.
+pub fn clean_filename(name: &str) -> Option<String> {
+    let last = name.rsplit(['/', '\\']).next().unwrap_or_default();
+    let kept: String = last.chars().filter(|&c| !c.is_control() && !disguises(c)).collect();
+    let trimmed = kept.trim().trim_start_matches('.').trim();
+    let mut end = trimmed.len().min(255);
+    while !trimmed.is_char_boundary(end) {
+        end -= 1;
+    }
+    Some(trimmed[..end].trim_end().to_owned()).filter(|n| !n.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_lose_paths_controls_and_disguises() {
+        assert_eq!(clean_filename("../../etc/passwd").as_deref(), Some("passwd"));
+        assert_eq!(clean_filename("..\\boot.ini").as_deref(), Some("boot.ini"));
+        assert_eq!(clean_filename("a\0b\r\nc.txt").as_deref(), Some("abc.txt"));
+        assert_eq!(clean_filename("invoice\u{202E}fdp.exe").as_deref(), Some("invoicefdp.exe"));
+        assert_eq!(clean_filename("..").as_deref(), None);
+        assert_eq!(clean_filename("\u{200B}").as_deref(), None);
+        assert_eq!(clean_filename(".hidden").as_deref(), Some("hidden"));
+        assert_eq!(clean_filename(&"é".repeat(200)).map(|n| n.len()), Some(254));
+        assert_eq!(clean_filename("Relatório 2026.pdf").as_deref(), Some("Relatório 2026.pdf"));
+    }
+
+    #[test]
+    fn joiners_are_not_disguises() {
+        assert!(disguises('\u{202E}') && disguises('\u{200B}') && disguises('\u{FEFF}'));
+        assert!(!disguises('\u{200D}') && !disguises('\u{200C}') && !disguises('a'));
+    }
+}
