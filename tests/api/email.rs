@@ -36,6 +36,12 @@ pub async fn post_raw(app: &TestApp, raw: &[u8]) -> reqwest::Response {
         .unwrap()
 }
 
+/// Posts Postmark's inbound JSON with the inbound secret as bearer token.
+pub async fn post_postmark(app: &TestApp, json: &Value) -> reqwest::Response {
+    let url = app.url("/v1/channels/email/inbound/postmark");
+    app.client.post(url).bearer_auth(SECRET).json(json).send().await.unwrap()
+}
+
 pub fn mail(from: &str, message_id: &str, subject: &str, extra_headers: &str, body: &str) -> Vec<u8> {
     format!(
         "From: Ana Lima <{from}>\r\nTo: support@braid.test\r\nSubject: {subject}\r\nMessage-ID: <{message_id}>\r\n\

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::email::{SECRET, post_raw};
+use crate::email::{SECRET, post_postmark, post_raw};
 use crate::helpers::{Backend, TestApp, both_backends};
 
 both_backends!(
@@ -142,14 +142,7 @@ async fn postmark_json_takes_the_same_fallbacks(backend: Backend) {
         "TextBody": "Shipped",
         "Headers": [{"Name": "Message-ID", "Value": "<pm-1@shop.example>"}]
     });
-    let response = app
-        .client
-        .post(app.url("/v1/channels/email/inbound/postmark"))
-        .bearer_auth(SECRET)
-        .json(&json)
-        .send()
-        .await
-        .unwrap();
+    let response = post_postmark(&app, &json).await;
     assert_eq!(response.status(), 201);
     let placed: Value = response.json().await.unwrap();
     let token = app.agent_token("agent").await;

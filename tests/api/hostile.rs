@@ -6,7 +6,7 @@
 use base64::Engine;
 use serde_json::{Value, json};
 
-use crate::email::{SECRET, mailgun_signature};
+use crate::email::{SECRET, mailgun_signature, post_postmark};
 use crate::helpers::{Backend, TestApp, both_backends};
 use crate::tickets::{customer, ticket};
 
@@ -318,14 +318,7 @@ async fn email_inputs(app: &TestApp, mailgun_key: &str, bytes: &[u8], shown: &st
                 json["Headers"][0]["Value"] = json!(text);
             }
         }
-        let response = app
-            .client
-            .post(app.url("/v1/channels/email/inbound/postmark"))
-            .bearer_auth(SECRET)
-            .json(&json)
-            .send()
-            .await
-            .unwrap();
+        let response = post_postmark(app, &json).await;
         assert_not_5xx(response.status(), &format!("Postmark {pointer} {shown:?}"));
     }
 }

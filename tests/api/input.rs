@@ -6,7 +6,7 @@
 use base64::Engine;
 use serde_json::{Value, json};
 
-use crate::email::{SECRET, mail, mailgun_signature, post_raw};
+use crate::email::{SECRET, mail, mailgun_signature, post_postmark, post_raw};
 use crate::email_side_effects::{break_writes, count, heal};
 use crate::helpers::{Backend, TestApp, both_backends};
 use crate::tickets::{customer, ticket};
@@ -79,13 +79,7 @@ async fn a_nul_in_a_message_id_header_is_dropped_on_every_route_and_the_mail_sto
                     "FromFull": { "Email": "nul@example.org", "Name": "" }, "Subject": "Hi", "MessageID": format!("pm\0{header}"),
                     "TextBody": body, "Headers": headers
                 });
-                app.client
-                    .post(app.url("/v1/channels/email/inbound/postmark"))
-                    .bearer_auth(SECRET)
-                    .json(&json)
-                    .send()
-                    .await
-                    .unwrap()
+                post_postmark(&app, &json).await
             }
             _ => {
                 let form = mailgun_form(&format!("token-{header}"), raw);
@@ -153,9 +147,8 @@ async fn a_cursor_that_is_not_a_uuid_and_a_time_is_a_400_on_every_list(backend: 
 
 async fn postmark_json_that_is_not_postmarks_is_refused_and_stores_nothing(backend: Backend) {
     let app = app(backend).await;
-    let url = app.url("/v1/channels/email/inbound/postmark");
     for body in [json!({}), json!({ "Subject": "no id" }), json!({ "MessageID": "" })] {
-        let response = app.client.post(&url).bearer_auth(SECRET).json(&body).send().await.unwrap();
+        let response = post_postmark(&app, &body).await;
         is_problem(response, 400, &body.to_string()).await;
     }
     assert_eq!(count(&app, "messages").await, 0);
@@ -250,14 +243,7 @@ async fn lists_cut_long_messages_and_bound_a_pages_bytes(backend: Backend) {
             "TextBody": format!("{n} {long}"), "HtmlBody": format!("<p>{n} {long}</p>"),
             "Headers": [{ "Name": "Message-ID", "Value": format!("<big-{n}@example.org>") }]
         });
-        let response = app
-            .client
-            .post(app.url("/v1/channels/email/inbound/postmark"))
-            .bearer_auth(SECRET)
-            .json(&json)
-            .send()
-            .await
-            .unwrap();
+        let response = post_postmark(&app, &json).await;
         assert_eq!(response.status(), 201);
         ticket = response.json::<Value>().await.unwrap()["ticket_id"].as_str().unwrap().to_owned();
     }
@@ -327,17 +313,7 @@ MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nCon
         "FromFull": { "Email": "eve@example.org", "Name": "" }, "Subject": "More", "MessageID": "files-2", "TextBody": "More",
         "Attachments": [{ "Name": "..\\..\\win.ini\r\n", "Content": "aGk=", "ContentType": "text/plain" }]
     });
-    let placed_pm: Value = app
-        .client
-        .post(app.url("/v1/channels/email/inbound/postmark"))
-        .bearer_auth(SECRET)
-        .json(&postmark)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let placed_pm: Value = post_postmark(&app, &postmark).await.json().await.unwrap();
     let mut names = vec![];
     for placed in [placed, placed_pm] {
         let message: Value = app
