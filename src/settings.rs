@@ -67,6 +67,14 @@ pub struct Settings {
     pub email_inbound_secret: Option<String>,
     /// The largest raw email accepted (25 MB by default).
     pub email_max_bytes: usize,
+    /// Attachments (inline images included) stored and listed per inbound email; the rest
+    /// stay in the stored original, and the message says how many there were.
+    pub email_max_attachments: usize,
+    /// Addresses kept per `To` and `Cc` of an inbound email (the rest are in the original).
+    pub email_max_recipients: usize,
+    /// Inbound mail parsed at once (0: half the cores, at least one), so heavy mail
+    /// queues instead of starving requests and the database.
+    pub parse_threads: usize,
     /// Sent to the customer when their email opens a new ticket (never to automated mail);
     /// `{number}`, `{subject}` and `{name}` are filled in. Unset: no acknowledgement.
     pub email_acknowledgement: Option<String>,
@@ -123,6 +131,9 @@ impl Default for Settings {
             idempotency_ttl_hours: 24,
             email_inbound_secret: None,
             email_max_bytes: 25 * 1024 * 1024,
+            email_max_attachments: 100,
+            email_max_recipients: 100,
+            parse_threads: 0,
             email_acknowledgement: None,
             mailgun_signing_key: None,
             smtp_url: None,

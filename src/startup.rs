@@ -67,7 +67,7 @@ impl Application {
             redis,
             metrics: Metrics::new()?,
             placement: PlacementPolicy { reopen_window: chrono::Duration::days(settings.reopen_window_days.into()) },
-            limits: Limits { json_body_bytes: settings.json_body_limit_bytes },
+            limits: Limits { json_body_bytes: settings.json_body_limit_bytes, ..Limits::default() },
             auth,
             email: EmailConfig {
                 inbound_secret: settings.email_inbound_secret.clone(),
@@ -75,8 +75,13 @@ impl Application {
                 mailgun_signing_key: settings.mailgun_signing_key.clone(),
                 acknowledgement: settings.email_acknowledgement.clone(),
                 reply_tokens,
+                limits: braid_channels::email::Limits {
+                    max_attachments: settings.email_max_attachments,
+                    max_recipients: settings.email_max_recipients,
+                },
             },
             blobs: braid_channels::blobs::BlobStore::new(&settings.data_dir),
+            cpu: braid_api::cpu::CpuPool::new(settings.parse_threads),
         });
         let server = HttpServer::new(move || braid_api::app(state.clone()))
             .listen(listener)?

@@ -9,6 +9,7 @@ mod hostile;
 
 mod authorization;
 mod binary;
+mod bounded_work;
 mod conventions;
 mod customers;
 mod email;

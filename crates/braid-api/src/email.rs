@@ -10,11 +10,9 @@
 use actix_web::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use base64::Engine;
-use braid_channels::blobs::Blob;
 use braid_channels::email;
 use braid_channels::email::providers::{self, Delivered};
 use braid_core::{CustomerId, MessageId, TicketId};
-use braid_db::messages::Original;
 use futures_util::StreamExt;
 use serde::Serialize;
 use subtle::ConstantTimeEq;
@@ -264,45 +262,20 @@ async fn read_form(
     Ok(fields)
 }
 
-/// Stores the raw delivery, parses it, stores its attachments, and places it.
+/// Parses the delivery (on the bounded CPU pool), stores its attachments, and places it
+/// with its original.
 async fn accept(state: &AppState, delivered: Delivered, raw: web::Bytes) -> Result<HttpResponse, ApiError> {
-    // Parsing and storing files is CPU and disk work: off the HTTP workers.
-    let blobs = state.blobs.clone();
     let tokens = state.email.reply_tokens.clone();
+    let limits = state.email.limits;
     let received_at = braid_db::now();
-    let prepared = web::block(move || -> std::io::Result<_> {
-        let (bytes, parsed, content_type) = match delivered {
-            Delivered::Raw(bytes) => {
-                let parsed = email::parse::parse(&bytes);
-                (bytes, parsed, "message/rfc822")
-            }
-            Delivered::Parsed(parsed) => (raw.to_vec(), Some(*parsed), "application/json"),
-        };
-        // The original goes into the placement's transaction; only attachments are files.
-        let original = Blob::of(&bytes);
-        let bounced = match &parsed {
-            Some(parsed) if email::automated::detect(parsed) == Some(email::automated::Automated::DeliveryReport) => {
-                email::automated::bounced_message_ids(&bytes, parsed.message_id.as_deref())
-            }
-            _ => vec![],
-        };
-        let mut placement_input = match parsed {
-            Some(parsed) => {
-                let stored =
-                    parsed.attachments.iter().map(|a| blobs.put(&a.bytes)).collect::<Result<Vec<Blob>, _>>()?;
-                email::inbound(&parsed, &original, &stored, Some(&tokens), received_at)
-            }
-            None => email::unparseable(&bytes, &original, received_at),
-        };
-        placement_input.original = Some(Original { content_type: content_type.to_owned(), bytes });
-        // A bounce marks the replies it returns as failed; the bounce itself opens nothing.
-        placement_input.follow_ups.returns = bounced;
-        Ok(placement_input)
-    })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(ApiError::internal)?;
-    let mut prepared = prepared;
+    let email::Prepared { inbound: mut prepared, files } =
+        state.cpu.run(move || email::prepare(delivered, &raw, Some(&tokens), &limits, received_at)).await?;
+    // Attachments are files, written before the message that names them commits.
+    let blobs = state.blobs.clone();
+    web::block(move || files.iter().try_for_each(|(blob, bytes)| blobs.write(blob, bytes)))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
     let malformed = prepared.details["malformed"].as_bool().unwrap_or(false);
     let person = prepared.authorship == braid_core::placement::Authorship::Person;
     // What follows from the message commits with it: a crash between them cannot lose one.

@@ -177,6 +177,10 @@ impl From<DbError> for ApiError {
             DbError::LastAdmin => {
                 ApiError::new(ErrorCode::Conflict, "this is the last active admin; promote another agent first")
             }
+            DbError::OverLimit { field, max } => {
+                ApiError::new(ErrorCode::ValidationFailed, format!("at most {max} {field}"))
+                    .with_extra(serde_json::json!({ "field": field }))
+            }
             DbError::TicketClosed => ApiError::new(ErrorCode::Conflict, "the ticket is closed; open a new one instead"),
             DbError::Pool(_) | DbError::Connect(_) => ApiError::unavailable(error),
             other => ApiError::internal(other),

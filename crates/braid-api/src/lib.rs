@@ -8,6 +8,7 @@ mod agents;
 mod api_keys;
 mod attachments;
 pub mod client;
+pub mod cpu;
 mod customers;
 mod email;
 mod error;

@@ -276,7 +276,12 @@ async fn reply(
     caller.require(Scope::TicketsWrite)?;
     let NewReply { text, channel, attachments } = body.into_inner();
     let text = checked_text(text)?;
+    let limits = &state.limits;
+    if attachments.len() > limits.reply_attachments {
+        return Err(braid_db::DbError::OverLimit { field: "attachments", max: limits.reply_attachments }.into());
+    }
     let mut files = Vec::with_capacity(attachments.len());
+    let mut total = 0;
     for attachment in attachments {
         let size = state.blobs.size(&attachment.id).ok_or_else(|| {
             ApiError::new(ErrorCode::ValidationFailed, format!("no attachment with id {}", attachment.id))
@@ -292,6 +297,14 @@ async fn reply(
             return Err(ApiError::new(
                 ErrorCode::ValidationFailed,
                 "an attachment needs a file name (no path, control or direction characters) and a type/subtype content type",
+            )
+            .with_extra(serde_json::json!({ "field": "attachments" })));
+        }
+        total += size;
+        if total > limits.reply_attachment_bytes {
+            return Err(ApiError::new(
+                ErrorCode::ValidationFailed,
+                format!("a reply's attachments total at most {} bytes", limits.reply_attachment_bytes),
             )
             .with_extra(serde_json::json!({ "field": "attachments" })));
         }

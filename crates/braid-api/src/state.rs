@@ -23,6 +23,8 @@ pub struct EmailConfig {
     pub acknowledgement: Option<String>,
     /// Verifies the signed reply tokens in recipient addresses.
     pub reply_tokens: braid_channels::email::tokens::ReplyTokens,
+    /// Attachments and recipients kept per inbound message.
+    pub limits: braid_channels::email::Limits,
 }
 
 /// Sessions and login throttling.
@@ -50,11 +52,16 @@ pub struct AuthConfig {
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub json_body_bytes: usize,
+    /// Files one reply may send (the email worker holds them all in memory to send).
+    pub reply_attachments: usize,
+    /// Their total size: mail servers commonly refuse messages over 25 MB, and base64
+    /// makes attachments a third larger on the wire.
+    pub reply_attachment_bytes: u64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { json_body_bytes: 1024 * 1024 }
+        Self { json_body_bytes: 1024 * 1024, reply_attachments: 20, reply_attachment_bytes: 18 * 1024 * 1024 }
     }
 }
 
@@ -68,6 +75,8 @@ pub struct AppState {
     pub email: EmailConfig,
     /// Raw messages and attachments, by content hash.
     pub blobs: braid_channels::blobs::BlobStore,
+    /// Where parsing runs, a few jobs at a time.
+    pub cpu: crate::cpu::CpuPool,
 }
 
 impl std::fmt::Debug for AppState {

@@ -85,6 +85,9 @@ pub(crate) fn ticket_not_found(error: braid_db::DbError) -> ApiError {
 }
 
 fn tags(raw: Vec<String>) -> Result<Vec<Tag>, ApiError> {
+    if raw.len() > Tag::MAX_PER_TICKET {
+        return Err(braid_db::DbError::OverLimit { field: "tags", max: Tag::MAX_PER_TICKET }.into());
+    }
     raw.iter().map(|tag| Tag::parse(tag).map_err(ApiError::from)).collect()
 }
 

@@ -35,9 +35,17 @@ impl BlobStore {
 
     pub fn put(&self, bytes: &[u8]) -> std::io::Result<Blob> {
         let blob = Blob::of(bytes);
+        self.write(&blob, bytes)?;
+        Ok(blob)
+    }
+
+    /// Stores `bytes` as `blob`, which the caller computed as [`Blob::of`] them (hashing
+    /// is CPU work, done with the rest of parsing; storing is I/O, done apart).
+    pub fn write(&self, blob: &Blob, bytes: &[u8]) -> std::io::Result<()> {
+        debug_assert_eq!(blob.size, bytes.len() as u64);
         let path = self.path(&blob.sha256);
         if path.exists() {
-            return Ok(blob);
+            return Ok(());
         }
         let dir = path.parent().unwrap_or(&self.root);
         fs::create_dir_all(dir)?;
@@ -46,8 +54,7 @@ impl BlobStore {
         file.write_all(bytes)?;
         file.sync_all()?;
         fs::rename(&temporary, &path)?;
-        fs::File::open(dir)?.sync_all()?;
-        Ok(blob)
+        fs::File::open(dir)?.sync_all()
     }
 
     /// The bytes of a blob; `None` when there is no such blob (or the name is not a hash).

@@ -199,6 +199,10 @@ pub struct IdentityValue {
 }
 
 impl IdentityValue {
+    /// Identities one customer may have: people have a few addresses, phones and
+    /// browsers; hundreds are a script, and every look-up of the customer reads them all.
+    pub const MAX_PER_CUSTOMER: usize = 50;
+
     /// Validates and normalises `value` for `kind`: emails case-folded, phones to E.164,
     /// visitor and external ids kept as given but trimmed and bounded.
     pub fn parse(kind: IdentityKind, value: &str) -> Result<Self, InvalidValue> {

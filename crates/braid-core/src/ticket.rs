@@ -149,6 +149,9 @@ fn one_line(input: &str) -> String {
 pub struct Tag(String);
 
 impl Tag {
+    /// Tags one ticket may carry (every list of tickets returns them all).
+    pub const MAX_PER_TICKET: usize = 50;
+
     pub fn parse(input: &str) -> Result<Self, InvalidValue> {
         let tag = input.trim().to_lowercase();
         let valid = !tag.is_empty()

@@ -431,12 +431,22 @@ pub fn rename(conn: &mut DbConn, id: CustomerId, name: Option<&CustomerName>) ->
 /// with the existing one, upgraded to `verified` when the new claim is.
 pub fn add_identity(conn: &mut DbConn, customer: CustomerId, new: &NewIdentity) -> Result<Identity, DbError> {
     with_identity_retry(conn, |conn| {
-        get(conn, customer)?;
-        ensure_free(conn, &new.value, Some(customer))?;
         let at = crate::now();
-        let existing = identities_of(conn, customer)?
-            .into_iter()
-            .find(|identity| identity.kind == new.value.kind && identity.value == new.value.value);
+        // Touching the customer locks its row, so concurrent additions count one by one.
+        let touched = diesel::update(customers::table.find(customer.to_string()))
+            .set(customers::updated_at.eq(to_db(at)))
+            .execute(conn)?;
+        if touched == 0 {
+            return Err(DbError::NotFound);
+        }
+        ensure_free(conn, &new.value, Some(customer))?;
+        let held = identities_of(conn, customer)?;
+        let count = held.len();
+        let existing =
+            held.into_iter().find(|identity| identity.kind == new.value.kind && identity.value == new.value.value);
+        if existing.is_none() && count >= IdentityValue::MAX_PER_CUSTOMER {
+            return Err(DbError::OverLimit { field: "identities", max: IdentityValue::MAX_PER_CUSTOMER });
+        }
         let identity = match existing {
             Some(mut identity) => {
                 let trust = identity.trust.strongest(new.trust);

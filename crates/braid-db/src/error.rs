@@ -20,6 +20,9 @@ pub enum DbError {
     /// The change would leave no active admin.
     #[error("this would leave no active admin")]
     LastAdmin,
+    /// The write would take `field` past its cap of `max` items.
+    #[error("{field} is limited to {max}")]
+    OverLimit { field: &'static str, max: usize },
     /// The ticket is closed, which is final.
     #[error("the ticket is closed")]
     TicketClosed,

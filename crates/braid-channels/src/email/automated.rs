@@ -127,26 +127,31 @@ fn report_type(email: &ParsedEmail) -> Option<String> {
 }
 
 /// The Message-IDs a delivery report speaks of: those in the returned message or headers
-/// it quotes (every `Message-ID:` line but the report's own). Only ids of messages we
-/// sent will match anything.
+/// it quotes (every `Message-ID:` line but the report's own), at most [`MAX_BOUNCED`]. Only
+/// ids of messages we sent will match anything.
 pub fn bounced_message_ids(raw: &[u8], own_id: Option<&str>) -> Vec<String> {
     let text = String::from_utf8_lossy(raw);
+    let mut seen = std::collections::HashSet::new();
     let mut ids = Vec::new();
     for line in text.lines() {
         let Some((name, value)) = line.split_once(':') else { continue };
         if !name.trim().eq_ignore_ascii_case("message-id") {
             continue;
         }
-        let value = value.trim();
-        let id = value.trim_matches(['<', '>']).trim();
-        if id.is_empty() || Some(id) == own_id || ids.iter().any(|known: &String| known.trim_matches(['<', '>']) == id)
-        {
+        let id = value.trim().trim_matches(['<', '>']).trim();
+        if id.is_empty() || Some(id) == own_id || !seen.insert(id) {
             continue;
         }
         ids.push(format!("<{id}>"));
+        if ids.len() == MAX_BOUNCED {
+            break;
+        }
     }
     ids
 }
+
+/// A real report returns one message; a report quoting thousands is not one to trust.
+const MAX_BOUNCED: usize = 20;
 
 #[cfg(test)]
 mod tests {

@@ -7,7 +7,9 @@
 //! - [`threading`] turns In-Reply-To, References and `[#1042]` subject tags into explicit
 //!   references.
 //! - [`reply`] separates what the sender newly wrote from quoted history and signature.
-//! - [`html`] sanitises HTML bodies.
+//! - [`html`] sanitises HTML bodies, and bounds the work of every HTML parse.
+//! - [`limits`] caps attachments and recipients per message (the rest stays in the
+//!   original, and the message says what was left out).
 //! - [`outbound`] composes agent replies and [`smtp`] sends them.
 //!
 //! The caller attaches the raw bytes (`Inbound::original`), which placement stores with
@@ -16,6 +18,7 @@
 pub mod automated;
 pub mod digest;
 pub mod html;
+pub mod limits;
 pub mod outbound;
 pub mod parse;
 pub mod providers;
@@ -26,11 +29,13 @@ pub mod tokens;
 
 use braid_core::placement::{Authorship, PlacementReason};
 use braid_core::{Channel, CustomerName, IdentityKind, IdentityValue, Trust};
+use braid_db::messages::Original;
 use braid_db::placement::{FollowUps, Inbound};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::blobs::Blob;
+pub use limits::{Limits, OverLimits};
 pub use parse::{Attachment, Mailbox, ParsedEmail};
 
 /// The identity unparseable mail is filed under, so it stays visible.
@@ -70,6 +75,9 @@ pub struct Envelope<'a> {
     /// message (`GET /v1/messages/{id}/original`).
     pub raw: &'a Blob,
     pub malformed: bool,
+    /// What the message had beyond Braid's caps, left out here and kept in the original.
+    #[serde(skip_serializing_if = "OverLimits::is_empty")]
+    pub over_limits: OverLimits,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -146,16 +154,28 @@ fn customer_name(mailbox: &Mailbox) -> Option<CustomerName> {
 }
 
 /// Builds the placement input for a parsed message. `attachments` are the stored blobs of
-/// `parsed.attachments`, in order.
+/// `parsed.attachments`, in order; `over_limits` is what [`limits::apply`] cut from it.
 pub fn inbound(
     parsed: &ParsedEmail,
     raw: &Blob,
     attachments: &[Blob],
     tokens: Option<&tokens::ReplyTokens>,
     received_at: DateTime<Utc>,
+    mut over_limits: OverLimits,
 ) -> Inbound {
     let automated = automated::detect(parsed);
     let reply = reply::split_message(&parsed.text, parsed.html.as_deref());
+    let html = match reply.html.as_deref().map(html::sanitise) {
+        Some(Ok(clean)) => Some(clean),
+        Some(Err(too_complex)) => {
+            over_limits.html = Some(too_complex);
+            None
+        }
+        None => {
+            over_limits.html = reply.html_too_complex;
+            None
+        }
+    };
     let found = sender(parsed);
     let content_digest =
         digest::content_digest(parsed, found.as_ref().map(|(_, m, _)| m.address.as_str()), attachments);
@@ -199,6 +219,7 @@ pub fn inbound(
         forwarded: reply.forwarded,
         raw,
         malformed,
+        over_limits,
     };
     Inbound {
         channel: Channel::Email,
@@ -214,13 +235,58 @@ pub fn inbound(
         text: reply.text.clone(),
         // The new part only; the quoted history is in `details.quoted`, the whole message in
         // its original.
-        html: reply.html.as_deref().map(html::sanitise),
+        html,
         references: threading::references(parsed, tokens),
         authorship: if automated.is_some() { Authorship::Automated } else { Authorship::Person },
         details: serde_json::to_value(&envelope).unwrap_or_default(),
         original: None,
         received_at,
     }
+}
+
+/// A delivery made ready to place: the placement input (with the original attached), and
+/// the attachment files to store before placing it.
+#[derive(Debug)]
+pub struct Prepared {
+    pub inbound: Inbound,
+    /// Each stored attachment's blob (as [`Blob::of`] its bytes) and bytes.
+    pub files: Vec<(Blob, Vec<u8>)>,
+}
+
+/// All the CPU work between a provider's delivery and its placement: parse, cap, split,
+/// sanitise, hash. No I/O, so the caller can run it on a bounded pool. `request_body` is
+/// kept as the original when the provider sent the message already taken apart.
+pub fn prepare(
+    delivered: providers::Delivered,
+    request_body: &[u8],
+    tokens: Option<&tokens::ReplyTokens>,
+    limits: &Limits,
+    received_at: DateTime<Utc>,
+) -> Prepared {
+    let (bytes, parsed, content_type) = match delivered {
+        providers::Delivered::Raw(bytes) => {
+            let parsed = parse::parse(&bytes);
+            (bytes, parsed, "message/rfc822")
+        }
+        providers::Delivered::Parsed(parsed) => (request_body.to_vec(), Some(*parsed), "application/json"),
+    };
+    let original = Blob::of(&bytes);
+    let (mut inbound, files) = match parsed {
+        Some(mut parsed) => {
+            let over_limits = limits::apply(&mut parsed, limits);
+            let blobs: Vec<Blob> = parsed.attachments.iter().map(|a| Blob::of(&a.bytes)).collect();
+            let mut inbound = inbound(&parsed, &original, &blobs, tokens, received_at, over_limits);
+            // A bounce marks the replies it returns as failed; the bounce itself opens nothing.
+            if automated::detect(&parsed) == Some(automated::Automated::DeliveryReport) {
+                inbound.follow_ups.returns = automated::bounced_message_ids(&bytes, parsed.message_id.as_deref());
+            }
+            let files = blobs.into_iter().zip(parsed.attachments.into_iter().map(|a| a.bytes)).collect();
+            (inbound, files)
+        }
+        None => (unparseable(&bytes, &original, received_at), vec![]),
+    };
+    inbound.original = Some(Original { content_type: content_type.to_owned(), bytes });
+    Prepared { inbound, files }
 }
 
 /// A message mail-parser could not read at all: kept raw, flagged, in the unknown

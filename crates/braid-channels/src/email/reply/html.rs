@@ -19,14 +19,13 @@
 //! in its size and nesting depth costs no call stack.
 
 use html5ever::serialize::{SerializeOpts, TraversalScope, serialize};
-use html5ever::tendril::TendrilSink;
-use html5ever::{ParseOpts, parse_document};
-use markup5ever_rcdom::{Handle, NodeData, RcDom, SerializableHandle};
+use markup5ever_rcdom::{Handle, NodeData, SerializableHandle};
 
 use super::Reply;
 use super::html_text::{to_text, to_text_marking_quotes};
 use super::languages::forward_subject;
 use super::patterns::{Separator, header_field, is_attribution, key, separator};
+use crate::email::html::bounded;
 
 /// How a marker cuts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,21 +39,23 @@ enum Cut {
 }
 
 /// The readable text of an HTML body, as Braid converts the parts it splits (paragraphs and
-/// `<div>`s on their own lines). Empty for a document nested deeper than [`MAX_DEPTH`].
+/// `<div>`s on their own lines). Empty for a document too large or complex to parse within
+/// [`bounded`]'s limits.
 pub fn html_to_text(html: &str) -> String {
-    if too_deep(html) {
-        return String::new();
+    match bounded::parse(html) {
+        Ok(dom) => to_text(std::slice::from_ref(&dom.document)),
+        Err(_) => String::new(),
     }
-    let dom = parse_document(RcDom::default(), ParseOpts::default()).one(html);
-    to_text(std::slice::from_ref(&dom.document))
 }
 
-/// Splits an HTML body by its structure; `None` when it has no recognisable quote structure.
-pub fn split(html: &str) -> Option<Reply> {
-    if too_deep(html) {
-        return None;
-    }
-    let dom = parse_document(RcDom::default(), ParseOpts::default()).one(html);
+/// Splits an HTML body by its structure; `Ok(None)` when it has no recognisable quote
+/// structure, `Err` when it is too large or complex to parse within [`bounded`]'s limits.
+pub fn split(html: &str) -> Result<Option<Reply>, bounded::TooComplex> {
+    let dom = bounded::parse(html)?;
+    Ok(split_tree(&dom))
+}
+
+fn split_tree(dom: &markup5ever_rcdom::RcDom) -> Option<Reply> {
     let tree = Tree::new(&dom.document);
     let mut signatures = Vec::new();
     // Every quote up to the first that runs to the end: Apple Mail writes the attribution and
@@ -136,7 +137,14 @@ pub fn split(html: &str) -> Option<Reply> {
     let signature =
         if bare_delimiter { join([refined.signature, structural]) } else { join([structural, refined.signature]) };
     let html = (!refined.text.is_empty()).then(|| serialise(&dom.document));
-    Some(Reply { text: refined.text, html, quoted: quoted_text, signature, forwarded: refined.forwarded })
+    Some(Reply {
+        text: refined.text,
+        html,
+        quoted: quoted_text,
+        signature,
+        forwarded: refined.forwarded,
+        html_too_complex: None,
+    })
 }
 
 fn join<const N: usize>(parts: [Option<String>; N]) -> Option<String> {
@@ -149,45 +157,6 @@ fn join<const N: usize>(parts: [Option<String>; N]) -> Option<String> {
 const MAX_SIGNATURES: usize = 16;
 const MAX_RULES: usize = 16;
 const MAX_CUTS: usize = 64;
-/// html5ever checks scopes by walking its stack of open elements, so each level of nesting
-/// costs a walk over all the levels above it: deeper documents are read as text instead.
-const MAX_DEPTH: usize = 400;
-
-/// Whether the tags in `html` nest deeper than [`MAX_DEPTH`], by a linear scan that counts
-/// opening and closing tags (void elements and `/>` do not nest).
-fn too_deep(html: &str) -> bool {
-    const VOID: &[&str] = &[
-        "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr",
-    ];
-    let bytes = html.as_bytes();
-    let mut depth: usize = 0;
-    let mut at = 0;
-    while let Some(offset) = bytes[at..].iter().position(|b| *b == b'<') {
-        let start = at + offset + 1;
-        at = start;
-        let closing = bytes.get(start) == Some(&b'/');
-        let name_start = start + usize::from(closing);
-        let name_len = bytes[name_start..].iter().take_while(|b| b.is_ascii_alphanumeric()).count();
-        if name_len == 0 {
-            continue;
-        }
-        if closing {
-            depth = depth.saturating_sub(1);
-            continue;
-        }
-        let name = html[name_start..name_start + name_len].to_ascii_lowercase();
-        let end = bytes[name_start..].iter().position(|b| *b == b'>').map_or(bytes.len(), |p| name_start + p);
-        at = end; // each byte is scanned once
-        if VOID.contains(&name.as_str()) || bytes[..end].ends_with(b"/") {
-            continue;
-        }
-        depth += 1;
-        if depth > MAX_DEPTH {
-            return true;
-        }
-    }
-    false
-}
 
 /// The document's nodes in order, walked without recursion, with where each subtree ends
 /// and whether any text comes at or after each position.

@@ -35,6 +35,9 @@ pub struct Reply {
     pub signature: Option<String>,
     /// The body forwards a message (kept in `text` and `html`, not cut as a quote).
     pub forwarded: bool,
+    /// The HTML part was too large or complex to parse, so the text decided.
+    #[serde(skip)]
+    pub html_too_complex: Option<crate::email::html::TooComplex>,
 }
 
 /// The readable text of an HTML body as Braid converts it (blocks and `<br>` break lines), for
@@ -57,12 +60,14 @@ pub fn split(body: &str) -> Reply {
 /// part when nothing was cut from the text, `None` when something was (the caller then
 /// shows `text`, since the HTML would still show the quote).
 pub fn split_message(text: &str, html: Option<&str>) -> Reply {
-    if let Some(reply) = html.and_then(html::split) {
-        return reply;
-    }
+    let html_too_complex = match html.map(html::split) {
+        Some(Ok(Some(reply))) => return reply,
+        Some(Err(too_complex)) => Some(too_complex),
+        Some(Ok(None)) | None => None,
+    };
     let reply = split(text);
-    let untouched = reply.quoted.is_none() && reply.signature.is_none();
-    Reply { html: html.filter(|_| untouched).map(str::to_owned), ..reply }
+    let untouched = reply.quoted.is_none() && reply.signature.is_none() && html_too_complex.is_none();
+    Reply { html: html.filter(|_| untouched).map(str::to_owned), html_too_complex, ..reply }
 }
 
 /// Builds the reply from the labels: `text` to the last text line, the rest by label.
@@ -86,7 +91,14 @@ fn assemble(lines: &[Line<'_>], labels: &[Label]) -> Reply {
         }
     }
     let joined = |parts: Vec<String>| (!parts.is_empty()).then(|| parts.join("\n\n"));
-    Reply { text, html: None, quoted: joined(quoted), signature: joined(signature), forwarded: false }
+    Reply {
+        text,
+        html: None,
+        quoted: joined(quoted),
+        signature: joined(signature),
+        forwarded: false,
+        html_too_complex: None,
+    }
 }
 
 /// The runs of one label in `range`, each joined. Blank lines go with the run above them;

@@ -91,15 +91,17 @@ fn html_text_reads_well() {
 }
 
 #[test]
-fn deeply_nested_and_huge_html_is_split_in_linear_time() {
-    let started = std::time::Instant::now();
+/// Too deep to parse within the bounds (`email::html::bounded`, whose tests check the work
+/// stays bounded): the text decides. Many markers: a fixed number are looked at.
+fn deeply_nested_html_falls_back_to_the_text_and_many_markers_still_split() {
     let deep = format!("{}Hi{}", "<div>".repeat(100_000), "</div>".repeat(100_000));
     let reply = split_message("Hi", Some(&deep));
     assert_eq!(reply.text, "Hi");
+    assert_eq!(reply.html, None, "HTML that cannot be parsed is not shown");
+    assert_eq!(reply.html_too_complex, Some(crate::email::html::TooComplex::Depth));
     let many = format!("<p>Hi</p>{}", "<hr><blockquote>x</blockquote><p>y</p>".repeat(20_000));
-    let _ = split_message("Hi", Some(&many));
-    let elapsed = started.elapsed();
-    assert!(elapsed.as_secs_f64() < 5.0, "took {elapsed:?}");
+    let reply = split_message("Hi", Some(&many));
+    assert!(reply.text.starts_with("Hi"), "{}", &reply.text[..reply.text.len().min(80)]);
 }
 
 #[test]
