@@ -118,6 +118,8 @@ impl EmailDelivery {
     }
 
     /// Reads the reply's attachments from the blob store; a missing file fails the reply.
+    /// lettre composes a message in memory, so they are read whole: the API bounds them
+    /// (20 files, 18 MiB in all), which bounds what one send holds.
     async fn with_attachments(&self, mut prepared: Prepared, details: &serde_json::Value) -> Result<Prepared, String> {
         let listed = details["attachments"].as_array().cloned().unwrap_or_default();
         for attachment in listed {

@@ -85,7 +85,9 @@ impl IdentityRequest {
 #[schema(example = json!({"name": "Ana Lima", "identities": [{"kind": "email", "value": "ana@example.org"}, {"kind": "phone", "value": "+14155550132"}]}))]
 pub struct NewCustomer {
     pub name: Option<String>,
+    /// At most 50.
     #[serde(default)]
+    #[schema(max_items = 50)]
     pub identities: Vec<IdentityRequest>,
 }
 

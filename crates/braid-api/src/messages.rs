@@ -182,8 +182,10 @@ pub struct NewReply {
     /// ticket's own channel.
     #[schema(value_type = Option<String>, example = "email")]
     pub channel: Option<Channel>,
-    /// Files to send along, uploaded first with `POST /v1/attachments` (or received).
+    /// Files to send along, uploaded first with `POST /v1/attachments` (or received): at
+    /// most 20, and 18 MiB in all.
     #[serde(default)]
+    #[schema(max_items = 20)]
     pub attachments: Vec<ReplyAttachment>,
 }
 

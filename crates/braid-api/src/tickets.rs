@@ -104,7 +104,9 @@ pub struct NewTicketRequest {
     pub assignee_id: Option<AgentId>,
     #[schema(value_type = Option<String>, format = Uuid)]
     pub team_id: Option<TeamId>,
+    /// At most 50.
     #[serde(default)]
+    #[schema(max_items = 50)]
     pub tags: Vec<String>,
 }
 
@@ -306,7 +308,8 @@ pub struct TicketPatch {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>, format = Uuid, nullable)]
     pub team_id: Option<Option<TeamId>>,
-    /// Replaces the tags.
+    /// Replaces the tags (at most 50).
+    #[schema(max_items = 50)]
     pub tags: Option<Vec<String>>,
 }
 
