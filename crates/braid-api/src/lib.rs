@@ -63,7 +63,7 @@ pub fn app(
         .configure(routes)
         .default_service(web::to(error::no_route))
         .split_for_parts();
-    app.service(openapi::docs(api))
+    app.service(openapi::docs(openapi::finish(api)))
         .service(web::redirect("/docs", "/docs/"))
         .wrap(from_fn(idempotency::guard))
         .wrap(from_fn(metrics::record))

@@ -63,6 +63,49 @@ pub(crate) fn base() -> Document {
 pub fn openapi() -> Document {
     use utoipa_actix_web::AppExt;
     let (_, doc) = actix_web::App::new().into_utoipa_app().openapi(base()).configure(crate::routes).split_for_parts();
+    finish(doc)
+}
+
+/// What no single handler declares: every POST an agent or integration makes takes an
+/// `Idempotency-Key` (the middleware in `idempotency.rs` handles it for all of them), so
+/// generated clients get it as a typed parameter.
+pub(crate) fn finish(mut doc: Document) -> Document {
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+    use utoipa::openapi::{ContentBuilder, ObjectBuilder, Ref, RefOr, Required, ResponseBuilder, Type};
+    for item in doc.paths.paths.values_mut() {
+        let Some(post) = item.post.as_mut() else { continue };
+        let bearer = serde_json::to_value(&post.security).is_ok_and(|s| s.to_string().contains("\"bearer\""));
+        if !bearer {
+            continue; // sign-in, and webhooks that authenticate by their own secret
+        }
+        let key = ParameterBuilder::new()
+            .name("Idempotency-Key")
+            .parameter_in(ParameterIn::Header)
+            .required(Required::False)
+            .description(Some(
+                "Makes a retry safe: the same key with the same body (byte for byte) within 24 hours replays the \
+                 first answer (with `idempotent-replayed: true`) instead of acting twice; the same key with \
+                 another body is `422`.",
+            ))
+            .schema(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .min_length(Some(1))
+                    .max_length(Some(255))
+                    .pattern(Some("^[ -~]+$")),
+            ))
+            .build();
+        post.parameters.get_or_insert_with(Vec::new).push(RefOr::T(key));
+        for (code, why) in [
+            ("409", "A request with this `Idempotency-Key` is still running (`conflict`)."),
+            ("422", "This `Idempotency-Key` was used with another body (`idempotency_key_reused`)."),
+        ] {
+            post.responses.responses.entry(code.to_owned()).or_insert_with(|| {
+                let problem = ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build();
+                RefOr::T(ResponseBuilder::new().description(why).content("application/problem+json", problem).build())
+            });
+        }
+    }
     doc
 }
 
@@ -137,6 +180,17 @@ mod tests {
                 let described = response["description"].as_str().is_some_and(|d| !d.trim().is_empty());
                 assert!(described, "{method} {path}: the {code} response has no description");
             }
+        }
+    }
+
+    #[test]
+    fn every_post_an_agent_or_key_makes_declares_the_idempotency_key() {
+        for (method, path, operation) in operations() {
+            let declared = operation["parameters"]
+                .as_array()
+                .is_some_and(|ps| ps.iter().any(|p| p["name"] == "Idempotency-Key" && p["in"] == "header"));
+            let bearer = operation["security"] == serde_json::json!([{ "bearer": [] }]);
+            assert_eq!(declared, method.eq_ignore_ascii_case("post") && bearer, "{method} {path}");
         }
     }
 
