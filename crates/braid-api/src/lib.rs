@@ -16,7 +16,7 @@ mod idempotency;
 mod messages;
 mod metrics;
 mod openapi;
-mod pagination;
+pub mod pagination;
 pub mod password;
 mod principal;
 mod request_id;
