@@ -17,7 +17,7 @@ mod idempotency;
 mod messages;
 mod metrics;
 mod openapi;
-mod pagination;
+pub mod pagination;
 pub mod password;
 mod principal;
 mod request_id;

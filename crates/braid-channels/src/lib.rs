@@ -7,3 +7,5 @@
 
 pub mod blobs;
 pub mod email;
+#[doc(hidden)]
+pub mod fuzzing;
