@@ -7,24 +7,20 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::blobs::Blob;
 use crate::email::providers::{self, Delivered};
 use crate::email::tokens::ReplyTokens;
-use crate::email::{self, ParsedEmail, html, reply};
+use crate::email::{self, html, reply};
 
-/// A raw message as the inbound endpoints take it: parsed, then built into the placement input
-/// (or kept as unparseable), and read for the ids a bounce returns.
+/// A raw message as the inbound endpoints take it: all the CPU work between delivery and
+/// placement ([`email::prepare`]: parse, caps, reply split, sanitise, bounce ids).
 pub fn mime_parse(raw: &[u8]) {
-    place(raw, email::parse::parse(raw));
+    prepare(Delivered::Raw(raw.to_vec()), raw);
 }
 
-/// Postmark's webhook JSON: read, then what it yields handled as the server does (a raw
-/// message parsed, Postmark's own fields placed with the JSON as the original).
+/// Postmark's webhook JSON: read, then what it yields prepared as the server does.
 pub fn postmark(json: &[u8]) {
-    match providers::postmark(json) {
-        Ok(Delivered::Raw(raw)) => mime_parse(&raw),
-        Ok(Delivered::Parsed(parsed)) => place(json, Some(*parsed)),
-        Err(_) => {}
+    if let Ok(delivered) = providers::postmark(json) {
+        prepare(delivered, json);
     }
 }
 
@@ -48,23 +44,12 @@ pub fn html_sanitise(data: &[u8]) {
     let _ = reply::html_to_text(html);
 }
 
-/// Builds the placement input the way braid-api's `accept` does, with the attachments' blobs
-/// computed rather than stored (the fuzzer must not write files).
-fn place(raw: &[u8], parsed: Option<ParsedEmail>) {
-    let original = Blob::of(raw);
-    // A fixed time and key: a saved input replays the same way on every run.
-    let received_at = DateTime::<Utc>::UNIX_EPOCH;
+/// What braid-api's `accept` does before storing anything, with the default caps, a fixed
+/// time and key (a saved input replays the same way on every run).
+fn prepare(delivered: Delivered, request_body: &[u8]) {
     let tokens = ReplyTokens::new(b"fuzzing", "support@braid.test");
-    match parsed {
-        Some(parsed) => {
-            let stored: Vec<Blob> = parsed.attachments.iter().map(|a| Blob::of(&a.bytes)).collect();
-            let _ = email::inbound(&parsed, &original, &stored, Some(&tokens), received_at);
-            let _ = email::automated::bounced_message_ids(raw, parsed.message_id.as_deref());
-        }
-        None => {
-            let _ = email::unparseable(raw, &original, received_at);
-        }
-    }
+    let _ =
+        email::prepare(delivered, request_body, Some(&tokens), &email::Limits::default(), DateTime::<Utc>::UNIX_EPOCH);
 }
 
 /// `reply`'s promise: every visible character of the body lands in `text`, `quoted` or
