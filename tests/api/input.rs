@@ -23,6 +23,7 @@ both_backends!(
     lists_cut_long_messages_and_bound_a_pages_bytes,
     names_with_direction_overrides_are_refused_and_inbound_file_names_cleaned,
     addresses_in_messages_need_customers_read_as_the_thread_does,
+    a_mail_the_parser_panics_on_is_kept_raw_and_flagged,
 );
 
 const MAILGUN_KEY: &str = "mailgun-signing-key";
@@ -349,5 +350,26 @@ async fn addresses_in_messages_need_customers_read_as_the_thread_does(backend: B
         }
         let original = app.get_as(&format!("/v1/messages/{message}/original"), key).await;
         assert_eq!(original.status(), if shows { 200 } else { 403 });
+    }
+}
+
+/// Found by the `mime_parse` fuzz target: mail-parser's debug assertion on a forward of a
+/// forward closed by the outer boundary. Whatever a parser does, the mail is stored.
+async fn a_mail_the_parser_panics_on_is_kept_raw_and_flagged(backend: Backend) {
+    let app = app(backend).await;
+    let admin = app.admin_token().await;
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/regressions/mime_parse");
+    let raw = std::fs::read(format!("{path}/nested_message_rfc822_closed_by_outer_boundary.eml")).unwrap();
+    let response = post_raw(&app, &raw).await;
+    assert_eq!(response.status(), 201);
+    let placed: Value = response.json().await.unwrap();
+    let id = placed["message_id"].as_str().unwrap();
+    let original = app.get_as(&format!("/v1/messages/{id}/original"), &admin).await.bytes().await.unwrap();
+    assert_eq!(original.as_ref(), raw.as_slice());
+    let message: Value = app.get_as(&format!("/v1/messages/{id}"), &admin).await.json().await.unwrap();
+    if cfg!(debug_assertions) {
+        // Release builds skip mail-parser's assertion and read the mail as best they can.
+        assert_eq!(message["details"]["parser_failed"], true, "{}", message["details"]);
+        assert_eq!(message["details"]["malformed"], true);
     }
 }

@@ -256,6 +256,10 @@ pub struct Prepared {
 /// All the CPU work between a provider's delivery and its placement: parse, cap, split,
 /// sanitise, hash. No I/O, so the caller can run it on a bounded pool. `request_body` is
 /// kept as the original when the provider sent the message already taken apart.
+///
+/// A panic in any parser (mail-parser asserts on some malformed nesting in debug builds) loses
+/// nothing: the message is kept raw, like mail that cannot be read at all, and flagged
+/// `parser_failed`, instead of failing the request that providers would retry forever.
 pub fn prepare(
     delivered: providers::Delivered,
     request_body: &[u8],
@@ -264,29 +268,47 @@ pub fn prepare(
     received_at: DateTime<Utc>,
 ) -> Prepared {
     let (bytes, parsed, content_type) = match delivered {
-        providers::Delivered::Raw(bytes) => {
-            let parsed = parse::parse(&bytes);
-            (bytes, parsed, "message/rfc822")
-        }
+        providers::Delivered::Raw(bytes) => (bytes, None, "message/rfc822"),
         providers::Delivered::Parsed(parsed) => (request_body.to_vec(), Some(*parsed), "application/json"),
     };
     let original = Blob::of(&bytes);
-    let (mut inbound, files) = match parsed {
-        Some(mut parsed) => {
-            let over_limits = limits::apply(&mut parsed, limits);
-            let blobs: Vec<Blob> = parsed.attachments.iter().map(|a| Blob::of(&a.bytes)).collect();
-            let mut inbound = inbound(&parsed, &original, &blobs, tokens, received_at, over_limits);
-            // A bounce marks the replies it returns as failed; the bounce itself opens nothing.
-            if automated::detect(&parsed) == Some(automated::Automated::DeliveryReport) {
-                inbound.follow_ups.returns = automated::bounced_message_ids(&bytes, parsed.message_id.as_deref());
-            }
-            let files = blobs.into_iter().zip(parsed.attachments.into_iter().map(|a| a.bytes)).collect();
-            (inbound, files)
+    // Unwind safety: on a panic everything the closure built is dropped, and only `bytes`,
+    // which it never changes, is used.
+    let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let parsed = parsed.or_else(|| parse::parse(&bytes))?;
+        Some(read(parsed, &bytes, &original, tokens, limits, received_at))
+    }));
+    let (mut inbound, files) = match read {
+        Ok(Some(read)) => read,
+        Ok(None) => (unparseable(&bytes, &original, received_at), vec![]),
+        Err(_) => {
+            let mut inbound = unparseable(&bytes, &original, received_at);
+            inbound.details["parser_failed"] = true.into();
+            (inbound, vec![])
         }
-        None => (unparseable(&bytes, &original, received_at), vec![]),
     };
     inbound.original = Some(Original { content_type: content_type.to_owned(), bytes });
     Prepared { inbound, files }
+}
+
+/// [`prepare`] for a message that parsed: capped, built, with its attachment files.
+fn read(
+    mut parsed: ParsedEmail,
+    bytes: &[u8],
+    original: &Blob,
+    tokens: Option<&tokens::ReplyTokens>,
+    limits: &Limits,
+    received_at: DateTime<Utc>,
+) -> (Inbound, Vec<(Blob, Vec<u8>)>) {
+    let over_limits = limits::apply(&mut parsed, limits);
+    let blobs: Vec<Blob> = parsed.attachments.iter().map(|a| Blob::of(&a.bytes)).collect();
+    let mut inbound = inbound(&parsed, original, &blobs, tokens, received_at, over_limits);
+    // A bounce marks the replies it returns as failed; the bounce itself opens nothing.
+    if automated::detect(&parsed) == Some(automated::Automated::DeliveryReport) {
+        inbound.follow_ups.returns = automated::bounced_message_ids(bytes, parsed.message_id.as_deref());
+    }
+    let files = blobs.into_iter().zip(parsed.attachments.into_iter().map(|a| a.bytes)).collect();
+    (inbound, files)
 }
 
 /// A message mail-parser could not read at all: kept raw, flagged, in the unknown
