@@ -44,7 +44,10 @@ pub struct MessageView {
     pub placement: Vec<serde_json::Value>,
     /// Channel-specific details, such as an email's envelope. Its addresses (`from`,
     /// `sender`, `extra_from`, `to`, `cc`) are customer data: a caller without
-    /// `customers:read` gets the message without them.
+    /// `customers:read` gets the message without them. An email that went past Braid's caps
+    /// says what was left out in `over_limits` (`html`: `size`, `depth` or `nodes`;
+    /// `attachments`, `to`, `cc`: `{kept, total}`); one no parser could read is `malformed`
+    /// (and `parser_failed` when a parser broke on it). The original has it all.
     #[schema(value_type = Object)]
     pub details: serde_json::Value,
     pub created_at: DateTime<Utc>,
