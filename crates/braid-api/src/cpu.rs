@@ -31,10 +31,18 @@ impl CpuPool {
         self.threads
     }
 
-    /// Runs `work` when a slot is free.
+    /// Runs `work` when a slot is free. The slot goes with the job, not with the request
+    /// waiting for it: a request dropped mid-way (the client went away) does not free a slot
+    /// while its job still runs.
     pub async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
-        let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
-        tokio::task::spawn_blocking(work).await.map_err(ApiError::internal)
+        let permit = self.permits.clone().acquire_owned().await.map_err(ApiError::internal)?;
+        tokio::task::spawn_blocking(move || {
+            let done = work();
+            drop(permit);
+            done
+        })
+        .await
+        .map_err(ApiError::internal)
     }
 }
 

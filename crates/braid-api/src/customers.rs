@@ -132,7 +132,7 @@ async fn create(
     let NewCustomer { name, identities } = body.into_inner();
     let name = checked_name(name)?;
     if identities.len() > IdentityValue::MAX_PER_CUSTOMER {
-        return Err(braid_db::DbError::OverLimit { field: "identities", max: IdentityValue::MAX_PER_CUSTOMER }.into());
+        return Err(ApiError::over_limit("identities", IdentityValue::MAX_PER_CUSTOMER));
     }
     let identities = identities.into_iter().map(IdentityRequest::parse).collect::<Result<Vec<_>, _>>()?;
     let distinct: std::collections::HashSet<_> = identities.iter().map(|i| &i.value).collect();

@@ -132,6 +132,13 @@ impl ApiError {
         self
     }
 
+    /// A list in the request (or what it would make) is longer than its cap: `422` naming
+    /// the field.
+    pub fn over_limit(field: &'static str, max: usize) -> Self {
+        ApiError::new(ErrorCode::ValidationFailed, format!("at most {max} {field}"))
+            .with_extra(serde_json::json!({ "field": field }))
+    }
+
     pub fn not_found(what: impl std::fmt::Display) -> Self {
         Self::new(ErrorCode::NotFound, format!("no {what}"))
     }
@@ -177,10 +184,7 @@ impl From<DbError> for ApiError {
             DbError::LastAdmin => {
                 ApiError::new(ErrorCode::Conflict, "this is the last active admin; promote another agent first")
             }
-            DbError::OverLimit { field, max } => {
-                ApiError::new(ErrorCode::ValidationFailed, format!("at most {max} {field}"))
-                    .with_extra(serde_json::json!({ "field": field }))
-            }
+            DbError::OverLimit { field, max } => ApiError::over_limit(field, max),
             DbError::TicketClosed => ApiError::new(ErrorCode::Conflict, "the ticket is closed; open a new one instead"),
             DbError::Pool(_) | DbError::Connect(_) => ApiError::unavailable(error),
             other => ApiError::internal(other),

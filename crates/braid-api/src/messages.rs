@@ -45,7 +45,7 @@ pub struct MessageView {
     /// Channel-specific details, such as an email's envelope. Its addresses (`from`,
     /// `sender`, `extra_from`, `to`, `cc`) are customer data: a caller without
     /// `customers:read` gets the message without them. An email that went past Braid's caps
-    /// says what was left out in `over_limits` (`html`: `size`, `depth` or `nodes`;
+    /// says what was left out in `over_limits` (`html`: `size`, `depth`, `nodes` or `work`;
     /// `attachments`, `to`, `cc`: `{kept, total}`); one no parser could read is `malformed`
     /// (and `parser_failed` when a parser broke on it). The original has it all.
     #[schema(value_type = Object)]
@@ -283,7 +283,7 @@ async fn reply(
     let text = checked_text(text)?;
     let limits = &state.limits;
     if attachments.len() > limits.reply_attachments {
-        return Err(braid_db::DbError::OverLimit { field: "attachments", max: limits.reply_attachments }.into());
+        return Err(ApiError::over_limit("attachments", limits.reply_attachments));
     }
     let mut files = Vec::with_capacity(attachments.len());
     let mut total = 0;

@@ -83,9 +83,10 @@ pub(crate) fn finish(mut doc: Document) -> Document {
             .parameter_in(ParameterIn::Header)
             .required(Required::False)
             .description(Some(
-                "Makes a retry safe: the same key with the same body (byte for byte) within 24 hours replays the \
-                 first answer (with `idempotent-replayed: true`) instead of acting twice; the same key with \
-                 another body is `422`.",
+                "Makes a retry safe: the same key with the same method, path and body (byte for byte), within \
+                 `idempotency_ttl_hours` (24 by default), replays the first answer (with `idempotent-replayed: \
+                 true`) instead of acting twice; the same key with another request is `422`. Answers that carry a \
+                 secret (a new API key) and server errors are not kept: their retry runs again.",
             ))
             .schema(Some(
                 ObjectBuilder::new()

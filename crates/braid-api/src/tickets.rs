@@ -86,7 +86,7 @@ pub(crate) fn ticket_not_found(error: braid_db::DbError) -> ApiError {
 
 fn tags(raw: Vec<String>) -> Result<Vec<Tag>, ApiError> {
     if raw.len() > Tag::MAX_PER_TICKET {
-        return Err(braid_db::DbError::OverLimit { field: "tags", max: Tag::MAX_PER_TICKET }.into());
+        return Err(ApiError::over_limit("tags", Tag::MAX_PER_TICKET));
     }
     raw.iter().map(|tag| Tag::parse(tag).map_err(ApiError::from)).collect()
 }

@@ -49,7 +49,11 @@ impl BlobStore {
         }
         let dir = path.parent().unwrap_or(&self.root);
         fs::create_dir_all(dir)?;
-        let temporary = dir.join(format!(".{}.{}.tmp", blob.sha256, std::process::id()));
+        // Two requests may store the same file at once: each writes its own temporary file,
+        // and the second rename replaces the first's identical bytes.
+        static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let temporary = dir.join(format!(".{}.{}.{n}.tmp", blob.sha256, std::process::id()));
         let mut file = fs::File::create(&temporary)?;
         file.write_all(bytes)?;
         file.sync_all()?;

@@ -432,9 +432,10 @@ pub fn rename(conn: &mut DbConn, id: CustomerId, name: Option<&CustomerName>) ->
 pub fn add_identity(conn: &mut DbConn, customer: CustomerId, new: &NewIdentity) -> Result<Identity, DbError> {
     with_identity_retry(conn, |conn| {
         let at = crate::now();
-        // Touching the customer locks its row, so concurrent additions count one by one.
+        // An update that changes nothing still locks the customer's row, so concurrent
+        // additions count one by one.
         let touched = diesel::update(customers::table.find(customer.to_string()))
-            .set(customers::updated_at.eq(to_db(at)))
+            .set(customers::updated_at.eq(customers::updated_at))
             .execute(conn)?;
         if touched == 0 {
             return Err(DbError::NotFound);

@@ -27,7 +27,7 @@ impl Default for Limits {
 /// What a message had beyond the caps. Empty for nearly every message.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct OverLimits {
-    /// The HTML part could not be parsed within bounds (`size`, `depth` or `nodes`): the
+    /// The HTML part could not be parsed within bounds (`size`, `depth`, `nodes` or `work`): the
     /// message shows its text.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub html: Option<TooComplex>,

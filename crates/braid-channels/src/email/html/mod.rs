@@ -14,9 +14,9 @@ pub use bounded::TooComplex;
 /// The body made safe to show; `Err` when it is too large or too complex to parse within
 /// [`bounded`]'s limits (the caller shows the text instead and keeps the original).
 pub fn sanitise(html: &str) -> Result<String, TooComplex> {
-    // The check parses once more than ammonia needs, but ammonia's own parse has no bound,
-    // and parsing is deterministic: a body within the limits here is within them there.
-    bounded::parse(html)?;
+    // ammonia's own parse has no bound, so the body is parsed first the way ammonia will
+    // parse it (a fragment in a `<div>`), within the bounds: what fits here fits there.
+    bounded::parse_fragment(html)?;
     static CLEANER: OnceLock<ammonia::Builder<'static>> = OnceLock::new();
     Ok(CLEANER
         .get_or_init(|| {
