@@ -51,7 +51,7 @@ pub struct Placed {
         (status = 401, description = "Missing or wrong secret (`unauthorized`); nothing is stored.", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 413, description = "Over `email_max_bytes` (`payload_too_large`).", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not `message/rfc822` (`unsupported_media_type`).", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "No inbound secret is configured (`unavailable`).", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No inbound secret is configured, or the server is too busy parsing mail to take this one now (`unavailable`); retry later.", body = crate::error::Problem, content_type = "application/problem+json"),
     ),
     security(("email_inbound" = [])),
 )]
@@ -85,7 +85,7 @@ async fn inbound(
         (status = 400, description = "Not Postmark's format (`bad_request`); nothing is stored.", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or wrong secret (`unauthorized`).", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 413, description = "Over `email_max_bytes`.", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "No inbound secret is configured.", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No inbound secret is configured, or the server is too busy parsing mail to take this one now; retry later.", body = crate::error::Problem, content_type = "application/problem+json"),
     ),
     security(("email_inbound" = [])),
 )]
@@ -115,7 +115,7 @@ async fn postmark(
         (status = 400, description = "No `email` field (`bad_request`).", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or wrong secret (`unauthorized`).", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 413, description = "Over `email_max_bytes`.", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "No inbound secret is configured.", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No inbound secret is configured, or the server is too busy parsing mail to take this one now; retry later.", body = crate::error::Problem, content_type = "application/problem+json"),
     ),
     security(("email_inbound" = [])),
 )]
@@ -150,7 +150,7 @@ async fn sendgrid(
         (status = 400, description = "No `body-mime` field (`bad_request`).", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 401, description = "Bad, stale or replayed signature (`unauthorized`); nothing is stored.", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 413, description = "Over `email_max_bytes`.", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "No Mailgun signing key is configured.", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No Mailgun signing key is configured, or the server is too busy parsing mail to take this one now; retry later.", body = crate::error::Problem, content_type = "application/problem+json"),
     ),
 )]
 #[post("/v1/channels/email/inbound/mailgun")]
