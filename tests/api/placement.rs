@@ -33,6 +33,7 @@ pub fn email(from: &str, message_id: &str) -> Inbound {
         echo: false,
         sender: IdentityValue::parse(IdentityKind::Email, from).unwrap(),
         sender_trust: Trust::Claimed,
+        sender_source: braid_core::TrustSource::Sender,
         sender_name: braid_core::CustomerName::from_inbound("Ana Lima"),
         subject: Some("My order never arrived".into()),
         text: format!("message {message_id}"),

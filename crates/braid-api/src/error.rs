@@ -28,6 +28,8 @@ pub enum ErrorCode {
     NotFound,
     /// The request conflicts with existing data (a duplicate, a taken identity).
     Conflict,
+    /// The customer was merged into another; `extra.merged_into` names the live one.
+    CustomerMerged,
     /// A ticket status change the status machine does not allow.
     InvalidStatusTransition,
     /// The `Idempotency-Key` was used before with a different request.
@@ -56,7 +58,7 @@ impl ErrorCode {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
-            Self::Conflict => StatusCode::CONFLICT,
+            Self::Conflict | Self::CustomerMerged => StatusCode::CONFLICT,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -77,6 +79,7 @@ impl ErrorCode {
             Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
             Self::Conflict => "conflict",
+            Self::CustomerMerged => "customer_merged",
             Self::PreconditionFailed => "precondition_failed",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
@@ -181,6 +184,11 @@ impl From<DbError> for ApiError {
             DbError::MissingReference(what) => {
                 ApiError::new(ErrorCode::ValidationFailed, format!("refers to something that does not exist ({what})"))
             }
+            DbError::Merged { into } => ApiError::new(
+                ErrorCode::CustomerMerged,
+                format!("this customer was merged into {into}; use that customer"),
+            )
+            .with_extra(serde_json::json!({ "merged_into": into })),
             DbError::LastAdmin => {
                 ApiError::new(ErrorCode::Conflict, "this is the last active admin; promote another agent first")
             }
@@ -285,6 +293,7 @@ mod tests {
             Forbidden,
             NotFound,
             Conflict,
+            CustomerMerged,
             PreconditionFailed,
             PayloadTooLarge,
             UnsupportedMediaType,

@@ -243,6 +243,31 @@ pub enum Trust {
 
 text_enum!(Trust, "trust", { Verified => "verified", Claimed => "claimed" });
 
+/// How an identity's trust was earned (or, for a claim, where the claim came from).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrustSource {
+    /// Its owner answered a mail we sent to the address.
+    EmailRoundTrip,
+    /// A token signed by the customer's own backend named it (the chat widget).
+    SignedToken,
+    /// An agent vouched for it or typed it.
+    Agent,
+    /// A connector (an API key's integration) gave it.
+    Connector,
+    /// Typed into a web form or a pre-chat field.
+    Form,
+    /// Present before trust sources were recorded, or imported in bulk.
+    Imported,
+    /// The address a message came from: the channel says so, nothing proves it.
+    Sender,
+}
+
+text_enum!(TrustSource, "trust_source", {
+    EmailRoundTrip => "email_round_trip", SignedToken => "signed_token", Agent => "agent",
+    Connector => "connector", Form => "form", Imported => "imported", Sender => "sender",
+});
+
 impl Trust {
     /// Two claims of the same identity keep the stronger one.
     pub fn strongest(self, other: Trust) -> Trust {

@@ -16,6 +16,30 @@ pub enum EventKind {
     IdentityAdded,
     #[serde(rename = "identity.removed")]
     IdentityRemoved,
+    #[serde(rename = "identity.updated")]
+    IdentityUpdated,
+    #[serde(rename = "customer.merged")]
+    CustomerMerged,
+    #[serde(rename = "customer.unmerged")]
+    CustomerUnmerged,
+    #[serde(rename = "merge_suggestion.created")]
+    MergeSuggestionCreated,
+    #[serde(rename = "merge_suggestion.updated")]
+    MergeSuggestionUpdated,
+    #[serde(rename = "customer.attributes_updated")]
+    CustomerAttributesUpdated,
+    #[serde(rename = "attribute_definition.created")]
+    AttributeDefinitionCreated,
+    #[serde(rename = "attribute_definition.updated")]
+    AttributeDefinitionUpdated,
+    #[serde(rename = "attribute_definition.deleted")]
+    AttributeDefinitionDeleted,
+    #[serde(rename = "customer_note.created")]
+    CustomerNoteCreated,
+    #[serde(rename = "customer_note.updated")]
+    CustomerNoteUpdated,
+    #[serde(rename = "customer_note.deleted")]
+    CustomerNoteDeleted,
     #[serde(rename = "ticket.created")]
     TicketCreated,
     #[serde(rename = "ticket.updated")]
@@ -37,6 +61,15 @@ pub enum EventKind {
 text_enum!(EventKind, "kind", {
     CustomerCreated => "customer.created", CustomerUpdated => "customer.updated",
     IdentityAdded => "identity.added", IdentityRemoved => "identity.removed",
+    IdentityUpdated => "identity.updated",
+    CustomerMerged => "customer.merged", CustomerUnmerged => "customer.unmerged",
+    MergeSuggestionCreated => "merge_suggestion.created", MergeSuggestionUpdated => "merge_suggestion.updated",
+    CustomerAttributesUpdated => "customer.attributes_updated",
+    AttributeDefinitionCreated => "attribute_definition.created",
+    AttributeDefinitionUpdated => "attribute_definition.updated",
+    AttributeDefinitionDeleted => "attribute_definition.deleted",
+    CustomerNoteCreated => "customer_note.created", CustomerNoteUpdated => "customer_note.updated",
+    CustomerNoteDeleted => "customer_note.deleted",
     TicketCreated => "ticket.created", TicketUpdated => "ticket.updated",
     MessageCreated => "message.created", MessageUpdated => "message.updated",
     AgentCreated => "agent.created", AgentUpdated => "agent.updated",

@@ -74,6 +74,18 @@ id_type!(
     TicketId, "ticket_id"
 );
 id_type!(
+    /// One merge of two customers, kept so it can be undone.
+    MergeId, "merge_id"
+);
+id_type!(
+    /// A suggestion that two customers are one person.
+    SuggestionId, "suggestion_id"
+);
+id_type!(
+    /// A note about a customer.
+    NoteId, "note_id"
+);
+id_type!(
     /// One message on one channel.
     MessageId, "message_id"
 );

@@ -7,6 +7,7 @@ pub mod agent;
 pub mod customer;
 pub mod event;
 pub mod ids;
+pub mod merge;
 pub mod message;
 pub mod placement;
 pub mod text;
@@ -14,9 +15,11 @@ pub mod ticket;
 
 pub use access::Scope;
 pub use agent::{AgentName, Role};
-pub use customer::{CustomerName, EmailAddress, IdentityKind, IdentityValue, PhoneNumber, Trust};
+pub use customer::{CustomerName, EmailAddress, IdentityKind, IdentityValue, PhoneNumber, Trust, TrustSource};
 pub use event::EventKind;
-pub use ids::{AgentId, CustomerId, IdentityId, MessageId, OutboxId, TeamId, ThreadId, TicketId};
+pub use ids::{
+    AgentId, CustomerId, IdentityId, MergeId, MessageId, NoteId, OutboxId, SuggestionId, TeamId, ThreadId, TicketId,
+};
 pub use message::{AuthorKind, Channel, DeliveryState, Direction};
 pub use ticket::{Priority, Subject, Tag, TicketNumber, TicketStatus};
 

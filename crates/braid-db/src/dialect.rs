@@ -93,6 +93,7 @@ pub struct NewCustomerRows<'a> {
     pub kind: &'a str,
     pub value: &'a str,
     pub trust: &'a str,
+    pub trust_source: &'a str,
     pub at: chrono::NaiveDateTime,
 }
 
@@ -110,8 +111,8 @@ pub fn insert_customer_with_identity(conn: &mut DbConn, rows: &NewCustomerRows<'
                            VALUES ($1, $2, $3, $4, $4)), \
               thread AS (INSERT INTO threads (id, customer_id, created_at, last_message_at) \
                          VALUES ($5, $1, $4, $4)) \
-         INSERT INTO identities (id, customer_id, kind, value, trust, created_at) \
-         VALUES ($6, $1, $7, $8, $9, $4)",
+         INSERT INTO identities (id, customer_id, kind, value, trust, trust_source, created_at) \
+         VALUES ($6, $1, $7, $8, $9, $10, $4)",
     )
     .bind::<Text, _>(rows.customer)
     .bind::<Nullable<Text>, _>(rows.name)
@@ -122,6 +123,7 @@ pub fn insert_customer_with_identity(conn: &mut DbConn, rows: &NewCustomerRows<'
     .bind::<Text, _>(rows.kind)
     .bind::<Text, _>(rows.value)
     .bind::<Text, _>(rows.trust)
+    .bind::<Text, _>(rows.trust_source)
     .execute(pg)?;
     Ok(true)
 }

@@ -14,6 +14,9 @@ pub enum DbError {
     /// An identity already belongs to another customer.
     #[error("{kind} {value} already belongs to customer {customer}")]
     IdentityTaken { kind: String, value: String, customer: braid_core::CustomerId },
+    /// The customer was merged into another (the live customer at the end of the chain).
+    #[error("the customer was merged into {into}")]
+    Merged { into: braid_core::CustomerId },
     /// A reference to a row that does not exist (a foreign key refused the write).
     #[error("refers to something that does not exist ({0})")]
     MissingReference(String),

@@ -1,7 +1,9 @@
 //! Messages: every message of every channel, in its customer's thread.
 
 use braid_core::placement::{Earlier, PlacementReason, TicketSnapshot};
-use braid_core::{AgentId, AuthorKind, Channel, DeliveryState, Direction, EventKind, MessageId, ThreadId, TicketId};
+use braid_core::{
+    AgentId, AuthorKind, Channel, DeliveryState, Direction, EventKind, IdentityId, MessageId, ThreadId, TicketId,
+};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::Serialize;
@@ -183,6 +185,8 @@ pub struct NewMessage {
     pub channel_ref: Option<String>,
     /// What makes an inbound message the same as another (see `placement::deduplicate`).
     pub content_digest: Option<String>,
+    /// The identity an inbound message came from, when its customer holds it.
+    pub identity_id: Option<IdentityId>,
     pub delivery_state: Option<DeliveryState>,
     pub placement: Vec<PlacementReason>,
     pub details: serde_json::Value,
@@ -212,6 +216,7 @@ pub fn insert(conn: &mut DbConn, mut new: NewMessage) -> Result<Message, DbError
             messages::body_html.eq(&new.html),
             messages::channel_ref.eq(&new.channel_ref),
             messages::content_digest.eq(&new.content_digest),
+            messages::identity_id.eq(new.identity_id.map(|i| i.to_string())),
             messages::delivery_state.eq(new.delivery_state.map(DeliveryState::as_str)),
             messages::placement.eq(serde_json::to_string(&new.placement)?),
             messages::details.eq(new.details.to_string()),
@@ -363,6 +368,7 @@ fn store_agent_message(
             html: None,
             channel_ref: None,
             content_digest: None,
+            identity_id: None,
             delivery_state: (direction == Direction::Outbound).then_some(DeliveryState::Queued),
             placement: vec![],
             original: None,

@@ -18,10 +18,11 @@ use braid_core::placement::{
 };
 use braid_core::{
     AuthorKind, Channel, CustomerId, CustomerName, Direction, EventKind, IdentityValue, Priority, Subject, ThreadId,
-    TicketId, TicketNumber, Trust,
+    TicketId, TicketNumber, Trust, TrustSource,
 };
 use chrono::{DateTime, Utc};
 
+use crate::customers::Holder;
 use crate::messages::{Message, NewMessage, Original};
 use crate::tickets::NewTicket;
 use crate::{DbConn, DbError, customers, dialect, events, messages, outbox, tickets};
@@ -49,6 +50,8 @@ pub struct Inbound {
     pub echo: bool,
     pub sender: IdentityValue,
     pub sender_trust: Trust,
+    /// Where the sender's identity comes from (an email's From: `sender`).
+    pub sender_source: TrustSource,
     pub sender_name: Option<CustomerName>,
     /// Becomes the subject of a new ticket.
     pub subject: Option<String>,
@@ -145,7 +148,9 @@ fn place_once(conn: &mut DbConn, inbound: &Inbound, policy: &PlacementPolicy) ->
     //    sender's identity does. A known customer's thread is locked (and marked with this
     //    message's time) before anything is decided from its tickets.
     let mut events = Vec::new();
-    let (customer_id, thread_id, known, identified) = match vouching_ticket(&references) {
+    let holder = customers::holder_of(conn, &inbound.sender)?;
+    // `sender`: the sender's identity, when it belongs to the customer the message goes to.
+    let (customer_id, thread_id, known, identified, sender) = match vouching_ticket(&references) {
         Some(ticket) => {
             let thread = customers::lock_thread_of(conn, ticket.customer_id, at)?;
             let reason = PlacementReason::VouchedByToken {
@@ -153,23 +158,27 @@ fn place_once(conn: &mut DbConn, inbound: &Inbound, policy: &PlacementPolicy) ->
                 value: inbound.sender.value.clone(),
                 ticket: ticket.number,
             };
-            (ticket.customer_id, thread, true, reason)
+            let sender = holder.filter(|h| h.customer == ticket.customer_id);
+            (ticket.customer_id, thread, true, reason, sender)
         }
         None => {
-            let held = customers::lock_thread_of_identity(conn, &inbound.sender, at)?;
-            let (identification, identified) = placement::identify(&inbound.sender, held.map(|(c, _)| c));
-            match (identification, held) {
-                (Identification::Known(customer), Some((_, thread))) => (customer, thread, true, identified),
+            let (identification, identified) = placement::identify(&inbound.sender, holder.map(|h| h.customer));
+            match (identification, holder) {
+                (Identification::Known(customer), Some(held)) => {
+                    (customer, customers::lock_thread_of(conn, customer, at)?, true, identified, Some(held))
+                }
                 _ => {
-                    let (customer, thread) = customers::create_with_identity(
+                    let (customer, thread, identity) = customers::create_with_identity(
                         conn,
                         inbound.sender_name.as_ref(),
                         &inbound.sender,
                         inbound.sender_trust,
+                        inbound.sender_source,
                         at,
                     )?;
                     events.push(customers::created_event(&customer, &inbound.sender, inbound.sender_trust)?);
-                    (customer.id, thread, false, identified)
+                    let sender = Holder { identity, customer: customer.id, trust: inbound.sender_trust };
+                    (customer.id, thread, false, identified, Some(sender))
                 }
             }
         }
@@ -232,6 +241,7 @@ fn place_once(conn: &mut DbConn, inbound: &Inbound, policy: &PlacementPolicy) ->
             html: inbound.html.clone(),
             channel_ref: inbound.channel_ref.clone(),
             content_digest: Some(inbound.content_digest.clone()),
+            identity_id: sender.map(|s| s.identity),
             delivery_state: None,
             placement: reasons,
             details: inbound.details.clone(),

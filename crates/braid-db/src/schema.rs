@@ -31,6 +31,8 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         name_key -> Nullable<Text>,
+        merged_into -> Nullable<Text>,
+        preferences -> Text,
     }
 }
 
@@ -42,6 +44,8 @@ diesel::table! {
         value -> Text,
         trust -> Text,
         created_at -> Timestamp,
+        trust_source -> Text,
+        trust_changed_at -> Nullable<Timestamp>,
     }
 }
 
@@ -51,6 +55,7 @@ diesel::table! {
         customer_id -> Text,
         created_at -> Timestamp,
         last_message_at -> Nullable<Timestamp>,
+        merged_into -> Nullable<Text>,
     }
 }
 
@@ -98,6 +103,8 @@ diesel::table! {
         original -> Nullable<Binary>,
         original_type -> Nullable<Text>,
         content_digest -> Nullable<Text>,
+        identity_id -> Nullable<Text>,
+        sent_to -> Nullable<Text>,
     }
 }
 
@@ -209,6 +216,80 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    merges (id) {
+        id -> Text,
+        target_id -> Text,
+        source_id -> Text,
+        actor -> Text,
+        reason -> Text,
+        fields -> Text,
+        target_updated_at -> Timestamp,
+        source_updated_at -> Timestamp,
+        created_at -> Timestamp,
+        undone_at -> Nullable<Timestamp>,
+        undone_by -> Nullable<Text>,
+        undo_report -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    merge_moves (merge_id, kind, item_id) {
+        merge_id -> Text,
+        kind -> Text,
+        item_id -> Text,
+    }
+}
+
+diesel::table! {
+    merge_suggestions (id) {
+        id -> Text,
+        customer_id -> Text,
+        other_customer_id -> Text,
+        kind -> Text,
+        value -> Text,
+        evidence -> Text,
+        state -> Text,
+        created_at -> Timestamp,
+        decided_at -> Nullable<Timestamp>,
+        decided_by -> Nullable<Text>,
+        merge_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    attribute_definitions (key) {
+        key -> Text,
+        label -> Text,
+        kind -> Text,
+        options -> Nullable<Text>,
+        description -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    customer_attributes (customer_id, key) {
+        customer_id -> Text,
+        key -> Text,
+        value -> Text,
+        source -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    customer_notes (id) {
+        id -> Text,
+        customer_id -> Text,
+        author_agent_id -> Nullable<Text>,
+        body -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(identities -> customers (customer_id));
 diesel::joinable!(threads -> customers (customer_id));
 diesel::joinable!(tickets -> customers (customer_id));
@@ -219,6 +300,9 @@ diesel::joinable!(team_members -> teams (team_id));
 diesel::joinable!(team_members -> agents (agent_id));
 diesel::joinable!(refresh_tokens -> agents (agent_id));
 diesel::joinable!(sessions -> agents (agent_id));
+diesel::joinable!(merge_moves -> merges (merge_id));
+diesel::joinable!(customer_attributes -> attribute_definitions (key));
+diesel::joinable!(customer_notes -> customers (customer_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     agents,
@@ -231,6 +315,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     messages,
     events,
     outbox,
+    merges,
+    merge_moves,
+    merge_suggestions,
+    attribute_definitions,
+    customer_attributes,
+    customer_notes,
 );
 
 // The access-token check reads an agent and their session in one query.

@@ -1,6 +1,8 @@
 //! Customers, their identities and their one thread.
 
-use braid_core::{CustomerId, CustomerName, EventKind, IdentityId, IdentityKind, IdentityValue, ThreadId, Trust};
+use braid_core::{
+    CustomerId, CustomerName, EventKind, IdentityId, IdentityKind, IdentityValue, ThreadId, Trust, TrustSource,
+};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::dsl::case_when;
 use diesel::prelude::*;
@@ -15,6 +17,8 @@ use std::collections::HashMap;
 pub struct Customer {
     pub id: CustomerId,
     pub name: Option<String>,
+    /// Set on a tombstone: the customer it was merged into.
+    pub merged_into: Option<CustomerId>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -26,6 +30,10 @@ pub struct Identity {
     pub kind: IdentityKind,
     pub value: String,
     pub trust: Trust,
+    /// How the trust was earned, or where the claim came from.
+    pub trust_source: TrustSource,
+    /// When the trust last changed (`None`: as it was created).
+    pub trust_changed_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -34,6 +42,7 @@ pub struct Identity {
 struct CustomerRow {
     id: String,
     name: Option<String>,
+    merged_into: Option<String>,
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
 }
@@ -45,6 +54,7 @@ impl TryFrom<CustomerRow> for Customer {
         Ok(Customer {
             id: row.id.parse()?,
             name: row.name,
+            merged_into: row.merged_into.map(|id| id.parse()).transpose()?,
             created_at: from_db(row.created_at),
             updated_at: from_db(row.updated_at),
         })
@@ -59,6 +69,8 @@ struct IdentityRow {
     kind: String,
     value: String,
     trust: String,
+    trust_source: String,
+    trust_changed_at: Option<NaiveDateTime>,
     created_at: NaiveDateTime,
 }
 
@@ -72,6 +84,8 @@ impl TryFrom<IdentityRow> for Identity {
             kind: IdentityKind::parse(&row.kind)?,
             value: row.value,
             trust: row.trust.parse()?,
+            trust_source: row.trust_source.parse()?,
+            trust_changed_at: row.trust_changed_at.map(from_db),
             created_at: from_db(row.created_at),
         })
     }
@@ -90,6 +104,47 @@ pub fn identities_of(conn: &mut DbConn, customer: CustomerId) -> Result<Vec<Iden
         .into_iter()
         .map(Identity::try_from)
         .collect()
+}
+
+/// How many merges a chain may have before we call the data corrupt (A into B into C …).
+const MAX_CHAIN: usize = 64;
+
+/// `Ok` for a live customer; [`DbError::Merged`] naming the live customer at the end of
+/// the chain for a tombstone; [`DbError::NotFound`] for nobody.
+pub fn live(conn: &mut DbConn, id: CustomerId) -> Result<(), DbError> {
+    match merged_into(conn, id)? {
+        None => Ok(()),
+        Some(next) => Err(DbError::Merged { into: final_customer(conn, next)? }),
+    }
+}
+
+fn merged_into(conn: &mut DbConn, id: CustomerId) -> Result<Option<CustomerId>, DbError> {
+    let next: Option<String> = customers::table.find(id.to_string()).select(customers::merged_into).first(conn)?;
+    Ok(next.map(|id| id.parse()).transpose()?)
+}
+
+/// The live customer a chain of merges starting at `id` ends at.
+pub fn final_customer(conn: &mut DbConn, mut id: CustomerId) -> Result<CustomerId, DbError> {
+    for _ in 0..MAX_CHAIN {
+        match merged_into(conn, id)? {
+            None => return Ok(id),
+            Some(next) => id = next,
+        }
+    }
+    Err(DbError::Corrupt(format!("customer {id} ends a chain of more than {MAX_CHAIN} merges")))
+}
+
+/// Locks a live customer against merges until the transaction ends (its thread's row
+/// lock, which merges and placements take too) and returns their thread. Writers of what
+/// a merge moves or copies (notes, attributes, preferences) call this first, so a write
+/// lands before a merge reads or after it moved everything, never in between.
+pub fn lock_live(conn: &mut DbConn, id: CustomerId) -> Result<ThreadId, DbError> {
+    let thread = thread_of(conn, id)?;
+    match lock_thread(conn, thread) {
+        Ok(()) => Ok(thread),
+        Err(DbError::Conflict(_)) => Err(live(conn, id).err().unwrap_or(DbError::NotFound)),
+        Err(other) => Err(other),
+    }
 }
 
 /// Who owns this identity, if anyone.
@@ -117,10 +172,16 @@ pub fn create_with_identity(
     name: Option<&CustomerName>,
     identity: &IdentityValue,
     trust: Trust,
+    source: TrustSource,
     at: DateTime<Utc>,
-) -> Result<(Customer, ThreadId), DbError> {
-    let customer =
-        Customer { id: CustomerId::new(), name: name.map(|n| n.as_str().to_owned()), created_at: at, updated_at: at };
+) -> Result<(Customer, ThreadId, IdentityId), DbError> {
+    let customer = Customer {
+        id: CustomerId::new(),
+        name: name.map(|n| n.as_str().to_owned()),
+        merged_into: None,
+        created_at: at,
+        updated_at: at,
+    };
     let (thread, identity_id, name_key) = (ThreadId::new(), IdentityId::new(), name.map(CustomerName::search_key));
     let rows = dialect::NewCustomerRows {
         customer: &customer.id.to_string(),
@@ -131,14 +192,15 @@ pub fn create_with_identity(
         kind: &identity.kind.to_string(),
         value: &identity.value,
         trust: trust.as_str(),
+        trust_source: source.as_str(),
         at: to_db(at),
     };
     if dialect::insert_customer_with_identity(conn, &rows)? {
-        return Ok((customer, thread));
+        return Ok((customer, thread, identity_id));
     }
     let (customer, thread) = insert_customer(conn, name, at, Some(at))?;
-    insert_identity(conn, customer.id, &NewIdentity { value: identity.clone(), trust }, at)?;
-    Ok((customer, thread))
+    let held = insert_identity(conn, customer.id, &NewIdentity { value: identity.clone(), trust, source }, at)?;
+    Ok((customer, thread, held.id))
 }
 
 /// A customer row and its thread; `last_message_at` when the thread starts with a message.
@@ -148,8 +210,13 @@ fn insert_customer(
     at: DateTime<Utc>,
     last_message_at: Option<DateTime<Utc>>,
 ) -> Result<(Customer, ThreadId), DbError> {
-    let customer =
-        Customer { id: CustomerId::new(), name: name.map(|n| n.as_str().to_owned()), created_at: at, updated_at: at };
+    let customer = Customer {
+        id: CustomerId::new(),
+        name: name.map(|n| n.as_str().to_owned()),
+        merged_into: None,
+        created_at: at,
+        updated_at: at,
+    };
     diesel::insert_into(customers::table)
         .values((
             customers::id.eq(customer.id.to_string()),
@@ -174,53 +241,74 @@ fn insert_customer(
 /// Takes the thread's row lock until the transaction ends (PostgreSQL), so two messages
 /// of one customer are placed one after the other and cannot both open a ticket. On
 /// SQLite the write transaction already excludes other writers.
+///
+/// A thread merged away (perhaps while we waited for its lock) fails with
+/// [`DbError::Conflict`]: what the caller read before is stale, and a retry reads the
+/// customer it went into.
 pub fn lock_thread(conn: &mut DbConn, thread: ThreadId) -> Result<(), DbError> {
     let id = thread.to_string();
-    let updated = diesel::update(threads::table.find(&id))
+    let updated = diesel::update(threads::table.find(&id).filter(threads::merged_into.is_null()))
         .set(threads::last_message_at.eq(threads::last_message_at))
         .execute(conn)?;
     if updated == 0 {
-        return Err(DbError::NotFound);
+        return Err(thread_gone(conn, &id));
     }
     Ok(())
 }
 
+/// Why a thread could not be locked: merged away, or not there at all.
+fn thread_gone(conn: &mut DbConn, id: &str) -> DbError {
+    match threads::table.find(id).select(threads::merged_into).first::<Option<String>>(conn) {
+        Ok(Some(_)) => DbError::Conflict("the customer was merged meanwhile".into()),
+        Ok(None) | Err(diesel::result::Error::NotFound) => DbError::NotFound,
+        Err(other) => other.into(),
+    }
+}
+
 /// The customer's thread, locked until the transaction ends (PostgreSQL) and marked as
 /// having seen a message at `at` (keeping the latest time): what [`lock_thread`] and
-/// [`touch_thread`] do, in one statement, for placement.
+/// [`touch_thread`] do, in one statement, for placement. A thread merged away fails as in
+/// [`lock_thread`].
 pub fn lock_thread_of(conn: &mut DbConn, customer: CustomerId, at: DateTime<Utc>) -> Result<ThreadId, DbError> {
     let at = to_db(at);
     let later = threads::last_message_at.is_null().or(threads::last_message_at.lt(at));
-    let id: String = diesel::update(threads::table.filter(threads::customer_id.eq(customer.to_string())))
+    let id: Option<String> = diesel::update(threads::table.filter(threads::customer_id.eq(customer.to_string())))
+        .filter(threads::merged_into.is_null())
         .set(threads::last_message_at.eq(case_when(later, Some(at)).otherwise(threads::last_message_at)))
         .returning(threads::id)
         .get_result(conn)
-        .optional()?
-        .ok_or(DbError::NotFound)?;
-    Ok(id.parse()?)
+        .optional()?;
+    match id {
+        Some(id) => Ok(id.parse()?),
+        None => {
+            let id: String =
+                threads::table.filter(threads::customer_id.eq(customer.to_string())).select(threads::id).first(conn)?;
+            Err(thread_gone(conn, &id))
+        }
+    }
 }
 
-/// The customer holding `identity`, with their thread locked and marked with a message at
-/// `at` (as [`lock_thread_of`]), in one statement: placement's "who is this" and "lock
-/// their thread" are one round trip. `None` when nobody holds the identity.
-pub fn lock_thread_of_identity(
-    conn: &mut DbConn,
-    identity: &IdentityValue,
-    at: DateTime<Utc>,
-) -> Result<Option<(CustomerId, ThreadId)>, DbError> {
-    let at = to_db(at);
-    let later = threads::last_message_at.is_null().or(threads::last_message_at.lt(at));
-    let owner = identities::table
+/// An identity as placement needs it: whose it is and how far it is trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Holder {
+    pub identity: IdentityId,
+    pub customer: CustomerId,
+    pub trust: Trust,
+}
+
+/// Who holds `identity`, if anyone. Placement locks the holder's thread next
+/// ([`lock_thread_of`]); a merge that moves the identity in between makes that lock fail
+/// with a conflict, and the retry finds the identity's new holder.
+pub fn holder_of(conn: &mut DbConn, identity: &IdentityValue) -> Result<Option<Holder>, DbError> {
+    let row: Option<(String, String, String)> = identities::table
         .filter(identities::kind.eq(identity.kind.to_string()).and(identities::value.eq(&identity.value)))
-        .select(identities::customer_id)
-        .single_value();
-    let row: Option<(String, String)> =
-        diesel::update(threads::table.filter(threads::customer_id.nullable().eq(owner)))
-            .set(threads::last_message_at.eq(case_when(later, Some(at)).otherwise(threads::last_message_at)))
-            .returning((threads::customer_id, threads::id))
-            .get_result(conn)
-            .optional()?;
-    row.map(|(customer, thread)| Ok((customer.parse()?, thread.parse()?))).transpose()
+        .select((identities::id, identities::customer_id, identities::trust))
+        .first(conn)
+        .optional()?;
+    row.map(|(identity, customer, trust)| {
+        Ok(Holder { identity: identity.parse()?, customer: customer.parse()?, trust: trust.parse()? })
+    })
+    .transpose()
 }
 
 /// Records that the thread saw a message at `at`, keeping the latest time.
@@ -255,8 +343,13 @@ pub struct CustomerProfile {
     pub identities: Vec<Identity>,
 }
 
+/// A customer with its identities. A tombstone has none, and names the live customer at
+/// the end of its chain of merges.
 pub fn profile(conn: &mut DbConn, id: CustomerId) -> Result<CustomerProfile, DbError> {
-    let customer = get(conn, id)?;
+    let mut customer = get(conn, id)?;
+    if let Some(next) = customer.merged_into {
+        customer.merged_into = Some(final_customer(conn, next)?);
+    }
     let identities = identities_of(conn, id)?;
     Ok(CustomerProfile { customer, identities })
 }
@@ -286,7 +379,7 @@ pub struct CustomerFilter {
     pub name_prefix: Option<String>,
 }
 
-/// Customers, newest first.
+/// Live customers (never tombstones), newest first.
 pub fn list(
     conn: &mut DbConn,
     filter: &CustomerFilter,
@@ -294,6 +387,7 @@ pub fn list(
     limit: i64,
 ) -> Result<Page<CustomerProfile>, DbError> {
     let mut query = customers::table
+        .filter(customers::merged_into.is_null())
         .select(CustomerRow::as_select())
         .order((customers::created_at.desc(), customers::id.desc()))
         .into_boxed();
@@ -330,6 +424,7 @@ pub fn list(
 pub struct NewIdentity {
     pub value: IdentityValue,
     pub trust: Trust,
+    pub source: TrustSource,
 }
 
 /// Fails with [`DbError::IdentityTaken`] when another customer owns `identity`.
@@ -356,6 +451,8 @@ fn insert_identity(
         kind: new.value.kind.clone(),
         value: new.value.value.clone(),
         trust: new.trust,
+        trust_source: new.source,
+        trust_changed_at: None,
         created_at: at,
     };
     diesel::insert_into(identities::table)
@@ -365,6 +462,7 @@ fn insert_identity(
             identities::kind.eq(identity.kind.to_string()),
             identities::value.eq(&identity.value),
             identities::trust.eq(identity.trust.as_str()),
+            identities::trust_source.eq(identity.trust_source.as_str()),
             identities::created_at.eq(to_db(at)),
         ))
         .execute(conn)?;
@@ -410,6 +508,7 @@ pub fn create(
 /// Renames a customer (`None` clears the name).
 pub fn rename(conn: &mut DbConn, id: CustomerId, name: Option<&CustomerName>) -> Result<CustomerProfile, DbError> {
     dialect::write_transaction(conn, |conn| {
+        lock_live(conn, id)?;
         let at = crate::now();
         let updated = diesel::update(customers::table.find(id.to_string()))
             .set((
@@ -432,14 +531,8 @@ pub fn rename(conn: &mut DbConn, id: CustomerId, name: Option<&CustomerName>) ->
 pub fn add_identity(conn: &mut DbConn, customer: CustomerId, new: &NewIdentity) -> Result<Identity, DbError> {
     with_identity_retry(conn, |conn| {
         let at = crate::now();
-        // An update that changes nothing still locks the customer's row, so concurrent
-        // additions count one by one.
-        let touched = diesel::update(customers::table.find(customer.to_string()))
-            .set(customers::updated_at.eq(customers::updated_at))
-            .execute(conn)?;
-        if touched == 0 {
-            return Err(DbError::NotFound);
-        }
+        // Concurrent additions count one by one, and none lands on a tombstone.
+        lock_live(conn, customer)?;
         ensure_free(conn, &new.value, Some(customer))?;
         let held = identities_of(conn, customer)?;
         let count = held.len();
@@ -455,9 +548,15 @@ pub fn add_identity(conn: &mut DbConn, customer: CustomerId, new: &NewIdentity) 
                     return Ok(identity);
                 }
                 diesel::update(identities::table.find(identity.id.to_string()))
-                    .set(identities::trust.eq(trust.as_str()))
+                    .set((
+                        identities::trust.eq(trust.as_str()),
+                        identities::trust_source.eq(new.source.as_str()),
+                        identities::trust_changed_at.eq(to_db(at)),
+                    ))
                     .execute(conn)?;
                 identity.trust = trust;
+                identity.trust_source = new.source;
+                identity.trust_changed_at = Some(at);
                 identity
             }
             None => insert_identity(conn, customer, new, at)?,
@@ -472,6 +571,7 @@ pub fn add_identity(conn: &mut DbConn, customer: CustomerId, new: &NewIdentity) 
 
 pub fn remove_identity(conn: &mut DbConn, customer: CustomerId, identity: IdentityId) -> Result<(), DbError> {
     dialect::write_transaction(conn, |conn| {
+        lock_live(conn, customer)?;
         let at = crate::now();
         let removed = diesel::delete(
             identities::table.find(identity.to_string()).filter(identities::customer_id.eq(customer.to_string())),

@@ -2,7 +2,7 @@
 //! whole history across every channel and ticket.
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
-use braid_core::{CustomerId, CustomerName, IdentityId, IdentityKind, IdentityValue, Scope, Trust};
+use braid_core::{CustomerId, CustomerName, IdentityId, IdentityKind, IdentityValue, Scope, Trust, TrustSource};
 use braid_db::customers::{self, CustomerFilter, CustomerProfile, Identity, NewIdentity};
 use braid_db::messages;
 use chrono::{DateTime, Utc};
@@ -27,12 +27,27 @@ pub struct IdentityView {
     /// `verified` or `claimed`.
     #[schema(value_type = String, example = "claimed")]
     pub trust: Trust,
+    /// How the trust was earned, or where a claim came from: `email_round_trip`,
+    /// `signed_token`, `agent`, `connector`, `form`, `imported` or `sender` (the address a
+    /// message came from).
+    #[schema(value_type = String, example = "sender")]
+    pub trust_source: TrustSource,
+    /// When the trust last changed; `null` while it is as the identity was created.
+    pub trust_changed_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
 }
 
 impl From<Identity> for IdentityView {
     fn from(i: Identity) -> Self {
-        Self { id: i.id, kind: i.kind, value: i.value, trust: i.trust, created_at: i.created_at }
+        Self {
+            id: i.id,
+            kind: i.kind,
+            value: i.value,
+            trust: i.trust,
+            trust_source: i.trust_source,
+            trust_changed_at: i.trust_changed_at,
+            created_at: i.created_at,
+        }
     }
 }
 
@@ -42,6 +57,10 @@ pub struct CustomerView {
     pub id: CustomerId,
     pub name: Option<String>,
     pub identities: Vec<IdentityView>,
+    /// Set when this customer was merged into another: the live customer to use instead
+    /// (this one keeps no identities and is never listed).
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub merged_into: Option<CustomerId>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -52,6 +71,7 @@ impl From<CustomerProfile> for CustomerView {
             id: p.customer.id,
             name: p.customer.name,
             identities: p.identities.into_iter().map(IdentityView::from).collect(),
+            merged_into: p.customer.merged_into,
             created_at: p.customer.created_at,
             updated_at: p.customer.updated_at,
         }
@@ -66,17 +86,27 @@ pub struct IdentityRequest {
     #[schema(value_type = String)]
     pub kind: IdentityKind,
     pub value: String,
-    /// `claimed` (default) or `verified` (an agent vouches for it).
+    /// `claimed` (default) or `verified` (the caller vouches for it). The identity's
+    /// `trust_source` names the caller: `agent` for an agent, `connector` for an API key.
     #[schema(value_type = Option<String>)]
     pub trust: Option<Trust>,
 }
 
 impl IdentityRequest {
-    fn parse(self) -> Result<NewIdentity, ApiError> {
+    fn parse(self, caller: &Principal) -> Result<NewIdentity, ApiError> {
         Ok(NewIdentity {
             value: IdentityValue::parse(self.kind, &self.value)?,
             trust: self.trust.unwrap_or(Trust::Claimed),
+            source: trust_source_of(caller),
         })
+    }
+}
+
+/// What vouches for an identity a caller gives: an agent, or a connector's API key.
+pub(crate) fn trust_source_of(caller: &Principal) -> TrustSource {
+    match caller {
+        Principal::Agent { .. } => TrustSource::Agent,
+        Principal::ApiKey { .. } => TrustSource::Connector,
     }
 }
 
@@ -134,7 +164,7 @@ async fn create(
     if identities.len() > IdentityValue::MAX_PER_CUSTOMER {
         return Err(ApiError::over_limit("identities", IdentityValue::MAX_PER_CUSTOMER));
     }
-    let identities = identities.into_iter().map(IdentityRequest::parse).collect::<Result<Vec<_>, _>>()?;
+    let identities = identities.into_iter().map(|i| i.parse(&caller)).collect::<Result<Vec<_>, _>>()?;
     let distinct: std::collections::HashSet<_> = identities.iter().map(|i| &i.value).collect();
     if distinct.len() < identities.len() {
         return Err(ApiError::new(ErrorCode::ValidationFailed, "the same identity is listed twice")
@@ -201,6 +231,9 @@ fn normalise_lookup(value: &str) -> String {
 }
 
 /// Get a customer with their identities.
+///
+/// A customer merged into another answers with `merged_into` naming the live customer;
+/// every other route on it answers `409 customer_merged`.
 #[utoipa::path(
     tag = "customers",
     operation_id = "getCustomer",
@@ -265,7 +298,7 @@ async fn add_identity(
     body: web::Json<IdentityRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::CustomersWrite)?;
-    let new = body.into_inner().parse()?;
+    let new = body.into_inner().parse(&caller)?;
     let id = id.into_inner();
     let identity =
         state.db.run(move |conn| customers::add_identity(conn, id, &new)).await.map_err(customer_not_found)?;
@@ -319,6 +352,7 @@ async fn thread(
     let page = state
         .db
         .run(move |conn| {
+            customers::live(conn, id)?;
             let thread = customers::thread_of(conn, id)?;
             messages::list(conn, messages::Scope::Thread(thread), cursor.as_ref(), limit)
         })

@@ -1,0 +1,14 @@
+DROP INDEX tickets_by_customer_created;
+DROP TABLE customer_notes;
+DROP TABLE customer_attributes;
+DROP TABLE attribute_definitions;
+DROP TABLE merge_suggestions;
+DROP TABLE merge_moves;
+DROP TABLE merges;
+ALTER TABLE messages DROP COLUMN sent_to;
+ALTER TABLE messages DROP COLUMN identity_id;
+ALTER TABLE identities DROP COLUMN trust_changed_at;
+ALTER TABLE identities DROP COLUMN trust_source;
+ALTER TABLE customers DROP COLUMN preferences;
+ALTER TABLE threads DROP COLUMN merged_into;
+ALTER TABLE customers DROP COLUMN merged_into;
