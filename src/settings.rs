@@ -26,6 +26,8 @@ pub struct Settings {
     pub log: String,
     /// A customer writing within this many days after a ticket was solved reopens it.
     pub reopen_window_days: u32,
+    /// For how many days a merge of two customers can be undone.
+    pub merge_undo_days: u32,
     /// The largest JSON request body accepted.
     pub json_body_limit_bytes: usize,
     /// The email of the admin created on first start, when no agent exists.
@@ -113,6 +115,7 @@ impl Default for Settings {
             log_format: LogFormat::Text,
             log: "info".into(),
             reopen_window_days: 7,
+            merge_undo_days: 30,
             json_body_limit_bytes: 1024 * 1024,
             first_admin_email: "admin@braid.localhost".into(),
             shutdown_timeout_secs: 30,

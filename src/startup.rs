@@ -68,6 +68,7 @@ impl Application {
             metrics: Metrics::new()?,
             placement: PlacementPolicy { reopen_window: chrono::Duration::days(settings.reopen_window_days.into()) },
             limits: Limits { json_body_bytes: settings.json_body_limit_bytes, ..Limits::default() },
+            merge_undo_window: chrono::Duration::days(settings.merge_undo_days.into()),
             auth,
             email: EmailConfig {
                 inbound_secret: settings.email_inbound_secret.clone(),

@@ -89,15 +89,16 @@ impl EmailDelivery {
             Ok(prepared) => self.with_attachments(prepared, &delivery.message.details).await,
             Err(reason) => Err(reason),
         };
-        let outcome = match prepared {
-            Err(reason) => Err(SendError::Permanent(reason)),
-            Ok(prepared) => self.send(&prepared).await,
+        let (outcome, sent_to) = match prepared {
+            Err(reason) => (Err(SendError::Permanent(reason)), None),
+            Ok(prepared) => (self.send(&prepared).await, Some(prepared.to_address)),
         };
         let id = delivery.message.id;
         match outcome {
             Ok(()) => {
                 tracing::info!(message = %id, "email sent");
-                self.db.run(move |conn| outbox::sent(conn, &delivery)).await
+                let sent_to = sent_to.unwrap_or_default();
+                self.db.run(move |conn| outbox::sent(conn, &delivery, &sent_to)).await
             }
             Err(SendError::Permanent(reason)) => {
                 tracing::warn!(message = %id, %reason, "email failed for good");

@@ -11,6 +11,7 @@ mod authorization;
 mod binary;
 mod bounded_work;
 mod conventions;
+mod customer_merges;
 mod customers;
 mod email;
 mod email_dedup;

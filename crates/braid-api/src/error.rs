@@ -177,9 +177,13 @@ impl From<DbError> for ApiError {
         match error {
             DbError::NotFound => ApiError::new(ErrorCode::NotFound, "not found"),
             DbError::Conflict(what) => ApiError::new(ErrorCode::Conflict, format!("already exists ({what})")),
-            DbError::IdentityTaken { kind, value, customer } => {
+            DbError::IdentityTaken { kind, value, customer, suggestion } => {
+                let mut extra = serde_json::json!({ "customer_id": customer });
+                if let Some(suggestion) = suggestion {
+                    extra["suggestion_id"] = serde_json::json!(suggestion);
+                }
                 ApiError::new(ErrorCode::Conflict, format!("{kind} {value} already belongs to customer {customer}"))
-                    .with_extra(serde_json::json!({ "customer_id": customer }))
+                    .with_extra(extra)
             }
             DbError::MissingReference(what) => {
                 ApiError::new(ErrorCode::ValidationFailed, format!("refers to something that does not exist ({what})"))
@@ -189,6 +193,7 @@ impl From<DbError> for ApiError {
                 format!("this customer was merged into {into}; use that customer"),
             )
             .with_extra(serde_json::json!({ "merged_into": into })),
+            DbError::Refused(why) => ApiError::new(ErrorCode::Conflict, why),
             DbError::LastAdmin => {
                 ApiError::new(ErrorCode::Conflict, "this is the last active admin; promote another agent first")
             }

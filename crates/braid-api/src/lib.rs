@@ -95,8 +95,18 @@ fn routes(config: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
         .service(customers::get)
         .service(customers::update)
         .service(customers::add_identity)
+        .service(customers::update_identity)
         .service(customers::remove_identity)
         .service(customers::thread);
+    config
+        .service(customers::merges::merge)
+        .service(customers::merges::get_merge)
+        .service(customers::merges::undo_merge);
+    config
+        .service(customers::suggestions::list)
+        .service(customers::suggestions::get)
+        .service(customers::suggestions::accept)
+        .service(customers::suggestions::dismiss);
     config.service(tickets::create).service(tickets::list).service(tickets::get).service(tickets::update);
     config
         .service(messages::list)

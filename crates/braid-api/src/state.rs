@@ -71,6 +71,8 @@ pub struct AppState {
     pub metrics: Metrics,
     pub placement: PlacementPolicy,
     pub limits: Limits,
+    /// How long a customer merge can be undone.
+    pub merge_undo_window: chrono::Duration,
     pub auth: AuthConfig,
     pub email: EmailConfig,
     /// Raw messages and attachments, by content hash.

@@ -4,7 +4,21 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{CustomerId, Trust};
+use crate::{CustomerId, Trust, text_enum};
+
+/// Why two customers were merged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MergeReason {
+    /// An agent (or an integration) asked for it.
+    Agent,
+    /// An agent accepted a merge suggestion.
+    Suggestion,
+    /// A verified link proved both customers are one person (see [`link`]).
+    VerifiedLink,
+}
+
+text_enum!(MergeReason, "reason", { Agent => "agent", Suggestion => "suggestion", VerifiedLink => "verified_link" });
 
 /// What to do with an identity someone presents (a sender, a pre-chat field, a signed
 /// widget token, a connector's record).

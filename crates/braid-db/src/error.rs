@@ -13,10 +13,20 @@ pub enum DbError {
     Conflict(String),
     /// An identity already belongs to another customer.
     #[error("{kind} {value} already belongs to customer {customer}")]
-    IdentityTaken { kind: String, value: String, customer: braid_core::CustomerId },
+    IdentityTaken {
+        kind: String,
+        value: String,
+        customer: braid_core::CustomerId,
+        /// The merge suggestion recorded for agents, when the claim came from a customer.
+        suggestion: Option<braid_core::SuggestionId>,
+    },
     /// The customer was merged into another (the live customer at the end of the chain).
     #[error("the customer was merged into {into}")]
     Merged { into: braid_core::CustomerId },
+    /// The request cannot be carried out in the data's present state (a merge undone
+    /// already, an undo window passed); the text says why.
+    #[error("{0}")]
+    Refused(String),
     /// A reference to a row that does not exist (a foreign key refused the write).
     #[error("refers to something that does not exist ({0})")]
     MissingReference(String),

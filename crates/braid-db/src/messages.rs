@@ -151,6 +151,32 @@ pub fn tickets_of_refs(
         .collect()
 }
 
+/// Whether we sent an outbound message to `address` that this new message answers: one
+/// whose channel reference it quotes, or one on the ticket a signed reply token named.
+/// Only the address's owner could have read either, so an answer from it proves the address.
+pub fn answers_ours(
+    conn: &mut DbConn,
+    channel: Channel,
+    channel_refs: &[&str],
+    token_ticket: Option<TicketId>,
+    address: &str,
+) -> Result<bool, DbError> {
+    if channel_refs.is_empty() && token_ticket.is_none() {
+        return Ok(false);
+    }
+    let quoted = messages::channel_ref.eq_any(channel_refs).and(messages::channel.eq(channel.as_str()));
+    let on_ticket = messages::ticket_id.eq(token_ticket.map(|t| t.to_string()));
+    let found: Option<String> = messages::table
+        .filter(messages::direction.eq(Direction::Outbound.as_str()))
+        .filter(messages::sent_to.eq(address))
+        .filter(quoted.or(on_ticket))
+        .filter(dialect::planned_each_time())
+        .select(messages::id)
+        .first(conn)
+        .optional()?;
+    Ok(found.is_some())
+}
+
 /// A message exactly as its channel delivered it, kept beside the message for audits,
 /// re-parsing and download.
 #[derive(Debug, Clone, PartialEq, Eq)]

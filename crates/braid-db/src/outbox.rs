@@ -83,9 +83,15 @@ pub fn assign_channel_ref(conn: &mut DbConn, message: &Message, channel_ref: &st
     Ok(messages::get(conn, message.id)?.channel_ref.unwrap_or_else(|| channel_ref.to_owned()))
 }
 
-/// The channel took the message.
-pub fn sent(conn: &mut DbConn, delivery: &Delivery) -> Result<(), DbError> {
-    finish(conn, delivery, "sent", DeliveryState::Sent, None)
+/// The channel took the message, addressed to `to` (an answer from that address proves
+/// its owner read it: see `placement`'s round trip).
+pub fn sent(conn: &mut DbConn, delivery: &Delivery, to: &str) -> Result<(), DbError> {
+    dialect::write_transaction(conn, |conn| {
+        diesel::update(messages_table::table.find(delivery.message.id.to_string()))
+            .set(messages_table::sent_to.eq(to.to_lowercase()))
+            .execute(conn)?;
+        finish_in(conn, delivery, "sent", DeliveryState::Sent, None)
+    })
 }
 
 /// The channel refused the message for good (a 5xx, no address to send to).

@@ -17,8 +17,8 @@ use braid_core::placement::{
     ReferenceSource, TicketCandidates, TicketChoice, TicketSnapshot,
 };
 use braid_core::{
-    AuthorKind, Channel, CustomerId, CustomerName, Direction, EventKind, IdentityValue, Priority, Subject, ThreadId,
-    TicketId, TicketNumber, Trust, TrustSource,
+    AuthorKind, Channel, CustomerId, CustomerName, Direction, EventKind, IdentityKind, IdentityValue, Priority,
+    Subject, ThreadId, TicketId, TicketNumber, Trust, TrustSource,
 };
 use chrono::{DateTime, Utc};
 
@@ -183,6 +183,30 @@ fn place_once(conn: &mut DbConn, inbound: &Inbound, policy: &PlacementPolicy) ->
             }
         }
     };
+
+    // A claimed address answering a mail we sent it is proven: its owner read that mail.
+    if let Some(sender) = sender.filter(|s| s.trust == Trust::Claimed && inbound.sender.kind == IdentityKind::Email) {
+        let quoted: Vec<&str> = inbound
+            .references
+            .iter()
+            .filter_map(|r| match &r.target {
+                ReferenceTarget::Message(channel_ref) => Some(channel_ref.as_str()),
+                _ => None,
+            })
+            .collect();
+        let token_ticket = vouching_ticket(&references).map(|t| t.id);
+        if messages::answers_ours(conn, inbound.channel, &quoted, token_ticket, &inbound.sender.value)? {
+            let (_, event) = customers::set_trust(
+                conn,
+                customer_id,
+                sender.identity,
+                Trust::Verified,
+                TrustSource::EmailRoundTrip,
+                at,
+            )?;
+            events.extend(event);
+        }
+    }
 
     // 3. Choose the ticket. The customer's latest tickets are read only when no reference
     //    decides (and a new customer has none).

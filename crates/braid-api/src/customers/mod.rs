@@ -1,5 +1,9 @@
 //! Customers and their identities, and `GET /v1/customers/{id}/thread`: the customer's
-//! whole history across every channel and ticket.
+//! whole history across every channel and ticket. Merges and merge suggestions are in the
+//! modules below.
+
+pub mod merges;
+pub mod suggestions;
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use braid_core::{CustomerId, CustomerName, IdentityId, IdentityKind, IdentityValue, Scope, Trust, TrustSource};
@@ -303,6 +307,46 @@ async fn add_identity(
     let identity =
         state.db.run(move |conn| customers::add_identity(conn, id, &new)).await.map_err(customer_not_found)?;
     Ok(HttpResponse::Created().json(IdentityView::from(identity)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"trust": "verified"}))]
+pub struct IdentityPatch {
+    /// `verified` (the caller vouches for it) or `claimed`.
+    #[schema(value_type = String)]
+    pub trust: Trust,
+}
+
+/// Mark an identity verified (or back to claimed).
+///
+/// The identity's `trust_source` becomes `agent` (or `connector` for an API key) and the
+/// change is an `identity.updated` event.
+#[utoipa::path(
+    tag = "customers",
+    operation_id = "updateCustomerIdentity",
+    params(("id" = String, Path, format = Uuid), ("identity_id" = String, Path, format = Uuid)),
+    request_body = IdentityPatch,
+    responses((status = 200, description = "The identity as changed.", body = IdentityView), responses::Auth, responses::NotFound, responses::BadInput),
+    security(("bearer" = [])),
+)]
+#[patch("/v1/customers/{id}/identities/{identity_id}")]
+async fn update_identity(
+    state: web::Data<AppState>,
+    caller: Principal,
+    path: web::Path<(CustomerId, IdentityId)>,
+    body: web::Json<IdentityPatch>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::CustomersWrite)?;
+    let (id, identity) = path.into_inner();
+    let (trust, source) = (body.into_inner().trust, trust_source_of(&caller));
+    let identity = state.db.run(move |conn| customers::change_trust(conn, id, identity, trust, source)).await.map_err(
+        |e| match e {
+            braid_db::DbError::NotFound => ApiError::not_found("identity with this id on this customer"),
+            other => other.into(),
+        },
+    )?;
+    Ok(HttpResponse::Ok().json(IdentityView::from(identity)))
 }
 
 /// Remove an identity from a customer.

@@ -1,4 +1,9 @@
-//! Customers, their identities and their one thread.
+//! Customers, their identities and their one thread; merges, their undo and merge
+//! suggestions in the modules below.
+
+pub mod merges;
+pub mod suggestions;
+pub mod undo;
 
 use braid_core::{
     CustomerId, CustomerName, EventKind, IdentityId, IdentityKind, IdentityValue, ThreadId, Trust, TrustSource,
@@ -434,6 +439,7 @@ fn ensure_free(conn: &mut DbConn, identity: &IdentityValue, for_customer: Option
             kind: identity.kind.to_string(),
             value: identity.value.clone(),
             customer: owner,
+            suggestion: None,
         }),
         _ => Ok(()),
     }
@@ -527,44 +533,98 @@ pub fn rename(conn: &mut DbConn, id: CustomerId, name: Option<&CustomerName>) ->
 }
 
 /// Attaches an identity. The customer's own identity again is not an error: it answers
-/// with the existing one, upgraded to `verified` when the new claim is.
+/// with the existing one, upgraded to `verified` when the new claim is (an upgrade is an
+/// `identity.updated` event).
+///
+/// An identity another customer holds is never taken from them, whatever the caller
+/// vouches: a merge suggestion is recorded for agents to decide on (committed, so it
+/// outlives the refusal), and the call fails with [`DbError::IdentityTaken`] naming it.
 pub fn add_identity(conn: &mut DbConn, customer: CustomerId, new: &NewIdentity) -> Result<Identity, DbError> {
     with_identity_retry(conn, |conn| {
         let at = crate::now();
         // Concurrent additions count one by one, and none lands on a tombstone.
         lock_live(conn, customer)?;
-        ensure_free(conn, &new.value, Some(customer))?;
+        if let Some(holder) = holder_of(conn, &new.value)?.filter(|h| h.customer != customer) {
+            let evidence = serde_json::json!({
+                "claimed_by": new.source,
+                "claimed_trust": new.trust,
+                "holder_trust": holder.trust,
+            });
+            let suggestion = suggestions::suggest(conn, customer, holder.customer, &new.value, evidence)?;
+            return Ok(Err(DbError::IdentityTaken {
+                kind: new.value.kind.to_string(),
+                value: new.value.value.clone(),
+                customer: holder.customer,
+                suggestion: Some(suggestion.id),
+            }));
+        }
         let held = identities_of(conn, customer)?;
         let count = held.len();
         let existing =
             held.into_iter().find(|identity| identity.kind == new.value.kind && identity.value == new.value.value);
-        if existing.is_none() && count >= IdentityValue::MAX_PER_CUSTOMER {
+        if let Some(identity) = existing {
+            let trust = identity.trust.strongest(new.trust);
+            let (identity, event) = set_trust(conn, customer, identity.id, trust, new.source, at)?;
+            events::append(conn, event.into_iter().collect())?;
+            return Ok(Ok(identity));
+        }
+        if count >= IdentityValue::MAX_PER_CUSTOMER {
             return Err(DbError::OverLimit { field: "identities", max: IdentityValue::MAX_PER_CUSTOMER });
         }
-        let identity = match existing {
-            Some(mut identity) => {
-                let trust = identity.trust.strongest(new.trust);
-                if trust == identity.trust {
-                    return Ok(identity);
-                }
-                diesel::update(identities::table.find(identity.id.to_string()))
-                    .set((
-                        identities::trust.eq(trust.as_str()),
-                        identities::trust_source.eq(new.source.as_str()),
-                        identities::trust_changed_at.eq(to_db(at)),
-                    ))
-                    .execute(conn)?;
-                identity.trust = trust;
-                identity.trust_source = new.source;
-                identity.trust_changed_at = Some(at);
-                identity
-            }
-            None => insert_identity(conn, customer, new, at)?,
-        };
+        let identity = insert_identity(conn, customer, new, at)?;
         events::append(
             conn,
             vec![NewEvent::new(EventKind::IdentityAdded, identity.id, &identity, at)?.customer(customer)],
         )?;
+        Ok(Ok(identity))
+    })?
+}
+
+/// Sets an identity's trust, saying how it was earned; returns the event to record, or
+/// `None` when nothing changed. The caller holds the customer's lock.
+pub fn set_trust(
+    conn: &mut DbConn,
+    customer: CustomerId,
+    identity: IdentityId,
+    trust: Trust,
+    source: TrustSource,
+    at: DateTime<Utc>,
+) -> Result<(Identity, Option<NewEvent>), DbError> {
+    let mut held: Identity = identities::table
+        .find(identity.to_string())
+        .filter(identities::customer_id.eq(customer.to_string()))
+        .select(IdentityRow::as_select())
+        .first(conn)?
+        .try_into()?;
+    if held.trust == trust {
+        return Ok((held, None));
+    }
+    diesel::update(identities::table.find(identity.to_string()))
+        .set((
+            identities::trust.eq(trust.as_str()),
+            identities::trust_source.eq(source.as_str()),
+            identities::trust_changed_at.eq(to_db(at)),
+        ))
+        .execute(conn)?;
+    let before = held.trust;
+    (held.trust, held.trust_source, held.trust_changed_at) = (trust, source, Some(at));
+    let payload = serde_json::json!({ "identity": held, "trust_before": before });
+    let event = NewEvent::new(EventKind::IdentityUpdated, identity, &payload, at)?.customer(customer);
+    Ok((held, Some(event)))
+}
+
+/// An agent (or a connector) marks an identity verified or back to claimed.
+pub fn change_trust(
+    conn: &mut DbConn,
+    customer: CustomerId,
+    identity: IdentityId,
+    trust: Trust,
+    source: TrustSource,
+) -> Result<Identity, DbError> {
+    dialect::write_transaction(conn, |conn| {
+        lock_live(conn, customer)?;
+        let (identity, event) = set_trust(conn, customer, identity, trust, source, crate::now())?;
+        events::append(conn, event.into_iter().collect())?;
         Ok(identity)
     })
 }
