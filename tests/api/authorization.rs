@@ -78,7 +78,15 @@ fn matrix() -> Vec<Endpoint> {
         row(GET,    "/v1/customers/{customer}",                           CUSTOMERS_READ,  200, None),
         row(PATCH,  "/v1/customers/{customer}",                           CUSTOMERS_WRITE, 200, Some(customer_patch)),
         row(POST,   "/v1/customers/{customer}/identities",                CUSTOMERS_WRITE, 201, Some(new_identity)),
+        row(PATCH,  "/v1/customers/{customer}/identities/{new_identity}", CUSTOMERS_WRITE, 200, Some(identity_patch)),
         row(DELETE, "/v1/customers/{customer}/identities/{new_identity}", CUSTOMERS_WRITE, 204, None),
+        row(POST,   "/v1/customers/{customer}/merge",                     CUSTOMERS_WRITE, 200, Some(merge_preview)),
+        row(GET,    "/v1/merges/{merge}",                                 CUSTOMERS_READ,  200, None),
+        row(POST,   "/v1/merges/{new_merge}/undo",                        CUSTOMERS_WRITE, 200, None),
+        row(GET,    "/v1/merge-suggestions",                              CUSTOMERS_READ,  200, None),
+        row(GET,    "/v1/merge-suggestions/{suggestion}",                 CUSTOMERS_READ,  200, None),
+        row(POST,   "/v1/merge-suggestions/{new_suggestion}/accept",      CUSTOMERS_WRITE, 200, Some(empty)),
+        row(POST,   "/v1/merge-suggestions/{new_suggestion}/dismiss",     CUSTOMERS_WRITE, 200, None),
         row(GET,    "/v1/customers/{customer}/thread",                    THREAD,          200, None),
         row(GET,    "/v1/attachments/{attachment}",                       TICKETS_READ,    404, None),
         row(GET,    "/v1/messages/{message}",                             TICKETS_READ,    404, None),
@@ -138,6 +146,19 @@ fn new_identity(_: &Fixture) -> Value {
     json!({ "kind": "email", "value": unique_email() })
 }
 
+fn identity_patch(_: &Fixture) -> Value {
+    json!({ "trust": "verified" })
+}
+
+/// A preview: the shared customers stay apart for the other rows.
+fn merge_preview(fixture: &Fixture) -> Value {
+    json!({ "source_customer_id": fixture.other_customer, "dry_run": true })
+}
+
+fn empty(_: &Fixture) -> Value {
+    json!({})
+}
+
 fn new_ticket(fixture: &Fixture) -> Value {
     json!({ "customer_id": fixture.customer, "subject": "Called about a refund" })
 }
@@ -162,6 +183,9 @@ struct Fixture {
     ticket: String,
     agent: String,
     team: String,
+    other_customer: String,
+    merge: String,
+    suggestion: String,
 }
 
 impl Fixture {
@@ -172,11 +196,36 @@ impl Fixture {
         fixture.ticket = created_id(app, &fixture.admin, "/v1/tickets", new_ticket(&fixture)).await;
         fixture.agent = created_id(app, &fixture.admin, "/v1/agents", new_agent(&fixture)).await;
         fixture.team = created_id(app, &fixture.admin, "/v1/teams", new_team(&fixture)).await;
+        fixture.other_customer = created_id(app, &fixture.admin, "/v1/customers", new_customer(&fixture)).await;
+        fixture.merge = fixture.new_merge(app).await;
+        fixture.suggestion = fixture.new_suggestion(app).await;
         fixture
+    }
+
+    /// Two customers of their own, merged: a merge to read or undo.
+    async fn new_merge(&self, app: &TestApp) -> String {
+        let target = created_id(app, &self.admin, "/v1/customers", new_customer(self)).await;
+        let source = created_id(app, &self.admin, "/v1/customers", new_customer(self)).await;
+        let body = json!({ "source_customer_id": source });
+        created_id(app, &self.admin, &format!("/v1/customers/{target}/merge"), body).await
+    }
+
+    /// A customer claiming another's address: an open suggestion to decide.
+    async fn new_suggestion(&self, app: &TestApp) -> String {
+        let email = unique_email();
+        let holder = json!({ "identities": [{ "kind": "email", "value": email }] });
+        created_id(app, &self.admin, "/v1/customers", holder).await;
+        let claimant = created_id(app, &self.admin, "/v1/customers", new_customer(self)).await;
+        let claim = json!({ "kind": "email", "value": email });
+        let response = app.post_as(&format!("/v1/customers/{claimant}/identities"), &self.admin, &claim).await;
+        let body: Value = response.json().await.unwrap();
+        body["extra"]["suggestion_id"].as_str().expect("a suggestion").to_owned()
     }
 
     fn fill(&self, path: &str) -> String {
         path.replace("{customer}", &self.customer)
+            .replace("{merge}", &self.merge)
+            .replace("{suggestion}", &self.suggestion)
             .replace("{ticket}", &self.ticket)
             .replace("{agent}", &self.agent)
             .replace("{team}", &self.team)
@@ -189,6 +238,12 @@ impl Fixture {
     /// The row's path with every placeholder filled, creating its `{new_…}` target.
     async fn path(&self, app: &TestApp, path: &str) -> String {
         let mut path = path.to_owned();
+        if path.contains("{new_merge}") {
+            path = path.replace("{new_merge}", &self.new_merge(app).await);
+        }
+        if path.contains("{new_suggestion}") {
+            path = path.replace("{new_suggestion}", &self.new_suggestion(app).await);
+        }
         for (placeholder, create_at, body) in NEW_TARGETS {
             if path.contains(placeholder) {
                 let id = created_id(app, &self.admin, &self.fill(create_at), body(self)).await;
