@@ -35,6 +35,7 @@ const ALL_SCOPES: &[&str] = &["tickets:read", "tickets:write", "customers:read",
 const GET: Method = Method::GET;
 const POST: Method = Method::POST;
 const PATCH: Method = Method::PATCH;
+const PUT: Method = Method::PUT;
 const DELETE: Method = Method::DELETE;
 
 const PASSWORD: &str = "a long enough password";
@@ -88,6 +89,8 @@ fn matrix() -> Vec<Endpoint> {
         row(POST,   "/v1/merge-suggestions/{new_suggestion}/accept",      CUSTOMERS_WRITE, 200, Some(empty)),
         row(POST,   "/v1/merge-suggestions/{new_suggestion}/dismiss",     CUSTOMERS_WRITE, 200, None),
         row(GET,    "/v1/customers/{customer}/thread",                    THREAD,          200, None),
+        row(GET,    "/v1/customers/{customer}/preferences",               CUSTOMERS_READ,  200, None),
+        row(PUT,    "/v1/customers/{customer}/preferences",               CUSTOMERS_WRITE, 200, Some(preferences)),
         row(GET,    "/v1/attachments/{attachment}",                       TICKETS_READ,    404, None),
         row(GET,    "/v1/messages/{message}",                             TICKETS_READ,    404, None),
         row(GET,    "/v1/messages/{message}/original",                    THREAD,          404, None),
@@ -153,6 +156,10 @@ fn identity_patch(_: &Fixture) -> Value {
 /// A preview: the shared customers stay apart for the other rows.
 fn merge_preview(fixture: &Fixture) -> Value {
     json!({ "source_customer_id": fixture.other_customer, "dry_run": true })
+}
+
+fn preferences(_: &Fixture) -> Value {
+    json!({ "language": "pt-BR" })
 }
 
 fn empty(_: &Fixture) -> Value {

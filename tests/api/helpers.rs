@@ -179,6 +179,10 @@ impl TestApp {
         self.request(reqwest::Method::POST, path, token).json(body).send().await.expect("the server answers")
     }
 
+    pub async fn put_as(&self, path: &str, token: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.request(reqwest::Method::PUT, path, token).json(body).send().await.expect("the server answers")
+    }
+
     pub async fn patch_as(&self, path: &str, token: &str, body: &serde_json::Value) -> reqwest::Response {
         self.request(reqwest::Method::PATCH, path, token).json(body).send().await.expect("the server answers")
     }

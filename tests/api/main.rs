@@ -12,6 +12,7 @@ mod binary;
 mod bounded_work;
 mod conventions;
 mod customer_merges;
+mod customer_preferences;
 mod customer_trust;
 mod customers;
 mod email;

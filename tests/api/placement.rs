@@ -35,6 +35,8 @@ pub fn email(from: &str, message_id: &str) -> Inbound {
         sender_trust: Trust::Claimed,
         sender_source: braid_core::TrustSource::Sender,
         sender_name: braid_core::CustomerName::from_inbound("Ana Lima"),
+        language: None,
+        utc_offset: None,
         subject: Some("My order never arrived".into()),
         text: format!("message {message_id}"),
         html: None,

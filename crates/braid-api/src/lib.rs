@@ -97,7 +97,9 @@ fn routes(config: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
         .service(customers::add_identity)
         .service(customers::update_identity)
         .service(customers::remove_identity)
-        .service(customers::thread);
+        .service(customers::thread)
+        .service(customers::preferences::get)
+        .service(customers::preferences::set);
     config
         .service(customers::merges::merge)
         .service(customers::merges::get_merge)

@@ -10,6 +10,7 @@ pub mod ids;
 pub mod merge;
 pub mod message;
 pub mod placement;
+pub mod preferences;
 pub mod text;
 pub mod ticket;
 

@@ -94,6 +94,7 @@ pub struct NewCustomerRows<'a> {
     pub value: &'a str,
     pub trust: &'a str,
     pub trust_source: &'a str,
+    pub seen: &'a crate::customers::Seen<'a>,
     pub at: chrono::NaiveDateTime,
 }
 
@@ -109,8 +110,9 @@ pub fn insert_customer_with_identity(conn: &mut DbConn, rows: &NewCustomerRows<'
     diesel::sql_query(
         "WITH customer AS (INSERT INTO customers (id, name, name_key, created_at, updated_at) \
                            VALUES ($1, $2, $3, $4, $4)), \
-              thread AS (INSERT INTO threads (id, customer_id, created_at, last_message_at) \
-                         VALUES ($5, $1, $4, $4)) \
+              thread AS (INSERT INTO threads (id, customer_id, created_at, last_message_at, \
+                                              inbound_channel, inbound_language, inbound_utc_offset) \
+                         VALUES ($5, $1, $4, $4, $11, $12, $13)) \
          INSERT INTO identities (id, customer_id, kind, value, trust, trust_source, created_at) \
          VALUES ($6, $1, $7, $8, $9, $10, $4)",
     )
@@ -124,6 +126,9 @@ pub fn insert_customer_with_identity(conn: &mut DbConn, rows: &NewCustomerRows<'
     .bind::<Text, _>(rows.value)
     .bind::<Text, _>(rows.trust)
     .bind::<Text, _>(rows.trust_source)
+    .bind::<Nullable<Text>, _>(rows.seen.inbound_channel)
+    .bind::<Nullable<Text>, _>(rows.seen.inbound_language)
+    .bind::<Nullable<Text>, _>(rows.seen.inbound_utc_offset)
     .execute(pg)?;
     Ok(true)
 }

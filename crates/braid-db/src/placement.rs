@@ -53,6 +53,10 @@ pub struct Inbound {
     /// Where the sender's identity comes from (an email's From: `sender`).
     pub sender_source: TrustSource,
     pub sender_name: Option<CustomerName>,
+    /// The language the message says it is in (a normalised tag), if it says.
+    pub language: Option<String>,
+    /// The UTC offset of the sender's clock (`-03:00`), if the message shows it.
+    pub utc_offset: Option<String>,
     /// Becomes the subject of a new ticket.
     pub subject: Option<String>,
     pub text: String,
@@ -149,10 +153,15 @@ fn place_once(conn: &mut DbConn, inbound: &Inbound, policy: &PlacementPolicy) ->
     //    message's time) before anything is decided from its tickets.
     let mut events = Vec::new();
     let holder = customers::holder_of(conn, &inbound.sender)?;
+    let seen = customers::Seen {
+        inbound_channel: Some(inbound.channel.as_str()),
+        inbound_language: inbound.language.as_deref(),
+        inbound_utc_offset: inbound.utc_offset.as_deref(),
+    };
     // `sender`: the sender's identity, when it belongs to the customer the message goes to.
     let (customer_id, thread_id, known, identified, sender) = match vouching_ticket(&references) {
         Some(ticket) => {
-            let thread = customers::lock_thread_of(conn, ticket.customer_id, at)?;
+            let thread = customers::lock_thread_of(conn, ticket.customer_id, at, &seen)?;
             let reason = PlacementReason::VouchedByToken {
                 kind: inbound.sender.kind.to_string(),
                 value: inbound.sender.value.clone(),
@@ -165,7 +174,7 @@ fn place_once(conn: &mut DbConn, inbound: &Inbound, policy: &PlacementPolicy) ->
             let (identification, identified) = placement::identify(&inbound.sender, holder.map(|h| h.customer));
             match (identification, holder) {
                 (Identification::Known(customer), Some(held)) => {
-                    (customer, customers::lock_thread_of(conn, customer, at)?, true, identified, Some(held))
+                    (customer, customers::lock_thread_of(conn, customer, at, &seen)?, true, identified, Some(held))
                 }
                 _ => {
                     let (customer, thread, identity) = customers::create_with_identity(
@@ -175,6 +184,7 @@ fn place_once(conn: &mut DbConn, inbound: &Inbound, policy: &PlacementPolicy) ->
                         inbound.sender_trust,
                         inbound.sender_source,
                         at,
+                        &seen,
                     )?;
                     events.push(customers::created_event(&customer, &inbound.sender, inbound.sender_trust)?);
                     let sender = Holder { identity, customer: customer.id, trust: inbound.sender_trust };

@@ -7,8 +7,13 @@
 -- (SQLite cannot drop a column that is a foreign key, so here they are plain columns.)
 ALTER TABLE customers ADD COLUMN merged_into TEXT;
 ALTER TABLE threads ADD COLUMN merged_into TEXT;
--- Language, time zone and preferred channel, each {value, source, updated_at}.
+-- Language, time zone and preferred channel as agents set them, each {value, source,
+-- updated_at}; what the customer's messages say is learnt on the thread row, which
+-- placement updates anyway (no extra write per message).
 ALTER TABLE customers ADD COLUMN preferences TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE threads ADD COLUMN inbound_channel TEXT;
+ALTER TABLE threads ADD COLUMN inbound_language TEXT;
+ALTER TABLE threads ADD COLUMN inbound_utc_offset TEXT;
 
 -- How an identity's trust was earned: email_round_trip, signed_token, agent, connector,
 -- form, imported, or sender (the address a message came from, unproven).

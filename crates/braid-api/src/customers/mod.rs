@@ -3,6 +3,7 @@
 //! modules below.
 
 pub mod merges;
+pub mod preferences;
 pub mod suggestions;
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
@@ -137,7 +138,7 @@ fn checked_name(name: Option<String>) -> Result<Option<CustomerName>, ApiError> 
     Ok(name.as_deref().map(CustomerName::parse).transpose()?.flatten())
 }
 
-fn customer_not_found(error: braid_db::DbError) -> ApiError {
+pub(crate) fn customer_not_found(error: braid_db::DbError) -> ApiError {
     match error {
         braid_db::DbError::NotFound => ApiError::not_found("customer with this id"),
         other => other.into(),

@@ -232,6 +232,8 @@ pub fn inbound(
         sender_trust: Trust::Claimed,
         sender_source: braid_core::TrustSource::Sender,
         sender_name: sender_mailbox.and_then(customer_name),
+        language: parsed.header("content-language").and_then(braid_core::preferences::language_tag),
+        utc_offset: parsed.header("date").and_then(braid_core::preferences::utc_offset_of_date),
         subject: parsed.subject.clone(),
         text: reply.text.clone(),
         // The new part only; the quoted history is in `details.quoted`, the whole message in
@@ -328,6 +330,8 @@ pub fn unparseable(raw_bytes: &[u8], raw: &Blob, received_at: DateTime<Utc>) -> 
         sender_trust: Trust::Claimed,
         sender_source: braid_core::TrustSource::Sender,
         sender_name: CustomerName::from_inbound("Unknown sender"),
+        language: None,
+        utc_offset: None,
         subject: Some("(unreadable message)".to_owned()),
         text: preview,
         html: None,

@@ -2,6 +2,7 @@
 //! suggestions in the modules below.
 
 pub mod merges;
+pub mod preferences;
 pub mod suggestions;
 pub mod undo;
 
@@ -179,6 +180,7 @@ pub fn create_with_identity(
     trust: Trust,
     source: TrustSource,
     at: DateTime<Utc>,
+    seen: &Seen<'_>,
 ) -> Result<(Customer, ThreadId, IdentityId), DbError> {
     let customer = Customer {
         id: CustomerId::new(),
@@ -198,12 +200,14 @@ pub fn create_with_identity(
         value: &identity.value,
         trust: trust.as_str(),
         trust_source: source.as_str(),
+        seen,
         at: to_db(at),
     };
     if dialect::insert_customer_with_identity(conn, &rows)? {
         return Ok((customer, thread, identity_id));
     }
     let (customer, thread) = insert_customer(conn, name, at, Some(at))?;
+    diesel::update(threads::table.find(thread.to_string())).set(seen).execute(conn)?;
     let held = insert_identity(conn, customer.id, &NewIdentity { value: identity.clone(), trust, source }, at)?;
     Ok((customer, thread, held.id))
 }
@@ -270,16 +274,31 @@ fn thread_gone(conn: &mut DbConn, id: &str) -> DbError {
     }
 }
 
+/// What an inbound message says about its customer, learnt on their thread.
+#[derive(Debug, Clone, Copy, Default, AsChangeset)]
+#[diesel(table_name = threads)]
+pub struct Seen<'a> {
+    pub inbound_channel: Option<&'a str>,
+    /// Kept until a later message says otherwise: `None` changes nothing.
+    pub inbound_language: Option<&'a str>,
+    pub inbound_utc_offset: Option<&'a str>,
+}
+
 /// The customer's thread, locked until the transaction ends (PostgreSQL) and marked as
-/// having seen a message at `at` (keeping the latest time): what [`lock_thread`] and
-/// [`touch_thread`] do, in one statement, for placement. A thread merged away fails as in
-/// [`lock_thread`].
-pub fn lock_thread_of(conn: &mut DbConn, customer: CustomerId, at: DateTime<Utc>) -> Result<ThreadId, DbError> {
+/// having seen a message at `at` (keeping the latest time) and what it said (`seen`): what
+/// [`lock_thread`] and [`touch_thread`] do, in one statement, for placement. A thread
+/// merged away fails as in [`lock_thread`].
+pub fn lock_thread_of(
+    conn: &mut DbConn,
+    customer: CustomerId,
+    at: DateTime<Utc>,
+    seen: &Seen<'_>,
+) -> Result<ThreadId, DbError> {
     let at = to_db(at);
     let later = threads::last_message_at.is_null().or(threads::last_message_at.lt(at));
     let id: Option<String> = diesel::update(threads::table.filter(threads::customer_id.eq(customer.to_string())))
         .filter(threads::merged_into.is_null())
-        .set(threads::last_message_at.eq(case_when(later, Some(at)).otherwise(threads::last_message_at)))
+        .set((threads::last_message_at.eq(case_when(later, Some(at)).otherwise(threads::last_message_at)), seen))
         .returning(threads::id)
         .get_result(conn)
         .optional()?;
