@@ -73,14 +73,21 @@ pub enum Scenario {
     TicketsUnassigned,
     /// POST /v1/tickets/{id}/replies to random open or pending tickets (writes!).
     Reply,
+    /// GET /v1/customers/{id} for random customers: the reference for `context`.
+    Customer,
+    /// GET /v1/customers/{id}/context for random customers (seed with
+    /// --tickets-per-customer 1000 to measure customers with 1,000 tickets).
+    Context,
 }
 
 impl Scenario {
-    const ALL: [Scenario; 5] = [
+    const ALL: [Scenario; 7] = [
         Scenario::ThreadFirst,
         Scenario::ThreadDeep,
         Scenario::TicketsOpenHigh,
         Scenario::TicketsUnassigned,
+        Scenario::Customer,
+        Scenario::Context,
         Scenario::Reply,
     ];
 
@@ -91,6 +98,8 @@ impl Scenario {
             Scenario::TicketsOpenHigh => "tickets open+high",
             Scenario::TicketsUnassigned => "tickets open,pending unassigned",
             Scenario::Reply => "reply (POST)",
+            Scenario::Customer => "customer (reference)",
+            Scenario::Context => "customer context",
         }
     }
 }
@@ -228,6 +237,14 @@ async fn drive(args: RunArgs, base: Url, scenarios: Vec<Scenario>, samples: Samp
                 let url = format!("{base}v1/tickets?status=open,pending&assignee=none&limit={limit}");
                 let client = client.clone();
                 Arc::new(move |_| client.request(Method::GET, url.clone()))
+            }
+            Scenario::Customer | Scenario::Context => {
+                let (samples, base, client) = (samples.clone(), base.clone(), client.clone());
+                let tail = if scenario == Scenario::Context { "/context" } else { "" };
+                Arc::new(move |i| {
+                    let customer = &samples.customers[usize::try_from(i).unwrap_or(0) % samples.customers.len()];
+                    client.request(Method::GET, format!("{base}v1/customers/{customer}{tail}"))
+                })
             }
             Scenario::Reply => {
                 if samples.tickets.is_empty() {
