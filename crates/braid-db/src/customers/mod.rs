@@ -1,4 +1,8 @@
-//! Customers, their identities and their one thread.
+//! Customers, their identities and their one thread; their custom attributes
+//! ([`attributes`]) and notes ([`notes`]).
+
+pub mod attributes;
+pub mod notes;
 
 use braid_core::{
     CustomerId, CustomerName, EventKind, IdentityId, IdentityKind, IdentityValue, ThreadId, Trust, TrustSource,
