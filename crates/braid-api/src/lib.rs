@@ -97,6 +97,20 @@ fn routes(config: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
         .service(customers::add_identity)
         .service(customers::remove_identity)
         .service(customers::thread);
+    config
+        .service(customers::attributes::create_definition)
+        .service(customers::attributes::list_definitions)
+        .service(customers::attributes::get_definition)
+        .service(customers::attributes::update_definition)
+        .service(customers::attributes::delete_definition)
+        .service(customers::attributes::get_values)
+        .service(customers::attributes::set_values);
+    config
+        .service(customers::notes::create)
+        .service(customers::notes::list)
+        .service(customers::notes::get)
+        .service(customers::notes::update)
+        .service(customers::notes::delete);
     config.service(tickets::create).service(tickets::list).service(tickets::get).service(tickets::update);
     config
         .service(messages::list)

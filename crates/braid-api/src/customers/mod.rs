@@ -1,5 +1,9 @@
 //! Customers and their identities, and `GET /v1/customers/{id}/thread`: the customer's
-//! whole history across every channel and ticket.
+//! whole history across every channel and ticket. Their custom attributes and notes are in
+//! [`attributes`] and [`notes`].
+
+pub(crate) mod attributes;
+pub(crate) mod notes;
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use braid_core::{CustomerId, CustomerName, IdentityId, IdentityKind, IdentityValue, Scope, Trust, TrustSource};
