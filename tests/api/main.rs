@@ -11,6 +11,8 @@ mod authorization;
 mod binary;
 mod bounded_work;
 mod conventions;
+mod customer_attributes;
+mod customer_notes;
 mod customers;
 mod email;
 mod email_dedup;
