@@ -43,8 +43,8 @@ const PASSWORD: &str = "a long enough password";
 type BodyFn = fn(&Fixture) -> Value;
 type Body = Option<BodyFn>;
 
-/// One row of the matrix. In `path`, `{customer}`, `{ticket}`, `{agent}` and `{team}` name
-/// shared resources; `{new_…}` one created for this request alone, which it may destroy.
+/// One row of the matrix. In `path`, `{customer}`, `{ticket}`, `{agent}`, `{team}`,
+/// `{attribute}` and `{note}` name shared resources; `{new_…}` one created for this request alone, which it may destroy.
 struct Endpoint {
     method: Method,
     path: &'static str,
@@ -91,6 +91,19 @@ fn matrix() -> Vec<Endpoint> {
         row(GET,    "/v1/customers/{customer}/thread",                    THREAD,          200, None),
         row(GET,    "/v1/customers/{customer}/preferences",               CUSTOMERS_READ,  200, None),
         row(PUT,    "/v1/customers/{customer}/preferences",               CUSTOMERS_WRITE, 200, Some(preferences)),
+        row(GET,    "/v1/customers/{customer}/context",                   THREAD,          200, None),
+        row(POST,   "/v1/attribute-definitions",                          ADMIN,           201, Some(new_attribute)),
+        row(GET,    "/v1/attribute-definitions",                          CUSTOMERS_READ,  200, None),
+        row(GET,    "/v1/attribute-definitions/{attribute}",              CUSTOMERS_READ,  200, None),
+        row(PATCH,  "/v1/attribute-definitions/{attribute}",              ADMIN,           200, Some(attribute_patch)),
+        row(DELETE, "/v1/attribute-definitions/{new_attribute}",          ADMIN,           204, None),
+        row(GET,    "/v1/customers/{customer}/attributes",                CUSTOMERS_READ,  200, None),
+        row(PUT,    "/v1/customers/{customer}/attributes",                CUSTOMERS_WRITE, 200, Some(attribute_values)),
+        row(POST,   "/v1/customers/{customer}/notes",                     CUSTOMERS_WRITE, 201, Some(new_note)),
+        row(GET,    "/v1/customers/{customer}/notes",                     CUSTOMERS_READ,  200, None),
+        row(GET,    "/v1/customers/{customer}/notes/{note}",              CUSTOMERS_READ,  200, None),
+        row(PATCH,  "/v1/customers/{customer}/notes/{note}",              CUSTOMERS_WRITE, 200, Some(note_patch)),
+        row(DELETE, "/v1/customers/{customer}/notes/{new_note}",          CUSTOMERS_WRITE, 204, None),
         row(GET,    "/v1/attachments/{attachment}",                       TICKETS_READ,    404, None),
         row(GET,    "/v1/messages/{message}",                             TICKETS_READ,    404, None),
         row(GET,    "/v1/messages/{message}/original",                    THREAD,          404, None),
@@ -106,11 +119,13 @@ fn matrix() -> Vec<Endpoint> {
 }
 
 /// Where each `{new_…}` target is created (as admin), and with what body.
-const NEW_TARGETS: [(&str, &str, BodyFn); 4] = [
+const NEW_TARGETS: [(&str, &str, BodyFn); 6] = [
     ("{new_api_key}", "/v1/api-keys", new_api_key),
     ("{new_agent}", "/v1/agents", new_agent),
     ("{new_team}", "/v1/teams", new_team),
     ("{new_identity}", "/v1/customers/{customer}/identities", new_identity),
+    ("{new_attribute}", "/v1/attribute-definitions", new_attribute),
+    ("{new_note}", "/v1/customers/{customer}/notes", new_note),
 ];
 
 fn unique(what: &str) -> String {
@@ -166,6 +181,26 @@ fn empty(_: &Fixture) -> Value {
     json!({})
 }
 
+fn new_attribute(_: &Fixture) -> Value {
+    json!({ "key": format!("k_{}", uuid::Uuid::now_v7().simple()), "label": "Plan", "kind": "text" })
+}
+
+fn attribute_patch(_: &Fixture) -> Value {
+    json!({ "label": unique("Plan") })
+}
+
+fn attribute_values(fixture: &Fixture) -> Value {
+    json!({ "values": { fixture.attribute.as_str(): "pro" } })
+}
+
+fn new_note(_: &Fixture) -> Value {
+    json!({ "body": "Prefers phone calls." })
+}
+
+fn note_patch(_: &Fixture) -> Value {
+    json!({ "body": unique("Prefers email") })
+}
+
 fn new_ticket(fixture: &Fixture) -> Value {
     json!({ "customer_id": fixture.customer, "subject": "Called about a refund" })
 }
@@ -193,6 +228,9 @@ struct Fixture {
     other_customer: String,
     merge: String,
     suggestion: String,
+    /// An attribute definition's key.
+    attribute: String,
+    note: String,
 }
 
 impl Fixture {
@@ -206,6 +244,9 @@ impl Fixture {
         fixture.other_customer = created_id(app, &fixture.admin, "/v1/customers", new_customer(&fixture)).await;
         fixture.merge = fixture.new_merge(app).await;
         fixture.suggestion = fixture.new_suggestion(app).await;
+        fixture.attribute = created_id(app, &fixture.admin, "/v1/attribute-definitions", new_attribute(&fixture)).await;
+        let notes = format!("/v1/customers/{}/notes", fixture.customer);
+        fixture.note = created_id(app, &fixture.admin, &notes, new_note(&fixture)).await;
         fixture
     }
 
@@ -236,6 +277,8 @@ impl Fixture {
             .replace("{ticket}", &self.ticket)
             .replace("{agent}", &self.agent)
             .replace("{team}", &self.team)
+            .replace("{attribute}", &self.attribute)
+            .replace("{note}", &self.note)
             // No blob has this hash: an allowed caller gets past authorization to a 404.
             .replace("{attachment}", &"0".repeat(64))
             // Nor is there a message with this id.
@@ -266,7 +309,8 @@ async fn created_id(app: &TestApp, token: &str, path: &str, body: Value) -> Stri
     let status = response.status();
     let body: Value = response.json().await.unwrap();
     assert_eq!(status, 201, "POST {path}: {body}");
-    body["id"].as_str().unwrap().to_owned()
+    // Attribute definitions are known by their key.
+    body["id"].as_str().or(body["key"].as_str()).unwrap().to_owned()
 }
 
 /// Someone calling: `token` is sent as the bearer credential when there is one; `holds` is

@@ -60,6 +60,14 @@ async fn no_hostile_string_in_any_input_answers_5xx(backend: Backend) {
         .unwrap()
         .to_owned();
 
+    for definition in [
+        json!({ "key": "hostile_text", "label": "Text", "kind": "text" }),
+        json!({ "key": "hostile_list", "label": "List", "kind": "list", "options": ["a"] }),
+        json!({ "key": "hostile_date", "label": "Date", "kind": "date" }),
+    ] {
+        assert_eq!(app.post_as("/v1/attribute-definitions", &admin, &definition).await.status(), 201);
+    }
+
     // JSON fields: `{}` in the template is where the hostile string goes.
     let json_inputs: Vec<(reqwest::Method, String, String)> = vec![
         (
@@ -111,6 +119,37 @@ async fn no_hostile_string_in_any_input_answers_5xx(backend: Backend) {
         (reqwest::Method::POST, "/v1/teams".into(), r#"{"name":{},"member_ids":[]}"#.into()),
         (reqwest::Method::POST, "/v1/api-keys".into(), r#"{"name":{},"scopes":["tickets:read"]}"#.into()),
         (reqwest::Method::POST, "/v1/api-keys".into(), r#"{"name":"k","scopes":[{}]}"#.into()),
+        (reqwest::Method::POST, "/v1/attribute-definitions".into(), r#"{"key":{},"label":"L","kind":"text"}"#.into()),
+        (reqwest::Method::POST, "/v1/attribute-definitions".into(), r#"{"key":"h1","label":{},"kind":"text"}"#.into()),
+        (reqwest::Method::POST, "/v1/attribute-definitions".into(), r#"{"key":"h2","label":"L","kind":{}}"#.into()),
+        (
+            reqwest::Method::POST,
+            "/v1/attribute-definitions".into(),
+            r#"{"key":"h3","label":"L","kind":"list","options":[{}]}"#.into(),
+        ),
+        (
+            reqwest::Method::POST,
+            "/v1/attribute-definitions".into(),
+            r#"{"key":"h4","label":"L","kind":"text","description":{}}"#.into(),
+        ),
+        (reqwest::Method::PATCH, "/v1/attribute-definitions/hostile_text".into(), r#"{"label":{}}"#.into()),
+        (reqwest::Method::PUT, format!("/v1/customers/{customer_id}/attributes"), r#"{"values":{{}:"x"}}"#.into()),
+        (
+            reqwest::Method::PUT,
+            format!("/v1/customers/{customer_id}/attributes"),
+            r#"{"values":{"hostile_text":{}}}"#.into(),
+        ),
+        (
+            reqwest::Method::PUT,
+            format!("/v1/customers/{customer_id}/attributes"),
+            r#"{"values":{"hostile_list":{}}}"#.into(),
+        ),
+        (
+            reqwest::Method::PUT,
+            format!("/v1/customers/{customer_id}/attributes"),
+            r#"{"values":{"hostile_date":{}}}"#.into(),
+        ),
+        (reqwest::Method::POST, format!("/v1/customers/{customer_id}/notes"), r#"{"body":{}}"#.into()),
         (reqwest::Method::POST, "/v1/auth/login".into(), r#"{"email":{},"password":"p"}"#.into()),
         (reqwest::Method::POST, "/v1/auth/login".into(), r#"{"email":"a@b.c","password":{}}"#.into()),
         (reqwest::Method::POST, "/v1/auth/refresh".into(), r#"{"refresh_token":{}}"#.into()),
@@ -126,6 +165,9 @@ async fn no_hostile_string_in_any_input_answers_5xx(backend: Backend) {
         "/v1/customers?identity={}",
         "/v1/customers?name_prefix={}",
         "/v1/customers?cursor={}",
+        "/v1/attribute-definitions/{}",
+        "/v1/customers/{customer}/notes?cursor={}",
+        "/v1/customers/{customer}/notes/{}",
         "/v1/agents?cursor={}",
         "/v1/tickets/{}",
         "/v1/customers/{}",
@@ -147,7 +189,7 @@ async fn no_hostile_string_in_any_input_answers_5xx(backend: Backend) {
             assert_not_5xx(response.status(), &format!("{method} {path} {template} with {shown:?}"));
         }
         for query in queries {
-            let path = query.replace("{}", &percent(&bytes));
+            let path = query.replace("{customer}", &customer_id).replace("{}", &percent(&bytes));
             let response = app.get_as(&path, &admin).await;
             assert_not_5xx(response.status(), &format!("GET {query} with {shown:?}"));
         }

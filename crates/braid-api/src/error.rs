@@ -198,6 +198,12 @@ impl From<DbError> for ApiError {
                 ApiError::new(ErrorCode::Conflict, "this is the last active admin; promote another agent first")
             }
             DbError::OverLimit { field, max } => ApiError::over_limit(field, max),
+            DbError::Invalid { field, message } => {
+                ApiError::new(ErrorCode::ValidationFailed, format!("{field}: {message}"))
+                    .with_extra(serde_json::json!({ "field": field }))
+            }
+            DbError::InUse { field, message } => ApiError::new(ErrorCode::Conflict, format!("{field}: {message}"))
+                .with_extra(serde_json::json!({ "field": field })),
             DbError::TicketClosed => ApiError::new(ErrorCode::Conflict, "the ticket is closed; open a new one instead"),
             DbError::Pool(_) | DbError::Connect(_) => ApiError::unavailable(error),
             other => ApiError::internal(other),

@@ -99,7 +99,8 @@ fn routes(config: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
         .service(customers::remove_identity)
         .service(customers::thread)
         .service(customers::preferences::get)
-        .service(customers::preferences::set);
+        .service(customers::preferences::set)
+        .service(customers::context::get);
     config
         .service(customers::merges::merge)
         .service(customers::merges::get_merge)
@@ -109,6 +110,20 @@ fn routes(config: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
         .service(customers::suggestions::get)
         .service(customers::suggestions::accept)
         .service(customers::suggestions::dismiss);
+    config
+        .service(customers::attributes::create_definition)
+        .service(customers::attributes::list_definitions)
+        .service(customers::attributes::get_definition)
+        .service(customers::attributes::update_definition)
+        .service(customers::attributes::delete_definition)
+        .service(customers::attributes::get_values)
+        .service(customers::attributes::set_values);
+    config
+        .service(customers::notes::create)
+        .service(customers::notes::list)
+        .service(customers::notes::get)
+        .service(customers::notes::update)
+        .service(customers::notes::delete);
     config.service(tickets::create).service(tickets::list).service(tickets::get).service(tickets::update);
     config
         .service(messages::list)

@@ -283,7 +283,7 @@ async fn get(state: web::Data<AppState>, caller: Principal, id: web::Path<Ticket
 }
 
 /// Absent stays absent; `null` becomes `Some(None)`.
-fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+pub(crate) fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(deserializer).map(Some)

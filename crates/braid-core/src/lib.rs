@@ -4,11 +4,13 @@
 
 pub mod access;
 pub mod agent;
+pub mod attribute;
 pub mod customer;
 pub mod event;
 pub mod ids;
 pub mod merge;
 pub mod message;
+pub mod note;
 pub mod placement;
 pub mod preferences;
 pub mod text;
@@ -16,12 +18,14 @@ pub mod ticket;
 
 pub use access::Scope;
 pub use agent::{AgentName, Role};
+pub use attribute::{AttributeKey, AttributeKind, AttributeLabel, ListOptions};
 pub use customer::{CustomerName, EmailAddress, IdentityKind, IdentityValue, PhoneNumber, Trust, TrustSource};
 pub use event::EventKind;
 pub use ids::{
     AgentId, CustomerId, IdentityId, MergeId, MessageId, NoteId, OutboxId, SuggestionId, TeamId, ThreadId, TicketId,
 };
 pub use message::{AuthorKind, Channel, DeliveryState, Direction};
+pub use note::NoteBody;
 pub use ticket::{Priority, Subject, Tag, TicketNumber, TicketStatus};
 
 /// A value that failed validation, with what was wrong in words a user can act on.

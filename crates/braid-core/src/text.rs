@@ -1,5 +1,5 @@
-//! Text from outside that is shown to people: which characters disguise it, and what a
-//! file name may hold.
+//! Text from outside that is shown to people: which characters disguise it, what a file
+//! name may hold, and what free text may.
 
 /// Unicode format characters that no name needs and that make one read as something it
 /// is not: bidirectional overrides, embeddings and isolates (U+202E shows `exe.pdf` as
@@ -35,6 +35,27 @@ pub fn clean_filename(name: &str) -> Option<String> {
     Some(trimmed[..end].trim_end().to_owned()).filter(|n| !n.is_empty())
 }
 
+/// Free text people write (a note, a text attribute): `\r\n` as `\n`, trimmed, 1 to `max`
+/// characters, with newlines and tabs the only control characters (NUL never reaches the
+/// database, and escape sequences never reach a terminal).
+pub fn multiline(field: &'static str, input: &str, max: usize) -> Result<String, crate::InvalidValue> {
+    let text = input.replace("\r\n", "\n");
+    if text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return Err(crate::InvalidValue::new(
+            field,
+            format!("{field} cannot contain control characters other than newlines and tabs"),
+        ));
+    }
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(crate::InvalidValue::new(field, format!("{field} cannot be empty")));
+    }
+    if text.chars().count() > max {
+        return Err(crate::InvalidValue::new(field, format!("{field} is at most {max} characters")));
+    }
+    Ok(text.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -50,6 +71,15 @@ mod tests {
         assert_eq!(clean_filename(".hidden").as_deref(), Some("hidden"));
         assert_eq!(clean_filename(&"é".repeat(200)).map(|n| n.len()), Some(254));
         assert_eq!(clean_filename("Relatório 2026.pdf").as_deref(), Some("Relatório 2026.pdf"));
+    }
+
+    #[test]
+    fn multiline_text_keeps_newlines_and_tabs_only() {
+        assert_eq!(multiline("body", " a\r\n\tb ", 10).unwrap(), "a\n\tb");
+        assert_eq!(multiline("body", &"é".repeat(10), 10).unwrap().chars().count(), 10);
+        for bad in ["", " \n ", "a\0b", "a\rb", "a\u{1b}b", &"é".repeat(11)] {
+            assert_eq!(multiline("body", bad, 10).unwrap_err().field, "body", "{bad:?}");
+        }
     }
 
     #[test]

@@ -186,6 +186,18 @@ pub fn lock_key(conn: &mut DbConn, key: &str) -> Result<(), DbError> {
     Ok(())
 }
 
+/// [`lock_key`] shared: transactions holding `key` shared run side by side, and exclude
+/// (and wait for) one holding it exclusively. For many writers that must not overlap a
+/// rare change of the rules they check against (attribute values and their definitions).
+pub fn lock_key_shared(conn: &mut DbConn, key: &str) -> Result<(), DbError> {
+    if let DbConn::Pg(pg) = conn {
+        diesel::sql_query("SELECT pg_advisory_xact_lock_shared(hashtext($1))")
+            .bind::<diesel::sql_types::Text, _>(key)
+            .execute(pg)?;
+    }
+    Ok(())
+}
+
 /// Runs `work` while holding a session-wide migration lock, so nodes starting together
 /// migrate one at a time. SQLite's file lock already does this.
 pub fn with_migration_lock<T>(conn: &mut DbConn, work: impl FnOnce(&mut DbConn) -> T) -> Result<T, DbError> {

@@ -36,6 +36,14 @@ pub enum DbError {
     /// The write would take `field` past its cap of `max` items.
     #[error("{field} is limited to {max}")]
     OverLimit { field: &'static str, max: usize },
+    /// A value breaks a rule only stored data can check (an attribute key nobody defined,
+    /// a value not of its definition's kind); `field` names it as the caller sent it.
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    /// The change would leave stored data breaking a rule (a list option some customers'
+    /// values still hold); `field` names what the caller must change.
+    #[error("{field}: {message}")]
+    InUse { field: &'static str, message: String },
     /// The ticket is closed, which is final.
     #[error("the ticket is closed")]
     TicketClosed,
@@ -81,6 +89,11 @@ impl From<serde_json::Error> for DbError {
 }
 
 impl DbError {
+    /// [`DbError::Invalid`] from a core check, naming `field` rather than the check's own.
+    pub fn invalid(field: impl Into<String>, error: braid_core::InvalidValue) -> Self {
+        DbError::Invalid { field: field.into(), message: error.message }
+    }
+
     pub fn is_conflict(&self) -> bool {
         matches!(self, DbError::Conflict(_))
     }

@@ -1,8 +1,11 @@
 //! Customers and their identities, and `GET /v1/customers/{id}/thread`: the customer's
-//! whole history across every channel and ticket. Merges and merge suggestions are in the
-//! modules below.
+//! whole history across every channel and ticket. Merges and merge suggestions, custom
+//! attributes, notes, preferences and the one-call context are in the modules below.
 
+pub(crate) mod attributes;
+pub mod context;
 pub mod merges;
+pub(crate) mod notes;
 pub mod preferences;
 pub mod suggestions;
 

@@ -61,7 +61,9 @@ pub struct Context {
 
 type LineRow = (String, i64, String, String, String, String, Option<String>, NaiveDateTime, NaiveDateTime);
 
-fn line((id, number, subject, status, priority, channel, assignee, created_at, updated_at): LineRow) -> Result<TicketLine, DbError> {
+fn line(
+    (id, number, subject, status, priority, channel, assignee, created_at, updated_at): LineRow,
+) -> Result<TicketLine, DbError> {
     Ok(TicketLine {
         id: id.parse()?,
         number: TicketNumber::new(number)?,

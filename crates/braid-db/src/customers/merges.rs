@@ -292,6 +292,9 @@ pub fn merge_in(conn: &mut DbConn, request: &MergeRequest) -> Result<MergeRecord
         live(conn, request.source)?;
         return Err(error);
     }
+    // Values copied below must not race a definition being deleted or narrowed (the
+    // order every attribute writer uses: the customer, then this key).
+    dialect::lock_key_shared(conn, super::attributes::DEFINITIONS_LOCK)?;
     let plan = plan(conn, request)?;
     let held = identities_of(conn, request.target)?.len();
     if held + plan.identities.len() > IdentityValue::MAX_PER_CUSTOMER {

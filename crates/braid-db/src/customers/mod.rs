@@ -1,7 +1,11 @@
 //! Customers, their identities and their one thread; merges, their undo and merge
-//! suggestions in the modules below.
+//! suggestions, custom attributes, notes, preferences and the context in the modules
+//! below.
 
+pub mod attributes;
+pub mod context;
 pub mod merges;
+pub mod notes;
 pub mod preferences;
 pub mod suggestions;
 pub mod undo;

@@ -37,6 +37,7 @@ pub fn undo(conn: &mut DbConn, id: MergeId, actor: &str, window: chrono::Duratio
                 .execute(conn)?;
             Ok(())
         })?;
+        dialect::lock_key_shared(conn, super::attributes::DEFINITIONS_LOCK)?;
         check(conn, &record, window)?;
         let at = crate::now();
         let report = move_back(conn, &record, &target, &source, &target_thread, &source_thread)?;
