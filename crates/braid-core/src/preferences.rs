@@ -73,7 +73,9 @@ pub fn language_tag(input: &str) -> Option<String> {
 /// `-03:00`): where the sender's clock was. `-0000` says the zone is unknown (RFC 5322),
 /// and the obsolete names (`EST`, `GMT`) are too rare to trust; both give `None`.
 pub fn utc_offset_of_date(header: &str) -> Option<String> {
-    let zone = header.split_whitespace().filter(|t| !t.starts_with('(')).last()?;
+    // A trailing comment names the zone for people: `-0800 (Pacific Standard Time)`.
+    let without_comment = header.split('(').next()?;
+    let zone = without_comment.split_whitespace().next_back()?;
     let (sign, digits) = zone.split_at_checked(1)?;
     if !matches!(sign, "+" | "-") || digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -140,6 +142,8 @@ mod tests {
         assert_eq!(utc_offset_of_date("Tue, 1 Jul 2025 10:52:37 -0300").as_deref(), Some("-03:00"));
         assert_eq!(utc_offset_of_date("Tue, 1 Jul 2025 10:52:37 +0530 (IST)").as_deref(), Some("+05:30"));
         assert_eq!(utc_offset_of_date("1 Jul 2025 10:52 +0000").as_deref(), Some("+00:00"));
+        let commented = "Mon, 3 Mar 2025 09:00:00 -0800 (Pacific Standard Time)";
+        assert_eq!(utc_offset_of_date(commented).as_deref(), Some("-08:00"));
         for unknown in ["Tue, 1 Jul 2025 10:52:37 -0000", "Tue, 1 Jul 2025 10:52:37 GMT", "", "+9999", "nonsense"] {
             assert_eq!(utc_offset_of_date(unknown), None, "{unknown:?}");
         }
