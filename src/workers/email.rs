@@ -196,9 +196,14 @@ fn prepare(
     };
     let message_id =
         outbox::assign_channel_ref(conn, message, &outbound::message_id(&message.id.to_string(), support_address))?;
+    // Our earlier mails are referenced only when they went to this same address: a
+    // Message-ID of ours is the proof its recipient answers with (placement verifies an
+    // address by it), so it is never shown to anyone else on the ticket.
+    let to_key = to_address.to_lowercase();
     let references: Vec<String> = history
         .iter()
         .filter(|m| m.id != message.id)
+        .filter(|m| m.direction != Direction::Outbound || m.sent_to.as_deref() == Some(to_key.as_str()))
         .filter_map(|m| m.channel_ref.clone())
         .filter(|r| r.starts_with('<'))
         .collect();

@@ -27,6 +27,8 @@ const TICKETS_WRITE: &[&str] = &["tickets:write"];
 const CUSTOMERS_READ: &[&str] = &["customers:read"];
 const CUSTOMERS_WRITE: &[&str] = &["customers:write"];
 const THREAD: &[&str] = &["customers:read", "tickets:read"];
+/// Merges move tickets and messages.
+const MERGE: &[&str] = &["customers:write", "tickets:write"];
 
 /// Agents hold every scope but `admin`; admins (and API keys with `admin`) hold them all.
 const AGENT_SCOPES: &[&str] = &["tickets:read", "tickets:write", "customers:read", "customers:write"];
@@ -81,12 +83,12 @@ fn matrix() -> Vec<Endpoint> {
         row(POST,   "/v1/customers/{customer}/identities",                CUSTOMERS_WRITE, 201, Some(new_identity)),
         row(PATCH,  "/v1/customers/{customer}/identities/{new_identity}", CUSTOMERS_WRITE, 200, Some(identity_patch)),
         row(DELETE, "/v1/customers/{customer}/identities/{new_identity}", CUSTOMERS_WRITE, 204, None),
-        row(POST,   "/v1/customers/{customer}/merge",                     CUSTOMERS_WRITE, 200, Some(merge_preview)),
-        row(GET,    "/v1/merges/{merge}",                                 CUSTOMERS_READ,  200, None),
-        row(POST,   "/v1/merges/{new_merge}/undo",                        CUSTOMERS_WRITE, 200, None),
+        row(POST,   "/v1/customers/{customer}/merge",                     MERGE,           200, Some(merge_preview)),
+        row(GET,    "/v1/merges/{merge}",                                 THREAD,          200, None),
+        row(POST,   "/v1/merges/{new_merge}/undo",                        MERGE,           200, None),
         row(GET,    "/v1/merge-suggestions",                              CUSTOMERS_READ,  200, None),
         row(GET,    "/v1/merge-suggestions/{suggestion}",                 CUSTOMERS_READ,  200, None),
-        row(POST,   "/v1/merge-suggestions/{new_suggestion}/accept",      CUSTOMERS_WRITE, 200, Some(empty)),
+        row(POST,   "/v1/merge-suggestions/{new_suggestion}/accept",      MERGE,           200, Some(empty)),
         row(POST,   "/v1/merge-suggestions/{new_suggestion}/dismiss",     CUSTOMERS_WRITE, 200, None),
         row(GET,    "/v1/customers/{customer}/thread",                    THREAD,          200, None),
         row(GET,    "/v1/customers/{customer}/preferences",               CUSTOMERS_READ,  200, None),
@@ -437,6 +439,9 @@ async fn each_api_key_may_do_exactly_what_its_scope_allows(backend: Backend) {
     for scope in ALL_SCOPES {
         let holds = if *scope == "admin" { ALL_SCOPES } else { std::slice::from_ref(scope) };
         callers.push(Caller::holding(&format!("a `{scope}` key"), app.api_key(&[scope]).await, holds));
+    }
+    for pair in [THREAD, MERGE] {
+        callers.push(Caller::holding(&format!("a `{}` key", pair.join(" ")), app.api_key(pair).await, pair));
     }
     check_matrix(&app, &fixture, &callers).await;
 }

@@ -158,7 +158,7 @@ async fn a_dry_run_shows_what_would_move_and_each_conflict_and_writes_nothing(ba
         json!({ "source_customer_id": other, "dry_run": true, "choices": { "attributes.nope": "source" } }),
     )
     .await;
-    assert_eq!(json_of(unknown, 409).await["code"], "conflict");
+    assert_eq!(json_of(unknown, 422).await["extra"]["field"], "choices");
 
     assert_eq!(get(&app, &token, &format!("/v1/customers/{other}")).await["merged_into"], Value::Null);
     assert_eq!(event_kinds(&app).await.len(), events_before, "a preview writes nothing");
@@ -199,6 +199,15 @@ async fn merge_then_undo_restores_the_exact_earlier_state(backend: Backend) {
 
     let again = json_of(app.post_as(&undo, &token, &json!({})).await, 409).await;
     assert_eq!(again["code"], "conflict");
+
+    // Two undos at once: one undoes, the other is told it was done.
+    let record = json_of(merge(&app, &token, &ana, json!({ "source_customer_id": other })).await, 201).await;
+    let undo = format!("/v1/merges/{}/undo", record["id"].as_str().unwrap());
+    let empty = json!({});
+    let (first, second) = tokio::join!(app.post_as(&undo, &token, &empty), app.post_as(&undo, &token, &empty));
+    let mut statuses = [first.status().as_u16(), second.status().as_u16()];
+    statuses.sort();
+    assert_eq!(statuses, [200, 409]);
     let kinds = event_kinds(&app).await;
     assert!(kinds.contains(&"customer.unmerged".to_owned()));
 }
@@ -283,6 +292,10 @@ async fn merging_into_itself_into_a_tombstone_or_into_nobody_is_refused_clearly(
     assert_eq!(into_tombstone["extra"]["merged_into"], b.as_str());
     let tombstone_again = json_of(merge(&app, &token, &c, json!({ "source_customer_id": a })).await, 409).await;
     assert_eq!(tombstone_again["code"], "customer_merged");
+
+    let ticket = json!({ "customer_id": a, "subject": "Called in" });
+    let on_tombstone = json_of(app.post_as("/v1/tickets", &token, &ticket).await, 409).await;
+    assert_eq!(on_tombstone["code"], "customer_merged", "no ticket opens on a tombstone");
 
     // A chain: the tombstone names the live customer at its end.
     json_of(merge(&app, &token, &c, json!({ "source_customer_id": b })).await, 201).await;

@@ -172,6 +172,36 @@ async fn an_address_that_answers_our_mail_becomes_verified_but_a_stranger_quotin
     assert!(crate::email::post_raw(&app, stranger.as_bytes()).await.status().is_success());
     assert_eq!(trust().await.0, "claimed");
 
+    // Mallory, holding the ticket's signed reply-to address (forwarded, say), writes on the
+    // ticket and gets an answer of her own: it never names the Message-ID sent to cy, and
+    // quoting her own proves nothing about cy's address even with cy's From.
+    let mail_to_cy =
+        String::from_utf8_lossy(&sink.wait_for(1, std::time::Duration::from_secs(10)).await[0]).into_owned();
+    let reply_to = mail_to_cy
+        .lines()
+        .find_map(|line| line.strip_prefix("Reply-To: "))
+        .map(|v| v.trim().trim_start_matches('<').trim_end_matches('>').to_owned())
+        .unwrap();
+    let via_token = format!(
+        "From: mallory@example.net\r\nTo: {reply_to}\r\nSubject: Re: Hi\r\nMessage-ID: <m2@example.net>\r\n\r\nme too\r\n"
+    );
+    assert!(crate::email::post_raw(&app, via_token.as_bytes()).await.status().is_success());
+    let to_mallory =
+        app.post_as(&format!("/v1/tickets/{ticket}/replies"), &token, &json!({ "text": "Hi Mallory" })).await;
+    let to_mallory: Value = to_mallory.json().await.unwrap();
+    let sent = delivery_state(&app, &token, &ticket, to_mallory["id"].as_str().unwrap()).await;
+    assert_eq!(sent["delivery_state"], "sent");
+    let mails = sink.wait_for(2, std::time::Duration::from_secs(10)).await;
+    let mail_to_mallory = String::from_utf8_lossy(&mails[1]).into_owned();
+    assert!(mail_to_mallory.contains("mallory@example.net"));
+    assert!(!mail_to_mallory.contains(&our_id), "the Message-ID sent to cy is not shown to mallory");
+    let forged = format!(
+        "From: cy@example.org\r\nTo: {reply_to}\r\nSubject: Re: Hi\r\nMessage-ID: <m3@example.net>\r\nIn-Reply-To: {}\r\n\r\nverify me\r\n",
+        sent["channel_ref"].as_str().unwrap()
+    );
+    assert!(crate::email::post_raw(&app, forged.as_bytes()).await.status().is_success());
+    assert_eq!(trust().await.0, "claimed", "a token and a mail sent to someone else prove nothing");
+
     // Cy answering it does.
     let answer = format!(
         "From: Cy <cy@example.org>\r\nSubject: Re: Hi\r\nMessage-ID: <c2@example.org>\r\nIn-Reply-To: {our_id}\r\n\r\nthanks\r\n"

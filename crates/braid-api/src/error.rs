@@ -194,6 +194,10 @@ impl From<DbError> for ApiError {
             )
             .with_extra(serde_json::json!({ "merged_into": into })),
             DbError::Refused(why) => ApiError::new(ErrorCode::Conflict, why),
+            DbError::Moved => ApiError::new(
+                ErrorCode::Conflict,
+                "the customer was merged or unmerged while this request ran; send it again",
+            ),
             DbError::LastAdmin => {
                 ApiError::new(ErrorCode::Conflict, "this is the last active admin; promote another agent first")
             }

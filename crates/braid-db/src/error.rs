@@ -23,6 +23,11 @@ pub enum DbError {
     /// The customer was merged into another (the live customer at the end of the chain).
     #[error("the customer was merged into {into}")]
     Merged { into: braid_core::CustomerId },
+    /// A customer's rows moved (a merge or its undo) between a read and the lock that
+    /// should have guarded it: what was read is stale. Placement retries; a request
+    /// answers `409` to retry.
+    #[error("the customer was merged or unmerged meanwhile")]
+    Moved,
     /// The request cannot be carried out in the data's present state (a merge undone
     /// already, an undo window passed); the text says why.
     #[error("{0}")]

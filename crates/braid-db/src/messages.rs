@@ -31,6 +31,8 @@ pub struct Message {
     pub placement: Vec<PlacementReason>,
     /// Channel-specific details (an email's envelope, a chat session).
     pub details: serde_json::Value,
+    /// The address an outbound email went to, once sent.
+    pub sent_to: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -50,6 +52,7 @@ struct MessageRow {
     delivery_state: Option<String>,
     placement: String,
     details: String,
+    sent_to: Option<String>,
     created_at: NaiveDateTime,
 }
 
@@ -71,6 +74,7 @@ impl TryFrom<MessageRow> for Message {
             delivery_state: row.delivery_state.map(|s| s.parse()).transpose()?,
             placement: serde_json::from_str(&row.placement)?,
             details: serde_json::from_str(&row.details)?,
+            sent_to: row.sent_to,
             created_at: from_db(row.created_at),
         })
     }
@@ -127,54 +131,34 @@ pub fn earlier_under(
         .collect()
 }
 
-/// The tickets of the messages stored under each of these channel references (the
-/// references of a new message): one row per reference and ticket, however many messages
-/// share a reused id.
-pub fn tickets_of_refs(
-    conn: &mut DbConn,
-    channel: Channel,
-    channel_refs: &[&str],
-) -> Result<Vec<(String, Option<TicketSnapshot>)>, DbError> {
+/// What a new message's references name: per reference, the ticket of each message stored
+/// under it and, for an outbound email of ours, the address it went to. One row per
+/// reference, ticket and address, however many messages share a reused id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Referenced {
+    pub channel_ref: String,
+    pub ticket: Option<TicketSnapshot>,
+    /// Set on our outbound messages once sent: only that address's owner read it.
+    pub sent_to: Option<String>,
+}
+
+pub fn tickets_of_refs(conn: &mut DbConn, channel: Channel, channel_refs: &[&str]) -> Result<Vec<Referenced>, DbError> {
     if channel_refs.is_empty() {
         return Ok(vec![]);
     }
-    let rows: Vec<(Option<String>, Option<SnapshotRow>)> = messages::table
+    let rows: Vec<(Option<String>, Option<String>, Option<SnapshotRow>)> = messages::table
         .left_join(tickets::table.on(messages::ticket_id.eq(tickets::id.nullable())))
         .filter(messages::channel.eq(channel.as_str()).and(messages::channel_ref.eq_any(channel_refs)))
         .filter(dialect::planned_each_time())
-        .select((messages::channel_ref, SnapshotRow::columns().nullable()))
+        .select((messages::channel_ref, messages::sent_to, SnapshotRow::columns().nullable()))
         .distinct()
         .load(conn)?;
     rows.into_iter()
-        .filter_map(|(channel_ref, ticket)| channel_ref.map(|r| (r, ticket)))
-        .map(|(channel_ref, ticket)| Ok((channel_ref, ticket.map(SnapshotRow::snapshot).transpose()?)))
+        .filter_map(|(channel_ref, sent_to, ticket)| channel_ref.map(|r| (r, sent_to, ticket)))
+        .map(|(channel_ref, sent_to, ticket)| {
+            Ok(Referenced { channel_ref, ticket: ticket.map(SnapshotRow::snapshot).transpose()?, sent_to })
+        })
         .collect()
-}
-
-/// Whether we sent an outbound message to `address` that this new message answers: one
-/// whose channel reference it quotes, or one on the ticket a signed reply token named.
-/// Only the address's owner could have read either, so an answer from it proves the address.
-pub fn answers_ours(
-    conn: &mut DbConn,
-    channel: Channel,
-    channel_refs: &[&str],
-    token_ticket: Option<TicketId>,
-    address: &str,
-) -> Result<bool, DbError> {
-    if channel_refs.is_empty() && token_ticket.is_none() {
-        return Ok(false);
-    }
-    let quoted = messages::channel_ref.eq_any(channel_refs).and(messages::channel.eq(channel.as_str()));
-    let on_ticket = messages::ticket_id.eq(token_ticket.map(|t| t.to_string()));
-    let found: Option<String> = messages::table
-        .filter(messages::direction.eq(Direction::Outbound.as_str()))
-        .filter(messages::sent_to.eq(address))
-        .filter(quoted.or(on_ticket))
-        .filter(dialect::planned_each_time())
-        .select(messages::id)
-        .first(conn)
-        .optional()?;
-    Ok(found.is_some())
 }
 
 /// A message exactly as its channel delivered it, kept beside the message for audits,
@@ -265,6 +249,7 @@ pub fn insert(conn: &mut DbConn, mut new: NewMessage) -> Result<Message, DbError
         delivery_state: new.delivery_state,
         placement: new.placement,
         details: new.details,
+        sent_to: None,
         created_at: crate::truncate_to_micros(new.at),
     })
 }
@@ -374,10 +359,14 @@ fn store_agent_message(
     // The thread first, as placement does: the same lock order everywhere, so a reply
     // and an inbound message on one ticket cannot deadlock.
     crate::customers::lock_thread(conn, message.thread)?;
-    let status: String = crate::schema::tickets::table
+    let (status, owner): (String, String) = crate::schema::tickets::table
         .find(message.ticket.to_string())
-        .select(crate::schema::tickets::status)
+        .select((crate::schema::tickets::status, crate::schema::tickets::customer_id))
         .first(conn)?;
+    if owner != message.customer.to_string() {
+        // A merge's undo moved the ticket to another customer while we waited.
+        return Err(DbError::Moved);
+    }
     if status == braid_core::TicketStatus::Closed.as_str() {
         return Err(DbError::TicketClosed);
     }

@@ -127,6 +127,10 @@ pub fn place(conn: &mut DbConn, inbound: &Inbound, policy: &PlacementPolicy) -> 
                 tracing::debug!(attempt, %constraint, "placement lost a race; retrying");
                 attempt += 1;
             }
+            Err(DbError::Moved) if attempt < ATTEMPTS => {
+                tracing::debug!(attempt, "the sender's customer was merged or unmerged meanwhile; retrying");
+                attempt += 1;
+            }
             result => return result,
         }
     }
@@ -137,7 +141,7 @@ fn place_once(conn: &mut DbConn, inbound: &Inbound, policy: &PlacementPolicy) ->
 
     // 1. Deduplicate, and look up every reference, in as few queries as there are kinds
     //    of reference.
-    let (earlier, references) = resolve(conn, inbound)?;
+    let (earlier, references, answered) = resolve(conn, inbound)?;
     let mut reasons = inbound.noted.clone();
     match placement::deduplicate(&earlier, &inbound.content_digest, inbound.echo) {
         Deduplication::Duplicate(first) => {
@@ -161,7 +165,18 @@ fn place_once(conn: &mut DbConn, inbound: &Inbound, policy: &PlacementPolicy) ->
     // `sender`: the sender's identity, when it belongs to the customer the message goes to.
     let (customer_id, thread_id, known, identified, sender) = match vouching_ticket(&references) {
         Some(ticket) => {
-            let thread = customers::lock_thread_of(conn, ticket.customer_id, at, &seen)?;
+            // Only the customer's own address teaches their preferences.
+            let own = holder.is_some_and(|h| h.customer == ticket.customer_id);
+            let seen = if own {
+                seen
+            } else {
+                customers::Seen { inbound_channel: seen.inbound_channel, ..Default::default() }
+            };
+            let thread = customers::lock_thread_of(conn, ticket.customer_id, None, at, &seen)?;
+            // The token named the ticket before we held the lock; an undo may have moved it.
+            if tickets::snapshot(conn, ticket.id)?.is_none_or(|now| now.customer_id != ticket.customer_id) {
+                return Err(DbError::Moved);
+            }
             let reason = PlacementReason::VouchedByToken {
                 kind: inbound.sender.kind.to_string(),
                 value: inbound.sender.value.clone(),
@@ -174,7 +189,8 @@ fn place_once(conn: &mut DbConn, inbound: &Inbound, policy: &PlacementPolicy) ->
             let (identification, identified) = placement::identify(&inbound.sender, holder.map(|h| h.customer));
             match (identification, holder) {
                 (Identification::Known(customer), Some(held)) => {
-                    (customer, customers::lock_thread_of(conn, customer, at, &seen)?, true, identified, Some(held))
+                    let thread = customers::lock_thread_of(conn, customer, Some(held.moves), at, &seen)?;
+                    (customer, thread, true, identified, Some(held))
                 }
                 _ => {
                     let (customer, thread, identity) = customers::create_with_identity(
@@ -187,35 +203,23 @@ fn place_once(conn: &mut DbConn, inbound: &Inbound, policy: &PlacementPolicy) ->
                         &seen,
                     )?;
                     events.push(customers::created_event(&customer, &inbound.sender, inbound.sender_trust)?);
-                    let sender = Holder { identity, customer: customer.id, trust: inbound.sender_trust };
+                    let sender = Holder { identity, customer: customer.id, trust: inbound.sender_trust, moves: 0 };
                     (customer.id, thread, false, identified, Some(sender))
                 }
             }
         }
     };
 
-    // A claimed address answering a mail we sent it is proven: its owner read that mail.
-    if let Some(sender) = sender.filter(|s| s.trust == Trust::Claimed && inbound.sender.kind == IdentityKind::Email) {
-        let quoted: Vec<&str> = inbound
-            .references
-            .iter()
-            .filter_map(|r| match &r.target {
-                ReferenceTarget::Message(channel_ref) => Some(channel_ref.as_str()),
-                _ => None,
-            })
-            .collect();
-        let token_ticket = vouching_ticket(&references).map(|t| t.id);
-        if messages::answers_ours(conn, inbound.channel, &quoted, token_ticket, &inbound.sender.value)? {
-            let (_, event) = customers::set_trust(
-                conn,
-                customer_id,
-                sender.identity,
-                Trust::Verified,
-                TrustSource::EmailRoundTrip,
-                at,
-            )?;
-            events.extend(event);
-        }
+    // A claimed address answering a mail we sent to it is proven: the Message-ID it quotes
+    // (unguessable, and never shown to anyone else: see the email worker's References) only
+    // reached that address. A signed reply token proves less (it names a ticket, not a
+    // recipient), so it never verifies.
+    if let Some(sender) = sender.filter(|s| s.trust == Trust::Claimed && inbound.sender.kind == IdentityKind::Email)
+        && answered.iter().any(|address| *address == inbound.sender.value)
+    {
+        let (_, event) =
+            customers::set_trust(conn, customer_id, sender.identity, Trust::Verified, TrustSource::EmailRoundTrip, at)?;
+        events.extend(event);
     }
 
     // 3. Choose the ticket. The customer's latest tickets are read only when no reference
@@ -351,7 +355,8 @@ fn vouching_ticket(references: &[Reference]) -> Option<TicketSnapshot> {
 /// target, so the reasons can say it was seen and ignored. A message reference that names
 /// several tickets (a reused id) yields one reference per ticket, so the rules can follow
 /// the one in the sender's own thread.
-fn resolve(conn: &mut DbConn, inbound: &Inbound) -> Result<(Vec<Earlier>, Vec<Reference>), DbError> {
+/// Also returns the addresses our referenced outbound messages were sent to.
+fn resolve(conn: &mut DbConn, inbound: &Inbound) -> Result<(Vec<Earlier>, Vec<Reference>, Vec<String>), DbError> {
     let earlier = match inbound.channel_ref.as_deref() {
         Some(own) => messages::earlier_under(conn, inbound.channel, own, &inbound.content_digest)?,
         None => vec![],
@@ -370,7 +375,7 @@ fn resolve(conn: &mut DbConn, inbound: &Inbound) -> Result<(Vec<Earlier>, Vec<Re
     for reference in &inbound.references {
         let mut targets: Vec<Option<TicketSnapshot>> = match &reference.target {
             ReferenceTarget::Message(channel_ref) => {
-                by_ref.iter().filter(|(r, _)| r == channel_ref).map(|(_, ticket)| *ticket).collect()
+                by_ref.iter().filter(|r| &r.channel_ref == channel_ref).map(|r| r.ticket).collect()
             }
             ReferenceTarget::TicketNumber(number) => vec![named.iter().find(|t| t.number == *number).copied()],
             ReferenceTarget::Ticket(id) => vec![named.iter().find(|t| t.id == *id).copied()],
@@ -384,7 +389,8 @@ fn resolve(conn: &mut DbConn, inbound: &Inbound) -> Result<(Vec<Earlier>, Vec<Re
             target,
         }));
     }
-    Ok((earlier, references))
+    let answered = by_ref.into_iter().filter_map(|r| r.sent_to).collect();
+    Ok((earlier, references, answered))
 }
 
 /// The reasons a duplicate answer carries: the first placement's, plus the fact.

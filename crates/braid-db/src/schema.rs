@@ -56,6 +56,7 @@ diesel::table! {
         created_at -> Timestamp,
         last_message_at -> Nullable<Timestamp>,
         merged_into -> Nullable<Text>,
+        moves -> BigInt,
         inbound_channel -> Nullable<Text>,
         inbound_language -> Nullable<Text>,
         inbound_utc_offset -> Nullable<Text>,

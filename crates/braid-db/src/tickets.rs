@@ -468,10 +468,19 @@ pub fn update(
         // Lock the customer's thread before reading the ticket, as placement does, so a
         // message being placed and this change take turns: placement cannot reopen a
         // ticket closed meanwhile, and concurrent PATCHes each see the latest version.
-        let customer: String = tickets::table.find(id.to_string()).select(tickets::customer_id).first(conn)?;
-        let thread = crate::customers::thread_of(conn, customer.parse().map_err(DbError::from)?)?;
+        let customer: CustomerId = tickets::table
+            .find(id.to_string())
+            .select(tickets::customer_id)
+            .first::<String>(conn)?
+            .parse()
+            .map_err(DbError::from)?;
+        let thread = crate::customers::thread_of(conn, customer)?;
         crate::customers::lock_thread(conn, thread)?;
         let before = get(conn, id)?;
+        if before.customer_id != customer {
+            // A merge's undo moved the ticket while we waited for the lock.
+            return Err(DbError::Moved.into());
+        }
         if let Some(expected) = expected_version
             && expected != before.version
         {
@@ -546,7 +555,9 @@ struct TicketChangeset<'a> {
 /// `ticket.created`.
 pub fn open(conn: &mut DbConn, new: NewTicket) -> Result<Ticket, DbError> {
     dialect::write_transaction(conn, |conn| {
-        crate::customers::get(conn, new.customer_id)?;
+        // Locked against merges: a ticket never opens on a tombstone, nor slips between a
+        // merge's record of what it moves and the move.
+        crate::customers::lock_live(conn, new.customer_id)?;
         let ticket = create(conn, new)?;
         events::append(conn, vec![event(EventKind::TicketCreated, &ticket)?])?;
         Ok(ticket)

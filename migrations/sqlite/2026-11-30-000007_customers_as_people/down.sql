@@ -14,4 +14,5 @@ ALTER TABLE threads DROP COLUMN inbound_language;
 ALTER TABLE threads DROP COLUMN inbound_channel;
 ALTER TABLE customers DROP COLUMN preferences;
 ALTER TABLE threads DROP COLUMN merged_into;
+ALTER TABLE threads DROP COLUMN moves;
 ALTER TABLE customers DROP COLUMN merged_into;

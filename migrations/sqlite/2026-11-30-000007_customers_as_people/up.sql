@@ -6,6 +6,10 @@
 -- mark, loses the race and is placed again, in the target's thread.
 -- (SQLite cannot drop a column that is a foreign key, so here they are plain columns.)
 ALTER TABLE customers ADD COLUMN merged_into TEXT;
+-- Bumped by every merge and undo that moves rows to or from the customer: placement reads
+-- it with the sender's identity and locks the thread only if it is unchanged, so an
+-- identity moved meanwhile is found again, not placed on its old customer.
+ALTER TABLE threads ADD COLUMN moves BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE threads ADD COLUMN merged_into TEXT;
 -- Language, time zone and preferred channel as agents set them, each {value, source,
 -- updated_at}; what the customer's messages say is learnt on the thread row, which

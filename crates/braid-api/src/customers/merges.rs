@@ -215,6 +215,7 @@ fn merge_not_found(error: braid_db::DbError) -> ApiError {
 
 /// Merge another customer into this one, or preview it with `dry_run`.
 ///
+/// Needs `customers:write` and `tickets:write` (a merge moves tickets and messages).
 /// The source's identities, tickets, thread messages and notes move here in one
 /// transaction; fields follow `choices` (default: this customer's value wins, the source's
 /// fills a gap). The source stays as a tombstone: `GET` of it names this customer in
@@ -229,7 +230,7 @@ fn merge_not_found(error: braid_db::DbError) -> ApiError {
         (status = 200, description = "`dry_run`: what the merge would do.", body = MergePreview),
         (status = 201, description = "Merged; `Location` is the merge record.", body = MergeView),
         responses::Auth, responses::NotFound, responses::BadInput,
-        (status = 409, description = "A customer was merged into another already (`customer_merged`, `extra.merged_into`), or the merge is refused (`conflict`: a customer into itself, a field to choose that neither has).", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A customer was merged into another already (`customer_merged`, `extra.merged_into`), or the merge is refused (`conflict`).", body = crate::error::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])),
 )]
@@ -240,7 +241,9 @@ async fn merge(
     id: web::Path<CustomerId>,
     body: web::Json<MergeBody>,
 ) -> Result<HttpResponse, ApiError> {
+    // A merge moves tickets and messages, and its preview lists them.
     caller.require(Scope::CustomersWrite)?;
+    caller.require(Scope::TicketsWrite)?;
     let MergeBody { source_customer_id, dry_run, choices } = body.into_inner();
     let request = MergeRequest {
         target: id.into_inner(),
@@ -268,6 +271,8 @@ async fn merge(
 }
 
 /// A merge record: exactly what moved, the fields it changed, and its undo if any.
+///
+/// Needs `customers:read` and `tickets:read`.
 #[utoipa::path(
     tag = "customers",
     operation_id = "getMerge",
@@ -282,6 +287,7 @@ async fn get_merge(
     id: web::Path<MergeId>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::CustomersRead)?;
+    caller.require(Scope::TicketsRead)?;
     let id = id.into_inner();
     let record = state.db.run(move |conn| merges::get(conn, id)).await.map_err(merge_not_found)?;
     Ok(HttpResponse::Ok().json(MergeView::new(record, state.merge_undo_window)))
@@ -289,6 +295,7 @@ async fn get_merge(
 
 /// Undo a merge (within `merge_undo_days`, 30 by default).
 ///
+/// Needs `customers:write` and `tickets:write`.
 /// What came from the source goes back to it. What arrived since follows its identity:
 /// messages from the source's identities go back with them; a ticket that now holds
 /// messages from both sides stays here and is listed in `undo.review_tickets`. A field
@@ -312,6 +319,7 @@ async fn undo_merge(
     id: web::Path<MergeId>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::CustomersWrite)?;
+    caller.require(Scope::TicketsWrite)?;
     let (id, actor, window) = (id.into_inner(), caller.key(), state.merge_undo_window);
     let record = state.db.run(move |conn| undo::undo(conn, id, &actor, window)).await.map_err(merge_not_found)?;
     Ok(HttpResponse::Ok().json(MergeView::new(record, window)))

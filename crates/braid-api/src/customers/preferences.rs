@@ -8,7 +8,7 @@ use braid_core::preferences::{self, Preference};
 use braid_core::{CustomerId, Scope};
 use braid_db::customers::preferences::{self as stored, PreferenceValue, Preferences};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::customer_not_found;
@@ -55,6 +55,25 @@ impl From<Preferences> for PreferencesView {
     }
 }
 
+/// Preferences to set: a value sets the agent's value, `null` clears it, absent leaves it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"language": "pt-BR", "time_zone": "America/Sao_Paulo", "channel": null}))]
+pub struct PreferencesUpdate {
+    /// A language tag like `pt-BR`.
+    #[serde(default, deserialize_with = "crate::tickets::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub language: Option<Option<String>>,
+    /// An IANA zone (`Europe/Lisbon`), `UTC`, or an offset like `-03:00`.
+    #[serde(default, deserialize_with = "crate::tickets::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub time_zone: Option<Option<String>>,
+    /// `email`, `chat`, `web_form` or `api`.
+    #[serde(default, deserialize_with = "crate::tickets::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub channel: Option<Option<String>>,
+}
+
 /// The customer's preferences.
 #[utoipa::path(
     tag = "customers",
@@ -89,7 +108,7 @@ async fn get(
     tag = "customers",
     operation_id = "setCustomerPreferences",
     params(("id" = String, Path, format = Uuid)),
-    request_body(content = Object, example = json!({"language": "pt-BR", "time_zone": "America/Sao_Paulo", "channel": null})),
+    request_body = PreferencesUpdate,
     responses((status = 200, description = "The preferences as they are now.", body = PreferencesView), responses::Auth, responses::NotFound, responses::BadInput),
     security(("bearer" = [])),
 )]
@@ -98,18 +117,24 @@ async fn set(
     state: web::Data<AppState>,
     caller: Principal,
     id: web::Path<CustomerId>,
-    body: web::Json<BTreeMap<Preference, Option<String>>>,
+    body: web::Json<PreferencesUpdate>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::CustomersWrite)?;
-    let mut changes = body.into_inner();
-    for (preference, value) in changes.iter_mut() {
-        if let Some(given) = value {
-            *given = match preference {
-                Preference::Language => preferences::language(given)?,
-                Preference::TimeZone => preferences::time_zone(given)?,
-                Preference::Channel => preferences::channel(given)?,
-            };
-        }
+    let PreferencesUpdate { language, time_zone, channel } = body.into_inner();
+    let mut changes = BTreeMap::new();
+    for (preference, value) in
+        [(Preference::Language, language), (Preference::TimeZone, time_zone), (Preference::Channel, channel)]
+    {
+        let Some(value) = value else { continue };
+        let checked = match value {
+            None => None,
+            Some(given) => Some(match preference {
+                Preference::Language => preferences::language(&given)?,
+                Preference::TimeZone => preferences::time_zone(&given)?,
+                Preference::Channel => preferences::channel(&given)?,
+            }),
+        };
+        changes.insert(preference, checked);
     }
     let id = id.into_inner();
     let now = state.db.run(move |conn| stored::set(conn, id, &changes)).await.map_err(customer_not_found)?;

@@ -151,6 +151,8 @@ pub struct Accepted {
 }
 
 /// Accept a suggestion: the claiming customer merges into the holder.
+///
+/// Needs `customers:write` and `tickets:write`, as a merge does.
 #[utoipa::path(
     tag = "customers",
     operation_id = "acceptMergeSuggestion",
@@ -171,6 +173,7 @@ async fn accept(
     body: web::Json<AcceptBody>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::CustomersWrite)?;
+    caller.require(Scope::TicketsWrite)?;
     let (id, actor, choices) = (id.into_inner(), caller.key(), body.into_inner().choices);
     let (suggestion, record) =
         state.db.run(move |conn| suggestions::accept(conn, id, &actor, choices)).await.map_err(suggestion_not_found)?;

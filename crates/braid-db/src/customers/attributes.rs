@@ -370,7 +370,10 @@ pub fn set_values(
         }
         let added = planned.iter().filter(|c| c.old.is_none()).count();
         let removed = planned.iter().filter(|c| c.new.is_none()).count();
-        if current.len() + added - removed > MAX_VALUES_PER_CUSTOMER {
+        // Only growth past the cap is refused: a merge may leave a customer above it, and
+        // they must still be able to change and remove values.
+        let after = current.len() + added - removed;
+        if after > MAX_VALUES_PER_CUSTOMER && after > current.len() {
             return Err(DbError::OverLimit { field: "attributes", max: MAX_VALUES_PER_CUSTOMER });
         }
 

@@ -167,14 +167,17 @@ fn plan(conn: &mut DbConn, request: &MergeRequest) -> Result<MergePlan, DbError>
     names.sort();
     names.dedup();
     for name in names {
+        // Preferences and attributes carry their source and time: only the value conflicts.
         let same: fn(&Value, &Value) -> bool =
-            if name.starts_with("preferences.") { |a, b| a.get("value") == b.get("value") } else { |a, b| a == b };
+            if name == "name" { |a, b| a == b } else { |a, b| a.get("value") == b.get("value") };
         add(name.clone(), target_fields.get(name).cloned(), source_fields.get(name).cloned(), same);
     }
-    for field in request.choices.keys() {
-        if !fields.iter().any(|f| &f.field == field) {
-            return Err(DbError::Refused(format!("neither customer has a field `{field}` to choose")));
-        }
+    if let Some(field) = request.choices.keys().find(|field| !fields.iter().any(|f| &f.field == *field)) {
+        let shown: String = field.chars().take(100).collect();
+        return Err(DbError::Invalid {
+            field: "choices".into(),
+            message: format!("neither customer has a field `{shown}` to choose"),
+        });
     }
     Ok(MergePlan { target_id: request.target, source_id: request.source, identities, tickets, messages, notes, fields })
 }
@@ -272,6 +275,15 @@ pub(super) fn lock_pair(
     lock(conn, second)
 }
 
+/// Marks both threads as having had rows moved, so a placement that read the sender's
+/// identity before this commit finds it again (see `customers::lock_thread_of`).
+pub(super) fn bump_moves(conn: &mut DbConn, threads_moved: &[&str]) -> Result<(), DbError> {
+    diesel::update(threads::table.filter(threads::id.eq_any(threads_moved)))
+        .set(threads::moves.eq(threads::moves + 1))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// Merges `request.source` into `request.target`.
 pub fn merge(conn: &mut DbConn, request: &MergeRequest) -> Result<MergeRecord, DbError> {
     refuse_self(request)?;
@@ -299,6 +311,17 @@ pub fn merge_in(conn: &mut DbConn, request: &MergeRequest) -> Result<MergeRecord
     let held = identities_of(conn, request.target)?.len();
     if held + plan.identities.len() > IdentityValue::MAX_PER_CUSTOMER {
         return Err(DbError::OverLimit { field: "identities", max: IdentityValue::MAX_PER_CUSTOMER });
+    }
+    let target_notes: i64 = customer_notes::table
+        .filter(customer_notes::customer_id.eq(request.target.to_string()))
+        .count()
+        .get_result(conn)?;
+    if usize::try_from(target_notes + plan.notes).unwrap_or(usize::MAX) > braid_core::note::MAX_PER_CUSTOMER {
+        return Err(DbError::OverLimit { field: "notes", max: braid_core::note::MAX_PER_CUSTOMER });
+    }
+    let attributes = plan.fields.iter().filter(|f| f.field.starts_with("attributes.") && f.value.is_some()).count();
+    if attributes > braid_core::attribute::MAX_VALUES_PER_CUSTOMER {
+        return Err(DbError::OverLimit { field: "attributes", max: braid_core::attribute::MAX_VALUES_PER_CUSTOMER });
     }
 
     let at = crate::now();
@@ -377,6 +400,7 @@ pub fn merge_in(conn: &mut DbConn, request: &MergeRequest) -> Result<MergeRecord
     diesel::update(customers::table.find(&source))
         .set((customers::merged_into.eq(&target), customers::updated_at.eq(to_db(at))))
         .execute(conn)?;
+    bump_moves(conn, &[&target_thread, &source_thread])?;
     diesel::update(customers::table.find(&target)).set(customers::updated_at.eq(to_db(at))).execute(conn)?;
     let source_last: Option<NaiveDateTime> =
         threads::table.find(&source_thread).select(threads::last_message_at).first(conn)?;

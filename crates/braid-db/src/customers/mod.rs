@@ -16,6 +16,7 @@ use braid_core::{
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::dsl::case_when;
 use diesel::prelude::*;
+use diesel::sql_types::Bool;
 use serde::Serialize;
 
 use crate::events::NewEvent;
@@ -152,7 +153,7 @@ pub fn lock_live(conn: &mut DbConn, id: CustomerId) -> Result<ThreadId, DbError>
     let thread = thread_of(conn, id)?;
     match lock_thread(conn, thread) {
         Ok(()) => Ok(thread),
-        Err(DbError::Conflict(_)) => Err(live(conn, id).err().unwrap_or(DbError::NotFound)),
+        Err(DbError::Moved) => Err(live(conn, id).err().unwrap_or(DbError::Moved)),
         Err(other) => Err(other),
     }
 }
@@ -256,7 +257,7 @@ fn insert_customer(
 /// SQLite the write transaction already excludes other writers.
 ///
 /// A thread merged away (perhaps while we waited for its lock) fails with
-/// [`DbError::Conflict`]: what the caller read before is stale, and a retry reads the
+/// [`DbError::Moved`]: what the caller read before is stale, and a retry reads the
 /// customer it went into.
 pub fn lock_thread(conn: &mut DbConn, thread: ThreadId) -> Result<(), DbError> {
     let id = thread.to_string();
@@ -272,7 +273,7 @@ pub fn lock_thread(conn: &mut DbConn, thread: ThreadId) -> Result<(), DbError> {
 /// Why a thread could not be locked: merged away, or not there at all.
 fn thread_gone(conn: &mut DbConn, id: &str) -> DbError {
     match threads::table.find(id).select(threads::merged_into).first::<Option<String>>(conn) {
-        Ok(Some(_)) => DbError::Conflict("the customer was merged meanwhile".into()),
+        Ok(Some(_)) => DbError::Moved,
         Ok(None) | Err(diesel::result::Error::NotFound) => DbError::NotFound,
         Err(other) => other.into(),
     }
@@ -292,16 +293,21 @@ pub struct Seen<'a> {
 /// having seen a message at `at` (keeping the latest time) and what it said (`seen`): what
 /// [`lock_thread`] and [`touch_thread`] do, in one statement, for placement. A thread
 /// merged away fails as in [`lock_thread`].
+///
+/// `moves`: the thread's move count as read with the sender's identity ([`holder_of`]);
+/// when a merge or undo changed it since, the lock fails with [`DbError::Moved`].
 pub fn lock_thread_of(
     conn: &mut DbConn,
     customer: CustomerId,
+    moves: Option<i64>,
     at: DateTime<Utc>,
     seen: &Seen<'_>,
 ) -> Result<ThreadId, DbError> {
     let at = to_db(at);
     let later = threads::last_message_at.is_null().or(threads::last_message_at.lt(at));
+    let unchanged = threads::moves.eq(moves.unwrap_or_default()).or(moves.is_none().into_sql::<Bool>());
     let id: Option<String> = diesel::update(threads::table.filter(threads::customer_id.eq(customer.to_string())))
-        .filter(threads::merged_into.is_null())
+        .filter(threads::merged_into.is_null().and(unchanged))
         .set((threads::last_message_at.eq(case_when(later, Some(at)).otherwise(threads::last_message_at)), seen))
         .returning(threads::id)
         .get_result(conn)
@@ -311,7 +317,10 @@ pub fn lock_thread_of(
         None => {
             let id: String =
                 threads::table.filter(threads::customer_id.eq(customer.to_string())).select(threads::id).first(conn)?;
-            Err(thread_gone(conn, &id))
+            match thread_gone(conn, &id) {
+                DbError::NotFound if moves.is_some() => Err(DbError::Moved),
+                gone => Err(gone),
+            }
         }
     }
 }
@@ -322,19 +331,22 @@ pub struct Holder {
     pub identity: IdentityId,
     pub customer: CustomerId,
     pub trust: Trust,
+    /// The holder's thread's move count, to lock it only if nothing moved since.
+    pub moves: i64,
 }
 
 /// Who holds `identity`, if anyone. Placement locks the holder's thread next
 /// ([`lock_thread_of`]); a merge that moves the identity in between makes that lock fail
 /// with a conflict, and the retry finds the identity's new holder.
 pub fn holder_of(conn: &mut DbConn, identity: &IdentityValue) -> Result<Option<Holder>, DbError> {
-    let row: Option<(String, String, String)> = identities::table
+    let row: Option<(String, String, String, i64)> = identities::table
+        .inner_join(threads::table.on(threads::customer_id.eq(identities::customer_id)))
         .filter(identities::kind.eq(identity.kind.to_string()).and(identities::value.eq(&identity.value)))
-        .select((identities::id, identities::customer_id, identities::trust))
+        .select((identities::id, identities::customer_id, identities::trust, threads::moves))
         .first(conn)
         .optional()?;
-    row.map(|(identity, customer, trust)| {
-        Ok(Holder { identity: identity.parse()?, customer: customer.parse()?, trust: trust.parse()? })
+    row.map(|(identity, customer, trust, moves)| {
+        Ok(Holder { identity: identity.parse()?, customer: customer.parse()?, trust: trust.parse()?, moves })
     })
     .transpose()
 }

@@ -202,10 +202,28 @@ pub fn accept(
         let request =
             MergeRequest { target, source, choices, actor: actor.to_owned(), reason: MergeReason::Suggestion };
         let record = merges::merge_in(conn, &request)?;
-        // The merge settles open suggestions between the live pair; this one may name a
-        // customer merged since, so it is marked here too.
-        let decided = decide(conn, id, SuggestionState::Accepted, actor, Some(record.id.to_string()))?;
-        Ok((decided, record))
+        // The merge settled this suggestion if it names the live pair; otherwise it is
+        // still open, unless a dismissal won the race (then nothing of this commits).
+        let at = crate::now();
+        let merge_id = record.id.to_string();
+        let accepted = diesel::update(merge_suggestions::table.find(id.to_string()).filter(
+            merge_suggestions::state.eq(SuggestionState::Open.as_str()).or(merge_suggestions::merge_id.eq(&merge_id)),
+        ))
+        .set((
+            merge_suggestions::state.eq(SuggestionState::Accepted.as_str()),
+            merge_suggestions::decided_at.eq(to_db(at)),
+            merge_suggestions::decided_by.eq(actor),
+            merge_suggestions::merge_id.eq(&merge_id),
+        ))
+        .execute(conn)?;
+        if accepted == 0 {
+            return Err(DbError::Refused("this suggestion was dismissed meanwhile".into()));
+        }
+        let suggestion = get(conn, id)?;
+        let event =
+            NewEvent::new(EventKind::MergeSuggestionUpdated, id, &suggestion, at)?.customer(suggestion.customer_id);
+        events::append(conn, vec![event])?;
+        Ok((suggestion, record))
     })
 }
 
@@ -233,15 +251,24 @@ fn decide(
     merge: Option<String>,
 ) -> Result<Suggestion, DbError> {
     let at = crate::now();
-    diesel::update(merge_suggestions::table.find(id.to_string()))
-        .set((
-            merge_suggestions::state.eq(state.as_str()),
-            merge_suggestions::decided_at.eq(to_db(at)),
-            merge_suggestions::decided_by.eq(actor),
-            merge_suggestions::merge_id.eq(merge),
-        ))
-        .execute(conn)?;
+    // Only an open suggestion is decided: of two decisions at once, the second finds it
+    // decided and is refused.
+    let decided = diesel::update(
+        merge_suggestions::table
+            .find(id.to_string())
+            .filter(merge_suggestions::state.eq(SuggestionState::Open.as_str())),
+    )
+    .set((
+        merge_suggestions::state.eq(state.as_str()),
+        merge_suggestions::decided_at.eq(to_db(at)),
+        merge_suggestions::decided_by.eq(actor),
+        merge_suggestions::merge_id.eq(merge),
+    ))
+    .execute(conn)?;
     let suggestion = get(conn, id)?;
+    if decided == 0 {
+        return Err(DbError::Refused(format!("this suggestion was {} already", suggestion.state.as_str())));
+    }
     let event = NewEvent::new(EventKind::MergeSuggestionUpdated, id, &suggestion, at)?.customer(suggestion.customer_id);
     events::append(conn, vec![event])?;
     Ok(suggestion)

@@ -38,6 +38,8 @@ pub fn undo(conn: &mut DbConn, id: MergeId, actor: &str, window: chrono::Duratio
             Ok(())
         })?;
         dialect::lock_key_shared(conn, super::attributes::DEFINITIONS_LOCK)?;
+        // Read again under the locks: a concurrent undo of this merge has committed by now.
+        let record = merges::get(conn, id)?;
         check(conn, &record, window)?;
         let at = crate::now();
         let report = move_back(conn, &record, &target, &source, &target_thread, &source_thread)?;
