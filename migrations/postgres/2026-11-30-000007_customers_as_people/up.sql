@@ -110,5 +110,9 @@ CREATE TABLE customer_notes (
 );
 CREATE INDEX customer_notes_by_customer ON customer_notes (customer_id, created_at DESC, id DESC);
 
--- The context endpoint counts a customer's tickets by channel and reads the latest ones.
-CREATE INDEX tickets_by_customer_created ON tickets (customer_id, created_at DESC, id DESC);
+-- The context endpoint reads a customer's latest tickets and counts them by channel from
+-- one index (no table rows), and their open tickets, most recently active first, without a
+-- sort (the predicate is written the same way in `customers::context`).
+CREATE INDEX tickets_by_customer_created ON tickets (customer_id, created_at DESC, id DESC) INCLUDE (channel);
+CREATE INDEX tickets_open_by_customer ON tickets (customer_id, updated_at DESC, id DESC)
+    WHERE status IN ('open', 'pending', 'on_hold');

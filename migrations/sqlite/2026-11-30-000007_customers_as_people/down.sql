@@ -1,3 +1,4 @@
+DROP INDEX tickets_open_by_customer;
 DROP INDEX tickets_by_customer_created;
 DROP TABLE customer_notes;
 DROP TABLE customer_attributes;

@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 
 use braid_core::{AgentId, Channel, CustomerId, Priority, TicketId, TicketNumber, TicketStatus};
 use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::dsl;
 use diesel::prelude::*;
+use diesel::sql_types::Bool;
 use serde::Serialize;
 
 use super::attributes::{self, AttributeValue};
@@ -80,29 +82,33 @@ fn line(
 /// The context of a live customer; [`DbError::Merged`] for a tombstone. `recent`: how many
 /// of the latest tickets to list.
 pub fn of(conn: &mut DbConn, id: CustomerId, recent: i64) -> Result<Context, DbError> {
-    super::live(conn, id)?;
+    // Nine queries, each on an index; the customer first, so a tombstone answers before
+    // anything else is read.
     let customer = profile(conn, id)?;
+    if let Some(into) = customer.customer.merged_into {
+        return Err(DbError::Merged { into });
+    }
     let key = id.to_string();
-    let attributes = attributes::values_of(conn, id)?;
-    let stored_preferences: String = customers::table.find(&key).select(customers::preferences).first(conn)?;
-    let (thread, last_message_at, channel, language, offset): (
+    let attributes = attributes::stored(conn, id)?;
+    let (stored_preferences, (thread, last_message_at, channel, language, offset)): (
         String,
-        Option<NaiveDateTime>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    ) = threads::table
-        .filter(threads::customer_id.eq(&key))
+        (String, Option<NaiveDateTime>, Option<String>, Option<String>, Option<String>),
+    ) = customers::table
+        .inner_join(threads::table)
+        .filter(customers::id.eq(&key))
         .select((
-            threads::id,
-            threads::last_message_at,
-            threads::inbound_channel,
-            threads::inbound_language,
-            threads::inbound_utc_offset,
+            customers::preferences,
+            (
+                threads::id,
+                threads::last_message_at,
+                threads::inbound_channel,
+                threads::inbound_language,
+                threads::inbound_utc_offset,
+            ),
         ))
         .first(conn)?;
     let preferences = preferences::combine(&stored_preferences, (channel, language, offset))?;
-    let notes = notes::list(conn, id, None, NOTES)?.items;
+    let notes = notes::page_of(conn, id, None, NOTES)?.items;
 
     let columns = (
         tickets::id,
@@ -115,9 +121,12 @@ pub fn of(conn: &mut DbConn, id: CustomerId, recent: i64) -> Result<Context, DbE
         tickets::created_at,
         tickets::updated_at,
     );
-    let open_statuses = [TicketStatus::Open, TicketStatus::Pending, TicketStatus::OnHold].map(TicketStatus::as_str);
+    // Written as the partial index `tickets_open_by_customer` is (a literal, so every plan
+    // can use it): most recently active first with no sort, however many are open.
+    let open = dsl::sql::<Bool>("status IN ('open', 'pending', 'on_hold')");
     let open_tickets = tickets::table
-        .filter(tickets::customer_id.eq(&key).and(tickets::status.eq_any(open_statuses)))
+        .filter(tickets::customer_id.eq(&key))
+        .filter(open)
         .order((tickets::updated_at.desc(), tickets::id.desc()))
         .limit(MAX_OPEN)
         .select(columns)
@@ -137,7 +146,7 @@ pub fn of(conn: &mut DbConn, id: CustomerId, recent: i64) -> Result<Context, DbE
     let by_channel: Vec<(String, i64)> = tickets::table
         .filter(tickets::customer_id.eq(&key))
         .group_by(tickets::channel)
-        .select((tickets::channel, diesel::dsl::count_star()))
+        .select((tickets::channel, dsl::count_star()))
         .load(conn)?;
     let first_message: Option<NaiveDateTime> = messages::table
         .filter(messages::thread_id.eq(&thread))

@@ -114,6 +114,16 @@ pub fn list(
     limit: i64,
 ) -> Result<Page<Note>, DbError> {
     super::live(conn, customer)?;
+    page_of(conn, customer, after, limit)
+}
+
+/// [`list`] without asking whether the customer is live (the caller did).
+pub(super) fn page_of(
+    conn: &mut DbConn,
+    customer: CustomerId,
+    after: Option<&Cursor>,
+    limit: i64,
+) -> Result<Page<Note>, DbError> {
     let mut query = customer_notes::table
         .filter(customer_notes::customer_id.eq(customer.to_string()))
         .select(NoteRow::as_select())
