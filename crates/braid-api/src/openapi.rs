@@ -98,6 +98,10 @@ pub(crate) fn finish(mut doc: Document) -> Document {
             .build();
         post.parameters.get_or_insert_with(Vec::new).push(RefOr::T(key));
         for (code, why) in [
+            (
+                "400",
+                "A malformed request, such as an `Idempotency-Key` that is not 1 to 255 visible characters (`bad_request`).",
+            ),
             ("409", "A request with this `Idempotency-Key` is still running (`conflict`)."),
             ("422", "This `Idempotency-Key` was used with another body (`idempotency_key_reused`)."),
         ] {
