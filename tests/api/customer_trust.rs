@@ -111,6 +111,14 @@ async fn accepting_a_suggestion_merges_and_a_decided_one_cannot_be_decided_again
     let unknown = app.get_as("/v1/merge-suggestions/0190f5c4-0000-7000-8000-000000000000", &token).await;
     assert_eq!(json_of(unknown, 404).await["code"], "not_found");
     assert_eq!(event_payloads(&app, "merge_suggestion.updated").await.len(), 2);
+
+    // Undoing the merge puts the customers apart and the suggestion back to decide.
+    let undo = format!("/v1/merges/{}/undo", accepted["merge"]["id"].as_str().unwrap());
+    json_of(app.post_as(&undo, &token, &json!({})).await, 200).await;
+    let reopened = json_of(app.get_as(&format!("/v1/merge-suggestions/{first}"), &token).await, 200).await;
+    assert_eq!((&reopened["state"], &reopened["merge_id"]), (&json!("open"), &Value::Null));
+    let merged = event_payloads(&app, "customer.merged").await;
+    assert_eq!(merged[0]["moved"]["identities"].as_array().unwrap().len(), 1, "events name what moved");
 }
 
 async fn an_agent_marks_an_identity_verified_and_the_change_is_an_event(backend: Backend) {

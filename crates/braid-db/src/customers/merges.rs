@@ -434,11 +434,13 @@ pub fn merge_in(conn: &mut DbConn, request: &MergeRequest) -> Result<MergeRecord
         "target_id": request.target,
         "source_id": request.source,
         "reason": request.reason,
+        // What changed hands, for consumers that keep their own copy (messages by count:
+        // they follow their thread; `GET /v1/merges/{id}` lists them).
         "moved": {
-            "identities": record.moved.identities.len(),
-            "tickets": record.moved.tickets.len(),
+            "identities": record.moved.identities,
+            "tickets": record.moved.tickets,
+            "notes": record.moved.notes,
             "messages": record.moved.messages.len(),
-            "notes": record.moved.notes.len(),
         },
         "fields": record.fields,
     });

@@ -17,7 +17,9 @@ use diesel::prelude::*;
 use super::merges::{self, FieldChange, MergeRecord, Moved, UndoReport, fields_of, lock_pair, moved_ids, write_field};
 use super::thread_of;
 use crate::events::NewEvent;
-use crate::schema::{customer_notes, customers, identities, merges as merges_table, messages, threads, tickets};
+use crate::schema::{
+    customer_notes, customers, identities, merge_suggestions, merges as merges_table, messages, threads, tickets,
+};
 use crate::{DbConn, DbError, dialect, events, to_db};
 
 /// Undoes merge `id` if it is younger than `window`. Undoing twice, an undo after the
@@ -69,6 +71,19 @@ pub fn undo(conn: &mut DbConn, id: MergeId, actor: &str, window: chrono::Duratio
             diesel::update(threads::table.find(thread)).set(threads::last_message_at.eq(last)).execute(conn)?;
         }
 
+        // The suggestions the merge settled are open again: the customers are apart.
+        diesel::update(
+            merge_suggestions::table
+                .filter(merge_suggestions::merge_id.eq(id.to_string()))
+                .filter(merge_suggestions::state.eq("accepted")),
+        )
+        .set((
+            merge_suggestions::state.eq("open"),
+            merge_suggestions::decided_at.eq(None::<NaiveDateTime>),
+            merge_suggestions::decided_by.eq(None::<String>),
+            merge_suggestions::merge_id.eq(None::<String>),
+        ))
+        .execute(conn)?;
         let marked = diesel::update(merges_table::table.find(id.to_string()).filter(merges_table::undone_at.is_null()))
             .set((
                 merges_table::undone_at.eq(to_db(at)),
@@ -84,10 +99,10 @@ pub fn undo(conn: &mut DbConn, id: MergeId, actor: &str, window: chrono::Duratio
             "target_id": record.target_id,
             "source_id": record.source_id,
             "returned": {
-                "identities": report.returned.identities.len(),
-                "tickets": report.returned.tickets.len(),
+                "identities": report.returned.identities,
+                "tickets": report.returned.tickets,
+                "notes": report.returned.notes,
                 "messages": report.returned.messages.len(),
-                "notes": report.returned.notes.len(),
             },
             "review_tickets": report.review_tickets,
         });
