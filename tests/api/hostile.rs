@@ -55,6 +55,7 @@ async fn no_hostile_string_in_any_input_answers_5xx(backend: Backend) {
         .await;
     let admin = app.admin_token().await;
     let customer_id = customer(&app, &admin, "ana@example.org").await;
+    let other_id = customer(&app, &admin, "bo@example.org").await;
     let ticket_id = ticket(&app, &admin, json!({ "customer_id": customer_id, "subject": "Hi" })).await["id"]
         .as_str()
         .unwrap()
@@ -150,6 +151,24 @@ async fn no_hostile_string_in_any_input_answers_5xx(backend: Backend) {
             r#"{"values":{"hostile_date":{}}}"#.into(),
         ),
         (reqwest::Method::POST, format!("/v1/customers/{customer_id}/notes"), r#"{"body":{}}"#.into()),
+        (reqwest::Method::PUT, format!("/v1/customers/{customer_id}/preferences"), r#"{"language":{}}"#.into()),
+        (reqwest::Method::PUT, format!("/v1/customers/{customer_id}/preferences"), r#"{"time_zone":{}}"#.into()),
+        (reqwest::Method::PUT, format!("/v1/customers/{customer_id}/preferences"), r#"{"channel":{}}"#.into()),
+        (
+            reqwest::Method::POST,
+            format!("/v1/customers/{customer_id}/merge"),
+            r#"{"source_customer_id":{},"dry_run":true}"#.into(),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/v1/customers/{customer_id}/merge"),
+            format!(r#"{{"source_customer_id":"{other_id}","dry_run":true,"choices":{{{{}}:"source"}}}}"#),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/v1/customers/{customer_id}/merge"),
+            format!(r#"{{"source_customer_id":"{other_id}","dry_run":true,"choices":{{"name":{{}}}}}}"#),
+        ),
         (reqwest::Method::POST, "/v1/auth/login".into(), r#"{"email":{},"password":"p"}"#.into()),
         (reqwest::Method::POST, "/v1/auth/login".into(), r#"{"email":"a@b.c","password":{}}"#.into()),
         (reqwest::Method::POST, "/v1/auth/refresh".into(), r#"{"refresh_token":{}}"#.into()),
@@ -168,6 +187,12 @@ async fn no_hostile_string_in_any_input_answers_5xx(backend: Backend) {
         "/v1/attribute-definitions/{}",
         "/v1/customers/{customer}/notes?cursor={}",
         "/v1/customers/{customer}/notes/{}",
+        "/v1/customers/{customer}/context?recent={}",
+        "/v1/merges/{}",
+        "/v1/merge-suggestions?state={}",
+        "/v1/merge-suggestions?customer_id={}",
+        "/v1/merge-suggestions?cursor={}",
+        "/v1/merge-suggestions/{}",
         "/v1/agents?cursor={}",
         "/v1/tickets/{}",
         "/v1/customers/{}",
