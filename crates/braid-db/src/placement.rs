@@ -141,7 +141,7 @@ fn place_once(conn: &mut DbConn, inbound: &Inbound, policy: &PlacementPolicy) ->
 
     // 1. Deduplicate, and look up every reference, in as few queries as there are kinds
     //    of reference.
-    let (earlier, references, answered) = resolve(conn, inbound)?;
+    let Resolved { earlier, references, answered } = resolve(conn, inbound)?;
     let mut reasons = inbound.noted.clone();
     match placement::deduplicate(&earlier, &inbound.content_digest, inbound.echo) {
         Deduplication::Duplicate(first) => {
@@ -215,7 +215,7 @@ fn place_once(conn: &mut DbConn, inbound: &Inbound, policy: &PlacementPolicy) ->
     // reached that address. A signed reply token proves less (it names a ticket, not a
     // recipient), so it never verifies.
     if let Some(sender) = sender.filter(|s| s.trust == Trust::Claimed && inbound.sender.kind == IdentityKind::Email)
-        && answered.iter().any(|address| *address == inbound.sender.value)
+        && answered.contains(&inbound.sender.value)
     {
         let (_, event) =
             customers::set_trust(conn, customer_id, sender.identity, Trust::Verified, TrustSource::EmailRoundTrip, at)?;
@@ -349,14 +349,21 @@ fn vouching_ticket(references: &[Reference]) -> Option<TicketSnapshot> {
         .find(|t| t.status != braid_core::TicketStatus::Closed)
 }
 
+/// What the message's own reference and its references name.
+struct Resolved {
+    earlier: Vec<Earlier>,
+    references: Vec<Reference>,
+    /// The addresses our referenced outbound messages were sent to.
+    answered: Vec<String>,
+}
+
 /// What was stored before under the message's own reference, and what each reference
 /// names: one lookup for the own reference, one for every message it refers to, one for
 /// the tickets named by number or id. A reference to nothing stays in the list with no
 /// target, so the reasons can say it was seen and ignored. A message reference that names
 /// several tickets (a reused id) yields one reference per ticket, so the rules can follow
 /// the one in the sender's own thread.
-/// Also returns the addresses our referenced outbound messages were sent to.
-fn resolve(conn: &mut DbConn, inbound: &Inbound) -> Result<(Vec<Earlier>, Vec<Reference>, Vec<String>), DbError> {
+fn resolve(conn: &mut DbConn, inbound: &Inbound) -> Result<Resolved, DbError> {
     let earlier = match inbound.channel_ref.as_deref() {
         Some(own) => messages::earlier_under(conn, inbound.channel, own, &inbound.content_digest)?,
         None => vec![],
@@ -390,7 +397,7 @@ fn resolve(conn: &mut DbConn, inbound: &Inbound) -> Result<(Vec<Earlier>, Vec<Re
         }));
     }
     let answered = by_ref.into_iter().filter_map(|r| r.sent_to).collect();
-    Ok((earlier, references, answered))
+    Ok(Resolved { earlier, references, answered })
 }
 
 /// The reasons a duplicate answer carries: the first placement's, plus the fact.

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::IdentityView;
+use super::context::ContextTicket;
 use crate::error::responses;
 use crate::{ApiError, AppState, ErrorCode, Principal};
 
@@ -66,17 +67,6 @@ impl From<FieldPlan> for FieldView {
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TicketLineView {
-    #[schema(value_type = String, format = Uuid)]
-    pub id: braid_core::TicketId,
-    #[schema(value_type = i64)]
-    pub number: braid_core::TicketNumber,
-    pub subject: String,
-    #[schema(value_type = String)]
-    pub status: braid_core::TicketStatus,
-}
-
 /// What a merge would do.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MergePreview {
@@ -87,7 +77,7 @@ pub struct MergePreview {
     /// The source's identities, which would move.
     pub identities: Vec<IdentityView>,
     /// The source's tickets, which would move.
-    pub tickets: Vec<TicketLineView>,
+    pub tickets: Vec<ContextTicket>,
     /// How many messages of the source's thread would move.
     pub messages: i64,
     /// How many notes about the source would move.
@@ -102,11 +92,7 @@ impl From<MergePlan> for MergePreview {
             target_id: p.target_id,
             source_id: p.source_id,
             identities: p.identities.into_iter().map(IdentityView::from).collect(),
-            tickets: p
-                .tickets
-                .into_iter()
-                .map(|t| TicketLineView { id: t.id, number: t.number, subject: t.subject, status: t.status })
-                .collect(),
+            tickets: p.tickets.into_iter().map(ContextTicket::from).collect(),
             messages: p.messages,
             notes: p.notes,
             fields: p.fields.into_iter().map(FieldView::from).collect(),

@@ -61,7 +61,41 @@ pub struct Context {
     pub tickets_total: i64,
 }
 
+/// A thread's id, last message and what its messages taught (channel, language, offset).
+type ThreadRow = (String, Option<NaiveDateTime>, Option<String>, Option<String>, Option<String>);
+
 type LineRow = (String, i64, String, String, String, String, Option<String>, NaiveDateTime, NaiveDateTime);
+
+/// The columns of a [`TicketLine`].
+pub(super) const LINE: (
+    tickets::id,
+    tickets::number,
+    tickets::subject,
+    tickets::status,
+    tickets::priority,
+    tickets::channel,
+    tickets::assignee_id,
+    tickets::created_at,
+    tickets::updated_at,
+) = (
+    tickets::id,
+    tickets::number,
+    tickets::subject,
+    tickets::status,
+    tickets::priority,
+    tickets::channel,
+    tickets::assignee_id,
+    tickets::created_at,
+    tickets::updated_at,
+);
+
+/// Loads ticket lines, in the query's order.
+pub(super) fn lines<Q>(conn: &mut DbConn, query: Q) -> Result<Vec<TicketLine>, DbError>
+where
+    Q: diesel::query_dsl::LoadQuery<'static, DbConn, LineRow>,
+{
+    query.load::<LineRow>(conn)?.into_iter().map(line).collect()
+}
 
 fn line(
     (id, number, subject, status, priority, channel, assignee, created_at, updated_at): LineRow,
@@ -90,59 +124,44 @@ pub fn of(conn: &mut DbConn, id: CustomerId, recent: i64) -> Result<Context, DbE
     }
     let key = id.to_string();
     let attributes = attributes::stored(conn, id)?;
-    let (stored_preferences, (thread, last_message_at, channel, language, offset)): (
-        String,
-        (String, Option<NaiveDateTime>, Option<String>, Option<String>, Option<String>),
-    ) = customers::table
-        .inner_join(threads::table)
-        .filter(customers::id.eq(&key))
-        .select((
-            customers::preferences,
-            (
-                threads::id,
-                threads::last_message_at,
-                threads::inbound_channel,
-                threads::inbound_language,
-                threads::inbound_utc_offset,
-            ),
-        ))
-        .first(conn)?;
+    let (stored_preferences, (thread, last_message_at, channel, language, offset)): (String, ThreadRow) =
+        customers::table
+            .inner_join(threads::table)
+            .filter(customers::id.eq(&key))
+            .select((
+                customers::preferences,
+                (
+                    threads::id,
+                    threads::last_message_at,
+                    threads::inbound_channel,
+                    threads::inbound_language,
+                    threads::inbound_utc_offset,
+                ),
+            ))
+            .first(conn)?;
     let preferences = preferences::combine(&stored_preferences, (channel, language, offset))?;
     let notes = notes::page_of(conn, id, None, NOTES)?.items;
 
-    let columns = (
-        tickets::id,
-        tickets::number,
-        tickets::subject,
-        tickets::status,
-        tickets::priority,
-        tickets::channel,
-        tickets::assignee_id,
-        tickets::created_at,
-        tickets::updated_at,
-    );
     // Written as the partial index `tickets_open_by_customer` is (a literal, so every plan
     // can use it): most recently active first with no sort, however many are open.
     let open = dsl::sql::<Bool>("status IN ('open', 'pending', 'on_hold')");
-    let open_tickets = tickets::table
-        .filter(tickets::customer_id.eq(&key))
-        .filter(open)
-        .order((tickets::updated_at.desc(), tickets::id.desc()))
-        .limit(MAX_OPEN)
-        .select(columns)
-        .load::<LineRow>(conn)?
-        .into_iter()
-        .map(line)
-        .collect::<Result<Vec<_>, _>>()?;
-    let recent_tickets = tickets::table
-        .filter(tickets::customer_id.eq(&key))
-        .order((tickets::created_at.desc(), tickets::id.desc()))
-        .limit(recent)
-        .select(columns)
-        .load::<LineRow>(conn)?
-        .into_iter()
-        .map(line)
-        .collect::<Result<Vec<_>, _>>()?;
+    let open_tickets = lines(
+        conn,
+        tickets::table
+            .filter(tickets::customer_id.eq(key.clone()))
+            .filter(open)
+            .order((tickets::updated_at.desc(), tickets::id.desc()))
+            .limit(MAX_OPEN)
+            .select(LINE),
+    )?;
+    let recent_tickets = lines(
+        conn,
+        tickets::table
+            .filter(tickets::customer_id.eq(key.clone()))
+            .order((tickets::created_at.desc(), tickets::id.desc()))
+            .limit(recent)
+            .select(LINE),
+    )?;
     let by_channel: Vec<(String, i64)> = tickets::table
         .filter(tickets::customer_id.eq(&key))
         .group_by(tickets::channel)

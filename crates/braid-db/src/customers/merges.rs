@@ -15,13 +15,14 @@
 use std::collections::BTreeMap;
 
 use braid_core::merge::{self, MergeReason, Side};
-use braid_core::{CustomerId, EventKind, IdentityValue, MergeId, TicketId, TicketNumber, TicketStatus};
+use braid_core::{CustomerId, EventKind, IdentityValue, MergeId};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::context::{self, TicketLine};
 use super::{Identity, identities_of, live, lock_thread, thread_of};
 use crate::events::NewEvent;
 use crate::schema::{
@@ -52,15 +53,6 @@ pub struct FieldPlan {
     pub winner: Side,
     pub value: Option<Value>,
     pub conflict: bool,
-}
-
-/// A ticket as a merge preview lists it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct TicketLine {
-    pub id: TicketId,
-    pub number: TicketNumber,
-    pub subject: String,
-    pub status: TicketStatus,
 }
 
 /// What a merge would do: the preview (`dry_run`) and the merge itself read the same plan.
@@ -141,17 +133,13 @@ fn refuse_self(request: &MergeRequest) -> Result<(), DbError> {
 fn plan(conn: &mut DbConn, request: &MergeRequest) -> Result<MergePlan, DbError> {
     let (target, source) = (request.target.to_string(), request.source.to_string());
     let identities = identities_of(conn, request.source)?;
-    let rows: Vec<(String, i64, String, String)> = tickets::table
-        .filter(tickets::customer_id.eq(&source))
-        .order((tickets::created_at.asc(), tickets::id.asc()))
-        .select((tickets::id, tickets::number, tickets::subject, tickets::status))
-        .load(conn)?;
-    let tickets = rows
-        .into_iter()
-        .map(|(id, number, subject, status)| {
-            Ok(TicketLine { id: id.parse()?, number: TicketNumber::new(number)?, subject, status: status.parse()? })
-        })
-        .collect::<Result<Vec<_>, DbError>>()?;
+    let tickets = context::lines(
+        conn,
+        tickets::table
+            .filter(tickets::customer_id.eq(source.clone()))
+            .order((tickets::created_at.asc(), tickets::id.asc()))
+            .select(context::LINE),
+    )?;
     let source_thread = thread_of(conn, request.source)?.to_string();
     let messages: i64 = messages::table.filter(messages::thread_id.eq(&source_thread)).count().get_result(conn)?;
     let notes: i64 = customer_notes::table.filter(customer_notes::customer_id.eq(&source)).count().get_result(conn)?;
