@@ -137,6 +137,7 @@ async fn get(
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"choices": {"name": "source"}}))]
 pub struct AcceptBody {
     /// As in a merge: the side whose value wins, per field.
     #[serde(default)]
