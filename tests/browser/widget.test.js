@@ -234,6 +234,7 @@ describe('the chat widget in a browser', () => {
     const ticket = await agent.findTicketByText('e: I am Ana');
     await agent.reply(ticket.id, 'e: hello Ana');
     await waitShown(first, 'e: hello Ana', 'outbound');
+    const anaToken = await first.evaluate(() => localStorage.getItem(Object.keys(localStorage).find((k) => k.endsWith(':visitor_token'))));
 
     // Another browser: nothing in its storage, only the site's word for who this is.
     const elsewhere = await browser.newContext();
@@ -246,6 +247,14 @@ describe('the chat widget in a browser', () => {
     } finally {
       await elsewhere.close();
     }
+
+    // Signing out on the site: the browser forgets Ana, and her thread leaves the page.
+    await first.evaluate(() => window.Braid.identify(null));
+    await first.locator('[data-testid=panel][data-state=online]').waitFor();
+    await sleep(500);
+    assert.deepEqual((await shown(first)).filter((m) => m.text.startsWith('e: ')), []);
+    const afterToken = await first.evaluate(() => localStorage.getItem(Object.keys(localStorage).find((k) => k.endsWith(':visitor_token'))));
+    assert.ok(afterToken && afterToken !== anaToken, 'a new anonymous visitor after signing out');
 
     const stranger = await browser.newContext();
     try {

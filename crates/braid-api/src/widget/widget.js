@@ -2,7 +2,7 @@
  *
  *   <script src="https://braid.example/widget/v1/widget.js" data-site-key="site_…" async></script>
  *
- * API (window.Braid): identify(identityToken), open(), close(), on(event, fn) -> off().
+ * API (window.Braid): identify(identityToken | null), open(), close(), on(event, fn) -> off().
  * Events: 'message' (a message object, either direction), 'status' (the ticket: {id, number,
  * status}), 'connection' ('connecting' | 'online' | 'reconnecting'), 'typing' ({name, typing}),
  * 'seen' (message_id). Calls made before the script loaded can be queued as
@@ -33,6 +33,7 @@
 
   // ---- state -------------------------------------------------------------------------
   var session = null; // the last POST /widget/v1/sessions answer
+  var stale = false; // the server refused session.visitor_token: refresh before going on
   var identityToken = null;
   var generation = 0; // bumped on identify(): answers for an older session are dropped
   var ws = null;
@@ -107,19 +108,24 @@
     });
   }
 
-  // Creates or refreshes the session. A refresh sends only the current visitor_token (the
-  // server accepts a recently expired one); a new session sends the identity token and the
-  // stored visitor_token. When the server refuses one, the next in line is tried: the
-  // identity token alone, the visitor_token alone, then a new anonymous visitor, so a stale
-  // token never wedges the chat.
+  // Creates or refreshes the session. A refresh sends the current visitor_token (the server
+  // accepts a recently expired one). A new session sends the identity token, with the stored
+  // visitor_token only if that one is anonymous (so the server can link the two; a verified
+  // visitor's token never travels with someone else's identity). When the server refuses a
+  // try, the next in line is tried, ending with a new anonymous visitor, so a stale token
+  // never wedges the chat.
   function ensureSession(force) {
     if (session && !force) return Promise.resolve();
     var token = (session && session.visitor_token) || load('visitor_token');
+    var verified = session ? session.visitor && session.visitor.verified : load('verified');
     var tries = [];
     if (session) tries.push({ visitor_token: token });
-    else if (token && identityToken) tries.push({ identity_token: identityToken, visitor_token: token });
-    if (identityToken) tries.push({ identity_token: identityToken });
-    if (token && !session) tries.push({ visitor_token: token });
+    if (identityToken) {
+      if (token && !verified && !session) tries.push({ identity_token: identityToken, visitor_token: token });
+      tries.push({ identity_token: identityToken });
+    } else if (token && !session) {
+      tries.push({ visitor_token: token });
+    }
     tries.push({});
     var gen = generation;
     function attempt(i) {
@@ -135,7 +141,9 @@
     return attempt(0).then(function (s) {
       if (gen !== generation) throw new Error('superseded');
       session = s;
+      stale = false;
       save('visitor_token', s.visitor_token);
+      save('verified', !!(s.visitor && s.visitor.verified));
       scheduleRefresh();
     });
   }
@@ -175,7 +183,7 @@
     clearTimeout(retryTimer);
     connecting = true;
     var gen = generation;
-    ensureSession(false)
+    ensureSession(stale)
       .then(function () { return lastPos == null ? loadHistory() : null; })
       .then(function () {
         connecting = false;
@@ -183,7 +191,7 @@
       }, function (e) {
         connecting = false;
         if (gen !== generation) return;
-        if (e.status === 401) session = null; // refresh on the next try
+        if (e.status === 401) stale = true; // refresh on the next try
         retry();
       });
   }
@@ -212,8 +220,8 @@
       showAgentTyping(false);
       if (gen !== generation || !started) return;
       if (ev.code === 4001) {
-        // Bad or expired token: a new session, then straight back (once; then back off).
-        session = null;
+        // Bad or expired token: refresh the session, then straight back (once; then back off).
+        stale = true;
         retry(attempt === 0 ? 0 : undefined);
       } else if (ev.code === 4008) {
         retry(0); // too slow: resume after the last position right away
@@ -262,6 +270,11 @@
         emit('typing', { name: f.name, typing: f.typing });
         return;
       case 'error':
+        // A send the server refused for good (too long, say) is not retried.
+        if (f.client_msg_id && pendingEl[f.client_msg_id]) {
+          pendingEl[f.client_msg_id].setAttribute('data-failed', '');
+          settle(f.client_msg_id, null);
+        }
         emit('error', { code: f.code, detail: f.detail });
         return;
     }
@@ -509,10 +522,13 @@
     // A signed identity token from the site's backend: the session is created anew for
     // that person (with the current visitor_token, so the server can link the two), and
     // the history is reloaded since a verified visitor may see more of their thread.
+    // identify(null) when the person signs out: this browser forgets the visitor.
     identify: function (token) {
       identityToken = token || null;
+      if (!token) { save('visitor_token', null); save('verified', null); pending = []; save('pending', null); }
       generation++;
       session = null;
+      stale = false;
       if (ws) { var old = ws; ws = null; ready = false; old.close(1000, 'identify'); }
       connecting = false;
       attempt = 0;
