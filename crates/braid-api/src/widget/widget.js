@@ -161,20 +161,16 @@
     }, Math.min(wait, 2147483647));
   }
 
-  // The whole history on first connect, page by page; the socket then resumes after it.
+  // The history on first connect. Its frames all carry the position the server read
+  // before loading them, so they skip the position check (ids dedupe them); the socket then
+  // resumes after that position.
   function loadHistory() {
     var gen = generation;
-    function page(after) {
-      var q = '/widget/v1/messages?limit=100' + (after ? '&after=' + encodeURIComponent(after) : '');
-      return api('GET', q, null, true).then(function (r) {
-        if (gen !== generation) throw new Error('superseded');
-        (r.data || []).forEach(onFrame);
-        var pos = r.position || lastPos;
-        if ((r.data || []).length >= 100 && pos && pos !== after) return page(pos);
-        lastPos = pos || lastPos || '0';
-      });
-    }
-    return page(null);
+    return api('GET', '/widget/v1/messages', null, true).then(function (r) {
+      if (gen !== generation) throw new Error('superseded');
+      (r.data || []).forEach(function (f) { onFrame(f, true); });
+      lastPos = r.position || '0.0';
+    });
   }
 
   // ---- socket --------------------------------------------------------------------------
@@ -251,7 +247,7 @@
   }
 
   // ---- frames --------------------------------------------------------------------------
-  function onFrame(f) {
+  function onFrame(f, history) {
     switch (f.type) {
       case 'ready':
         // Its position is where the replay starts or ends; the replayed frames carry their
@@ -279,7 +275,7 @@
         return;
     }
     // Durable frames: anything at or below the last position is a replay we already have.
-    if (f.position != null) {
+    if (f.position != null && !history) {
       if (lastPos != null && cmpPos(f.position, lastPos) <= 0) return;
       lastPos = String(f.position);
     }
