@@ -248,9 +248,28 @@ class Agent {
     });
   }
 
-  /** The agent is typing in this ticket (shown to the visitor, never stored). */
-  typing(ticketId, typing) {
-    return this.request('POST', `/v1/tickets/${ticketId}/typing`, { typing });
+  /**
+   * The agent is typing in this ticket: a `typing` frame on the agents' live stream
+   * (`/v1/stream`), which braid passes on to the visitor and never stores.
+   */
+  async typing(ticket, typing) {
+    if (!this.stream) {
+      const socket = new WebSocket(`${this.baseUrl.replace(/^http/, 'ws')}/v1/stream`);
+      this.stream = socket;
+      await new Promise((resolve, reject) => {
+        socket.onopen = () => socket.send(JSON.stringify({ type: 'auth', token: this.token }));
+        socket.onmessage = (e) => { if (JSON.parse(e.data).type === 'ready') resolve(); };
+        socket.onerror = () => reject(new Error('the agent stream failed'));
+        socket.onclose = (e) => reject(new Error(`the agent stream closed: ${e.code} ${e.reason}`));
+      });
+      socket.onclose = () => { if (this.stream === socket) this.stream = null; };
+    }
+    this.stream.send(JSON.stringify({ type: 'typing', customer_id: ticket.customer_id, ticket_id: ticket.id, typing }));
+  }
+
+  close() {
+    this.stream?.close();
+    this.stream = null;
   }
 
   reply(ticketId, text) {

@@ -33,6 +33,7 @@ before(async () => {
 });
 
 after(async () => {
+  agent?.close();
   await browser?.close();
   await page0?.close();
   await proxy?.close();
@@ -209,7 +210,7 @@ describe('the chat widget in a browser', () => {
     const indicator = page.locator('[data-testid=typing-indicator]');
     assert.equal(await indicator.isVisible(), false);
 
-    await agent.typing(ticket.id, true);
+    await agent.typing(ticket, true);
     await indicator.waitFor({ state: 'visible' });
     assert.match(await indicator.textContent(), /typing/);
     await agent.reply(ticket.id, 'd: yes, here');

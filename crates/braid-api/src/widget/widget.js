@@ -266,10 +266,14 @@
         emit('typing', { name: f.name, typing: f.typing });
         return;
       case 'error':
-        // A send the server refused for good (too long, say) is not retried.
-        if (f.client_msg_id && pendingEl[f.client_msg_id]) {
-          pendingEl[f.client_msg_id].setAttribute('data-failed', '');
-          settle(f.client_msg_id, null);
+        // A send the server refused for good (too long, say) is not retried; one it could
+        // not take now (rate_limited, unavailable, internal) is, a little later.
+        var p = pending.filter(function (x) { return x.client_msg_id === f.client_msg_id; })[0];
+        if (p && /^(rate_limited|unavailable|internal)$/.test(f.code)) {
+          setTimeout(function () { if (pending.indexOf(p) >= 0) sendPending(p); }, 3000 + Math.random() * 3000);
+        } else if (p) {
+          if (pendingEl[p.client_msg_id]) pendingEl[p.client_msg_id].setAttribute('data-failed', '');
+          settle(p.client_msg_id, null);
         }
         emit('error', { code: f.code, detail: f.detail });
         return;
@@ -362,7 +366,7 @@
     'ul{flex:1;overflow-y:auto;margin:0;padding:10px;list-style:none}' +
     'li{max-width:80%;margin:4px 0;padding:6px 10px;border-radius:10px;white-space:pre-wrap;overflow-wrap:anywhere}' +
     'li[data-direction=inbound]{margin-left:auto;background:#2b5cd6;color:#fff}' +
-    'li[data-direction=outbound]{background:#eef0f4}li[data-pending]{opacity:.6}' +
+    'li[data-direction=outbound]{background:#eef0f4}li[data-pending]{opacity:.6}li[data-failed]{background:#c33}' +
     'li small{display:block;font-size:11px;opacity:.75}.t{padding:0 12px 4px;font-size:12px;color:#666}' +
     'form{display:flex;border-top:1px solid #ddd}textarea{flex:1;border:0;padding:10px;resize:none;height:44px}' +
     'form button{border:0;background:none;color:#2b5cd6;font-weight:600;padding:0 14px;cursor:pointer}';
