@@ -127,6 +127,21 @@ describe('the chat widget in a browser', () => {
     assert.equal(await page.evaluate(() => window.pwned), undefined);
     // The site's stylesheet hides every div and button on the page; not ours.
     assert.ok(await page.locator('[data-testid=launcher]').isVisible());
+
+    // Read receipts: the open panel tells braid the visitor saw the answer; a closed one
+    // does not, until it is opened again.
+    const seenFrames = () => page.frames.filter((f) => f.out).map((f) => JSON.parse(f.data)).filter((f) => f.type === 'seen');
+    const answer = items[1];
+    await eventually('a seen frame for the answer', () => seenFrames().some((f) => f.message_id === answer.id));
+    await page.locator('[data-testid=close]').click();
+    await agent.reply(ticket.id, 'a: anything else?');
+    await eventually('the unread badge', () => page.locator('[data-testid=launcher][data-unread="1"]').count());
+    await sleep(300);
+    const later = (await shown(page)).find((m) => m.text === 'a: anything else?');
+    assert.ok(later && later.id);
+    assert.ok(!seenFrames().some((f) => f.message_id === later.id), 'seen sent while the panel was closed');
+    await page.locator('[data-testid=launcher]').click();
+    await eventually('a seen frame once opened', () => seenFrames().some((f) => f.message_id === later.id));
   });
 
   scenario('after braid restarts, the replies sent meanwhile show once, in order, and nothing is repeated', async (context) => {
