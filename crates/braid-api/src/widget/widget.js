@@ -362,7 +362,7 @@
     'border-radius:10px;box-shadow:0 4px 24px #0005;overflow:hidden;z-index:2147483647}' +
     '.p[hidden]{display:none}header{display:flex;align-items:center;padding:10px 12px;background:#2b5cd6;color:#fff}' +
     'header b{flex:1;font-weight:600}header button{background:none;border:0;color:#fff;font-size:18px;cursor:pointer}' +
-    '.s{padding:4px 12px;background:#fff3cd;font-size:12px}.p[data-state=online] .s{display:none}' +
+    '.s{padding:4px 12px;background:#fff3cd;font-size:12px}.s:empty{display:none}' +
     'ul{flex:1;overflow-y:auto;margin:0;padding:10px;list-style:none}' +
     'li{max-width:80%;margin:4px 0;padding:6px 10px;border-radius:10px;white-space:pre-wrap;overflow-wrap:anywhere}' +
     'li[data-direction=inbound]{margin-left:auto;background:#2b5cd6;color:#fff}' +
