@@ -217,6 +217,24 @@ describe('the chat widget in a browser', () => {
     assert.deepEqual(texts(await shown(page), 'inbound'), ['c: hello', 'c: sent while down', 'c: ack lost']);
   });
 
+  scenario('the network or the tab coming back reconnects at once, not after the backoff', async (context) => {
+    const page = await visit(context);
+    for (const comeBack of [
+      () => window.dispatchEvent(new Event('online')),
+      () => document.dispatchEvent(new Event('visibilitychange')),
+    ]) {
+      proxy.cut();
+      await page.locator('[data-testid=panel][data-state=reconnecting]').waitFor();
+      // Long enough for the backoff to grow past several seconds.
+      await sleep(9000);
+      proxy.restore();
+      const before = page.sockets.length;
+      await page.evaluate(comeBack);
+      await page.locator('[data-testid=panel][data-state=online]').waitFor({ timeout: 2000 });
+      assert.equal(page.sockets.length, before + 1);
+    }
+  });
+
   scenario('an agent typing shows the indicator, and it goes away with their reply', async (context) => {
     const page = await visit(context);
     await say(page, 'd: anyone there?');
