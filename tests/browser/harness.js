@@ -49,7 +49,7 @@ async function eventually(what, check, timeout = 15000) {
 
 /** One braid process over one data directory; it can be killed and started again. */
 class BraidServer {
-  constructor(dir, port) {
+  constructor(dir, port, env = {}) {
     this.dir = dir;
     this.port = port;
     this.url = `http://127.0.0.1:${port}`;
@@ -60,13 +60,14 @@ class BraidServer {
       BRAID_LISTEN: `127.0.0.1:${port}`,
       BRAID_DATA_DIR: dir,
       BRAID_LOG: process.env.BRAID_LOG || 'warn',
+      ...env,
     };
   }
 
-  static async create() {
+  static async create(env) {
     if (!fs.existsSync(BIN)) throw new Error(`no braid binary at ${BIN}: run \`cargo build --bin braid\` or set BRAID_BIN`);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'braid-browser-'));
-    return new BraidServer(dir, await freePort());
+    return new BraidServer(dir, await freePort(), env);
   }
 
   async adminCreate(email, password) {
@@ -286,4 +287,33 @@ function signIdentity({ kid, secret }, claims) {
   return `${body}.${mac}`;
 }
 
-module.exports = { BraidServer, Proxy, Agent, startPage, signIdentity, eventually, sleep, freePort };
+const ADMIN = { email: 'admin@example.org', password: 'browser tests password 1' };
+
+/**
+ * Everything one scenario needs: braid (with extra settings in `env`), the proxy in front of
+ * it, a signed-in agent, a chat site, and that site's page.
+ */
+async function startStack(env) {
+  const stack = { admin: ADMIN };
+  stack.server = await BraidServer.create(env);
+  await stack.server.adminCreate(ADMIN.email, ADMIN.password);
+  await stack.server.start();
+  stack.proxy = new Proxy(stack.server.port);
+  await stack.proxy.listen();
+  stack.page = await startPage(stack.proxy.url);
+  stack.agent = new Agent(stack.server.url);
+  await stack.agent.login(ADMIN.email, ADMIN.password);
+  stack.site = await stack.agent.createSite(stack.page.origin);
+  stack.page.siteKey = stack.site.site_key;
+  stack.close = async () => {
+    stack.agent.close();
+    await stack.page.close();
+    await stack.proxy.close();
+    await stack.server.stop();
+    stack.server.cleanup();
+  };
+  return stack;
+}
+
+module.exports = {
+  startStack, BraidServer, Proxy, Agent, startPage, signIdentity, eventually, sleep, freePort };

@@ -9,36 +9,21 @@
 const assert = require('node:assert/strict');
 const { after, before, describe, test } = require('node:test');
 const { chromium } = require('playwright-core');
-const { Agent, BraidServer, Proxy, eventually, signIdentity, sleep, startPage } = require('./harness');
+const { eventually, signIdentity, sleep, startStack } = require('./harness');
 
-const ADMIN = { email: 'admin@example.org', password: 'browser tests password 1' };
-let server, proxy, site, page0, agent, browser;
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync'];
+let main, server, proxy, site, page0, agent, browser;
 
 before(async () => {
-  server = await BraidServer.create();
-  await server.adminCreate(ADMIN.email, ADMIN.password);
-  await server.start();
-  proxy = new Proxy(server.port);
-  await proxy.listen();
-  page0 = await startPage(proxy.url);
-  agent = new Agent(server.url);
-  await agent.login(ADMIN.email, ADMIN.password);
-  site = await agent.createSite(page0.origin);
-  page0.siteKey = site.site_key;
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
+  main = await startStack();
+  ({ server, proxy, site, page: page0, agent } = main);
+  browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: CHROMIUM_ARGS });
 });
 
 after(async () => {
-  agent?.close();
   await browser?.close();
-  await page0?.close();
-  await proxy?.close();
-  await server?.stop();
-  server?.cleanup();
+  await main?.close();
 });
 
 /** Runs a scenario; on failure, adds what braid logged and what the page said. */
@@ -64,7 +49,7 @@ function scenario(name, fn) {
 }
 
 /** A visitor on the site's page; `frames` records what went over the widget's sockets. */
-async function visit(context, { identity } = {}) {
+async function visit(context, { identity, on = main } = {}) {
   const page = await context.newPage();
   page.frames = [];
   page.sockets = [];
@@ -73,7 +58,7 @@ async function visit(context, { identity } = {}) {
     ws.on('framesent', (f) => page.frames.push({ out: true, data: String(f.payload) }));
     ws.on('framereceived', (f) => page.frames.push({ out: false, data: String(f.payload) }));
   });
-  await page.goto(page0.url);
+  await page.goto(on.page.url);
   await page.waitForFunction(() => window.Braid && window.Braid.version === 1);
   if (identity) await page.evaluate((t) => window.Braid.identify(t), identity);
   await page.locator('[data-testid=launcher]').click();
@@ -159,7 +144,7 @@ describe('the chat widget in a browser', () => {
     await page.locator('[data-testid=panel][data-state=reconnecting]').waitFor();
     assert.equal(await page.locator('[data-testid=connection-status]').textContent(), 'Reconnecting…');
     await server.start();
-    await agent.login(ADMIN.email, ADMIN.password);
+    await agent.login(main.admin.email, main.admin.password);
     await agent.reply(ticket.id, 'b: answer while down 1');
     await agent.reply(ticket.id, 'b: answer while down 2');
     await sleep(500);
@@ -232,6 +217,36 @@ describe('the chat widget in a browser', () => {
       await page.evaluate(comeBack);
       await page.locator('[data-testid=panel][data-state=online]').waitFor({ timeout: 2000 });
       assert.equal(page.sockets.length, before + 1);
+    }
+  });
+
+  scenario('a socket refused for an expired visitor token gets a new session and carries on', async (context) => {
+    // Its own braid, where visitor tokens live two seconds.
+    const short = await startStack({ BRAID_CHAT_VISITOR_TOKEN_TTL_SECS: '2' });
+    try {
+      const sessions = [];
+      context.on('response', (r) => {
+        if (r.url().endsWith('/widget/v1/sessions') && r.request().method() === 'POST') sessions.push(r.status());
+      });
+      const page = await visit(context, { on: short });
+      await say(page, 'g: hello');
+      await waitShown(page, 'g: hello', 'inbound');
+      const ticket = await short.agent.findTicketByText('g: hello');
+      // The socket drops, and by the time it comes back the token has expired (and the
+      // widget's own refresh, due five seconds in, failed while the network was cut).
+      short.proxy.cut();
+      await page.locator('[data-testid=panel][data-state=reconnecting]').waitFor();
+      await sleep(6000);
+      assert.deepEqual(sessions, [201]);
+      short.proxy.restore();
+      await page.evaluate(() => window.dispatchEvent(new Event('online')));
+      await page.locator('[data-testid=panel][data-state=online]').waitFor({ timeout: 10000 });
+      assert.ok(sessions.length >= 2 && sessions.every((s) => s === 201), `sessions: ${sessions}`);
+      await short.agent.reply(ticket.id, 'g: still here');
+      await waitShown(page, 'g: still here', 'outbound');
+      assert.deepEqual(texts(await shown(page), 'inbound'), ['g: hello']);
+    } finally {
+      await short.close();
     }
   });
 
