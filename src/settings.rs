@@ -94,6 +94,20 @@ pub struct Settings {
     pub smtp_retry_base_secs: u64,
     /// Attempts before a delivery that keeps failing temporarily is given up.
     pub smtp_max_attempts: u32,
+    /// A chat reply the visitor has not seen this long after it was sent (and with no
+    /// socket of theirs open) goes by email, with the other unseen replies of its ticket.
+    pub chat_fallback_delay_secs: u64,
+    /// A visitor token's life; the widget refreshes it.
+    pub chat_visitor_token_ttl_secs: u64,
+    /// How long after expiry a visitor token can still be refreshed into a new session.
+    pub chat_visitor_refresh_days: u32,
+    /// The longest chat message, in characters.
+    pub chat_max_message_chars: usize,
+    /// Widget sessions per client address per minute (0: no limit).
+    pub chat_sessions_per_minute: u32,
+    /// Widget messages per visitor, and per client address, per minute (0: no limit).
+    pub chat_messages_per_minute: u32,
+    pub chat_address_messages_per_minute: u32,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
@@ -143,6 +157,13 @@ impl Default for Settings {
             smtp_ca_file: None,
             support_address: "support@braid.localhost".into(),
             smtp_retry_base_secs: 30,
+            chat_fallback_delay_secs: 120,
+            chat_visitor_token_ttl_secs: 3600,
+            chat_visitor_refresh_days: 30,
+            chat_max_message_chars: 10_000,
+            chat_sessions_per_minute: 30,
+            chat_messages_per_minute: 30,
+            chat_address_messages_per_minute: 120,
             smtp_max_attempts: 8,
         }
     }

@@ -11,14 +11,14 @@ use anyhow::Context;
 use braid_api::client::TrustedProxies;
 use braid_api::throttle::SignInGuards;
 use braid_api::tokens::{self, JwtKeys, SuccessorKey};
-use braid_api::{AppState, AuthConfig, EmailConfig, Limits, Metrics};
+use braid_api::{AppState, AuthConfig, ChatConfig, EmailConfig, Limits, Metrics};
 use braid_channels::email::tokens::ReplyTokens;
 use braid_core::placement::PlacementPolicy;
 use braid_core::{AgentName, EmailAddress};
 use braid_db::{Db, agents};
 
 use crate::Settings;
-use crate::workers::{EmailDelivery, Workers};
+use crate::workers::{ChatFallback, EmailDelivery, Workers};
 
 /// The credentials of an admin created on first start, shown once.
 #[derive(Debug, Clone)]
@@ -57,7 +57,24 @@ impl Application {
             chrono::Duration::hours(settings.idempotency_ttl_hours.into()),
             auth.login_window,
             email,
+            ChatFallback { db: db.clone(), delay: chrono::Duration::seconds(settings.chat_fallback_delay_secs as i64) },
         );
+        let live = braid_live::Hub::start(db.clone(), settings.redis_url.as_deref(), workers.stopped())
+            .await
+            .map_err(|e| anyhow::anyhow!("live fan-out: {e}"))?;
+        let chat = ChatConfig {
+            visitor_ttl: chrono::Duration::seconds(settings.chat_visitor_token_ttl_secs as i64),
+            refresh_window: chrono::Duration::days(settings.chat_visitor_refresh_days.into()),
+            max_message_chars: settings.chat_max_message_chars,
+            limits: braid_api::widget::limits::WidgetLimits::new(
+                braid_api::widget::limits::Rates {
+                    sessions_per_address: settings.chat_sessions_per_minute,
+                    messages_per_visitor: settings.chat_messages_per_minute,
+                    messages_per_address: settings.chat_address_messages_per_minute,
+                },
+                redis.clone(),
+            ),
+        };
 
         let listener =
             TcpListener::bind(&settings.listen).with_context(|| format!("cannot listen on {}", settings.listen))?;
@@ -83,6 +100,8 @@ impl Application {
             },
             blobs: braid_channels::blobs::BlobStore::new(&settings.data_dir),
             cpu: braid_api::cpu::CpuPool::new(settings.parse_threads),
+            chat,
+            live,
         });
         let server = HttpServer::new(move || braid_api::app(state.clone()))
             .listen(listener)?

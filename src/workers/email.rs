@@ -84,7 +84,9 @@ impl EmailDelivery {
     async fn deliver(&self, delivery: Delivery) -> Result<(), DbError> {
         let (support, tokens) = (self.support_address.clone(), self.reply_tokens.clone());
         let message = delivery.message.clone();
+        let text = bundle_text(&delivery);
         let prepared = self.db.run(move |conn| prepare(conn, &message, &support, &tokens)).await?;
+        let prepared = prepared.map(|prepared| Prepared { text, ..prepared });
         let prepared = match prepared {
             Ok(prepared) => self.with_attachments(prepared, &delivery.message.details).await,
             Err(reason) => Err(reason),
@@ -156,6 +158,12 @@ impl EmailDelivery {
         let message = outbound::compose(&email).map_err(|e| SendError::Permanent(e.to_string()))?;
         self.mailer.send(message).await
     }
+}
+
+/// What the mail says: the message, or the chat replies of a bundle one after another.
+fn bundle_text(delivery: &Delivery) -> String {
+    let texts: Vec<&str> = delivery.messages().iter().map(|m| m.text.as_str()).collect();
+    texts.join("\n\n")
 }
 
 /// `base · 2^(attempt-1)`, at most an hour.

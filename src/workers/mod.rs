@@ -2,8 +2,10 @@
 //! loop that stops when shutdown is signalled; coordination between nodes goes through
 //! the database (leases on outbox rows), so running them everywhere is safe.
 
+mod chat;
 mod email;
 
+pub use chat::ChatFallback;
 pub use email::EmailDelivery;
 
 use std::time::Duration;
@@ -25,14 +27,23 @@ impl Workers {
         idempotency_ttl: chrono::Duration,
         login_window: chrono::Duration,
         email: Option<EmailDelivery>,
+        chat: ChatFallback,
     ) -> Self {
         let (stop, stopped) = watch::channel(false);
-        let mut tasks = vec![tokio::spawn(housekeeping(db, idempotency_ttl, login_window, stopped.clone()))];
+        let mut tasks = vec![
+            tokio::spawn(housekeeping(db, idempotency_ttl, login_window, stopped.clone())),
+            tokio::spawn(chat.run(stopped.clone())),
+        ];
         match email {
             Some(email) => tasks.push(tokio::spawn(email.run(stopped))),
             None => tracing::info!("no smtp_url: email replies stay queued in the outbox"),
         }
         Self { stop, tasks }
+    }
+
+    /// Turns true when the workers are told to stop (for tasks started elsewhere).
+    pub fn stopped(&self) -> watch::Receiver<bool> {
+        self.stop.subscribe()
     }
 
     /// Signals every worker and waits for it to finish its current round.

@@ -10,6 +10,7 @@ mod hostile;
 mod authorization;
 mod binary;
 mod bounded_work;
+mod chat;
 mod conventions;
 mod customer_attributes;
 mod customer_context;

@@ -236,7 +236,12 @@ impl ResponseError for ApiError {
             code: self.code,
             extra: self.extra.clone(),
         };
-        HttpResponse::build(status).content_type(ContentType(mime_problem())).json_body(&problem)
+        let mut response = HttpResponse::build(status);
+        // A rate limit says when to come back, in the header clients read.
+        if let Some(seconds) = self.extra.as_ref().and_then(|extra| extra["retry_after"].as_u64()) {
+            response.insert_header((actix_web::http::header::RETRY_AFTER, seconds));
+        }
+        response.content_type(ContentType(mime_problem())).json_body(&problem)
     }
 }
 
@@ -346,6 +351,18 @@ pub mod responses {
         #[response(status = 401, content_type = "application/problem+json")]
         Unauthorized(Problem),
         /// The credentials lack the needed role or scope (`code: forbidden`).
+        #[response(status = 403, content_type = "application/problem+json")]
+        Forbidden(Problem),
+    }
+
+    /// Answers of the widget's calls that need a visitor token.
+    #[derive(IntoResponses)]
+    #[expect(dead_code, reason = "only read by the OpenAPI derive")]
+    pub enum VisitorAuth {
+        /// No valid visitor token (`code: unauthorized`): start a new session.
+        #[response(status = 401, content_type = "application/problem+json")]
+        Unauthorized(Problem),
+        /// The page's origin is not among the site's allowed origins (`code: forbidden`).
         #[response(status = 403, content_type = "application/problem+json")]
         Forbidden(Problem),
     }

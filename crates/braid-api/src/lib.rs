@@ -7,6 +7,7 @@
 mod agents;
 mod api_keys;
 mod attachments;
+mod chat_sites;
 pub mod client;
 pub mod cpu;
 mod customers;
@@ -22,17 +23,21 @@ pub mod password;
 mod principal;
 mod request_id;
 mod sessions;
+mod sockets;
 mod state;
+mod stream;
 mod teams;
 pub mod throttle;
 mod tickets;
 pub mod tokens;
+pub mod widget;
 
 pub use error::{ApiError, ErrorCode};
 pub use metrics::Metrics;
 pub use openapi::openapi;
 pub use principal::Principal;
 pub use state::{AppState, AuthConfig, EmailConfig, Limits};
+pub use widget::ChatConfig;
 
 use actix_web::middleware::from_fn;
 use actix_web::{App, web};
@@ -66,6 +71,8 @@ pub fn app(
     app.service(openapi::docs(openapi::finish(api)))
         .service(web::redirect("/docs", "/docs/"))
         .wrap(from_fn(idempotency::guard))
+        .wrap(from_fn(wake_after_writes))
+        .wrap(from_fn(widget::cors))
         .wrap(from_fn(metrics::record))
         .wrap(from_fn(request_id::echo))
         .wrap(tracing_actix_web::TracingLogger::default())
@@ -133,4 +140,41 @@ fn routes(config: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
         .service(messages::original);
     config.service(attachments::upload).service(attachments::download);
     config.service(email::inbound).service(email::postmark).service(email::sendgrid).service(email::mailgun);
+    config
+        .service(chat_sites::create)
+        .service(chat_sites::list)
+        .service(chat_sites::get)
+        .service(chat_sites::update)
+        .service(chat_sites::add_secret)
+        .service(chat_sites::remove_secret);
+    config.service(stream::connect).service(messages::seen).service(tickets::typing);
+    config
+        .service(widget::script)
+        .service(widget::sessions::create)
+        .service(widget::messages::create)
+        .service(widget::messages::list)
+        .service(widget::messages::seen)
+        .service(widget::messages::typing)
+        .service(widget::socket::connect);
+}
+
+/// Every write that succeeded may have appended events: wake the live follower (here and,
+/// through Redis, on the other nodes) instead of leaving sockets to the next poll.
+async fn wake_after_writes(
+    request: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let write = !matches!(
+        *request.method(),
+        actix_web::http::Method::GET | actix_web::http::Method::HEAD | actix_web::http::Method::OPTIONS
+    );
+    let state = request.app_data::<web::Data<AppState>>().cloned();
+    let response = next.call(request).await?;
+    if write
+        && response.status().is_success()
+        && let Some(state) = state
+    {
+        state.live.wake();
+    }
+    Ok(response)
 }

@@ -38,6 +38,10 @@ pub struct MessageView {
     /// Outbound only: `queued`, `sent`, `delivered` or `failed`.
     #[schema(value_type = Option<String>, example = "queued")]
     pub delivery_state: Option<DeliveryState>,
+    /// The channel an outbound message really went out on, when not its own: `email` for a
+    /// chat reply the visitor never saw.
+    #[schema(value_type = Option<String>, example = json!(null))]
+    pub sent_via: Option<Channel>,
     /// Why placement put the message here, in the order the rules ran. Without
     /// `customers:read` a reason naming an identity leaves out its `value`.
     #[schema(value_type = Vec<Object>, example = json!([{"rule": "known_identity", "kind": "email", "value": "ana@example.org"}, {"rule": "latest_unsolved", "ticket": 1042}]))]
@@ -80,6 +84,7 @@ impl From<Message> for MessageView {
             html: m.html,
             channel_ref: m.channel_ref,
             delivery_state: m.delivery_state,
+            sent_via: m.sent_via,
             placement: m.placement.iter().filter_map(|reason| serde_json::to_value(reason).ok()).collect(),
             details: m.details,
             created_at: m.created_at,
@@ -460,4 +465,36 @@ async fn original(
         .insert_header(("content-disposition", format!("attachment; filename=\"{id}.{extension}\"")))
         .insert_header(("x-content-type-options", "nosniff"))
         .body(original.bytes))
+}
+
+/// The agent read the customer's messages up to this one: the chat visitor sees it as a
+/// read receipt (`seen`), and the live stream as `message.seen`.
+#[utoipa::path(
+    tag = "messages",
+    operation_id = "markMessageSeen",
+    params(("id" = String, Path, format = Uuid)),
+    responses((status = 204, description = "Recorded."), responses::Auth, responses::NotFound),
+    security(("bearer" = [])),
+)]
+#[post("/v1/messages/{id}/seen")]
+async fn seen(
+    state: web::Data<AppState>,
+    caller: Principal,
+    id: web::Path<MessageId>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::TicketsRead)?;
+    let Some(agent) = caller.agent_id() else {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "only an agent reads messages; an API key cannot mark them seen",
+        ));
+    };
+    let id = id.into_inner();
+    state.db.run(move |conn| braid_db::chat::visitors::agent_seen(conn, agent, id)).await.map_err(
+        |error| match error {
+            braid_db::DbError::NotFound => ApiError::not_found("message with this id"),
+            other => other.into(),
+        },
+    )?;
+    Ok(HttpResponse::NoContent().finish())
 }

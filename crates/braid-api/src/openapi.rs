@@ -26,6 +26,9 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
         (name = "teams", description = "Teams (admin)."),
         (name = "api-keys", description = "Scoped API keys for integrations (admin)."),
         (name = "channels", description = "Inbound channels: email webhooks for your MTA or email provider."),
+        (name = "chat", description = "Chat sites (admin): the websites that embed the widget, their allowed origins and identity secrets."),
+        (name = "widget", description = "The chat widget's public API, for browsers: sessions, messages, seen, typing, the visitor socket and the script."),
+        (name = "stream", description = "The live stream for agents and integrations: every event of the log over a WebSocket, resumable from a position."),
         (name = "operations", description = "Health, readiness and metrics."),
     ),
 )]
@@ -49,6 +52,17 @@ impl utoipa::Modify for BearerAuth {
             .components
             .get_or_insert_with(Default::default)
             .add_security_scheme("bearer", SecurityScheme::Http(scheme));
+        let visitor = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .description(Some(
+                "A chat visitor's token, from `POST /widget/v1/sessions`. Widget calls also need the page's `Origin` \
+                 to be one the site allows.",
+            ))
+            .build();
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("visitor", SecurityScheme::Http(visitor));
     }
 }
 

@@ -79,6 +79,10 @@ pub struct AppState {
     pub blobs: braid_channels::blobs::BlobStore,
     /// Where parsing runs, a few jobs at a time.
     pub cpu: crate::cpu::CpuPool,
+    /// The chat channel: visitor tokens, message limits, rates.
+    pub chat: crate::widget::ChatConfig,
+    /// Live fan-out: what sockets listen to, and what writers wake.
+    pub live: braid_live::Hub,
 }
 
 impl std::fmt::Debug for AppState {

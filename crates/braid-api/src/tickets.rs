@@ -376,3 +376,51 @@ fn if_match(req: &HttpRequest) -> Result<Option<i64>, ApiError> {
         ApiError::new(ErrorCode::PreconditionFailed, format!("If-Match `{text}` matches no version of this ticket"))
     })
 }
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"typing": true}))]
+pub struct AgentTyping {
+    pub typing: bool,
+}
+
+/// The agent is typing on this ticket (or stopped): the customer's chat visitor sees it,
+/// and so does the live stream. Not stored.
+#[utoipa::path(
+    tag = "tickets",
+    operation_id = "ticketTyping",
+    params(("id" = String, Path, format = Uuid)),
+    request_body = AgentTyping,
+    responses((status = 204, description = "Sent."), responses::Auth, responses::NotFound, responses::BadInput),
+    security(("bearer" = [])),
+)]
+#[post("/v1/tickets/{id}/typing")]
+async fn typing(
+    state: web::Data<AppState>,
+    caller: Principal,
+    id: web::Path<TicketId>,
+    body: web::Json<AgentTyping>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::TicketsWrite)?;
+    let (id, agent) = (id.into_inner(), caller.agent_id());
+    let (ticket, name) = state
+        .db
+        .run(move |conn| {
+            let ticket = tickets::get(conn, id)?;
+            let name = match agent {
+                Some(agent) => Some(braid_db::agents::get(conn, agent)?.name.as_str().to_owned()),
+                None => None,
+            };
+            Ok((ticket, name))
+        })
+        .await
+        .map_err(ticket_not_found)?;
+    state.live.signal(braid_live::Signal {
+        kind: "typing".into(),
+        customer_id: Some(ticket.customer_id.to_string()),
+        ticket_id: Some(ticket.id.to_string()),
+        payload: serde_json::json!({"by": "agent", "agent_id": agent, "name": name, "typing": body.typing}),
+        origin: String::new(),
+    });
+    Ok(HttpResponse::NoContent().finish())
+}

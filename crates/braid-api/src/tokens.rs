@@ -106,6 +106,97 @@ pub fn verify_access_token(keys: &JwtKeys, token: &str) -> Option<Verified> {
     Some(Verified { agent: claims.sub.parse().ok()?, session: claims.sid, issued_at: claims.iat })
 }
 
+/// A chat visitor's token: which visitor of which site. Signed with the agents' keys but
+/// for another audience, so neither kind of token passes for the other.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct VisitorClaims {
+    pub sub: String,
+    pub site: String,
+    pub iss: String,
+    pub aud: String,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+const VISITOR_AUDIENCE: &str = "braid-widget";
+
+pub fn issue_visitor_token(
+    keys: &JwtKeys,
+    visitor: braid_core::VisitorId,
+    site: braid_core::SiteId,
+    ttl: Duration,
+) -> Result<(String, i64), jsonwebtoken::errors::Error> {
+    let now = Utc::now().timestamp();
+    let claims = VisitorClaims {
+        sub: visitor.to_string(),
+        site: site.to_string(),
+        iss: ISSUER.into(),
+        aud: VISITOR_AUDIENCE.into(),
+        iat: now,
+        exp: now + ttl.num_seconds(),
+    };
+    let header = Header { kid: Some(keys.kid.clone()), ..Header::new(Algorithm::HS256) };
+    Ok((jsonwebtoken::encode(&header, &claims, &keys.signing)?, claims.exp))
+}
+
+/// The visitor and site a visitor token names. `expired_grace`: how long after expiry it
+/// still counts (a session refresh takes an expired token; every other call takes none).
+pub fn verify_visitor_token(
+    keys: &JwtKeys,
+    token: &str,
+    expired_grace: Duration,
+) -> Option<(braid_core::VisitorId, braid_core::SiteId)> {
+    let header = jsonwebtoken::decode_header(token).ok()?;
+    if header.alg != Algorithm::HS256 {
+        return None;
+    }
+    let key = keys.verifying.get(header.kid.as_deref()?)?;
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.leeway = u64::try_from(expired_grace.num_seconds()).unwrap_or(0);
+    validation.set_issuer(&[ISSUER]);
+    validation.set_audience(&[VISITOR_AUDIENCE]);
+    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    let claims = jsonwebtoken::decode::<VisitorClaims>(token, key, &validation).ok()?.claims;
+    Some((claims.sub.parse().ok()?, claims.site.parse().ok()?))
+}
+
+/// What a site's own backend says about its user, in a token signed with the site's
+/// secret.
+#[derive(Debug, Deserialize)]
+pub struct IdentityClaims {
+    pub sub: Option<String>,
+    pub exp: i64,
+    pub iat: Option<i64>,
+    pub email: Option<String>,
+    #[serde(default)]
+    pub email_verified: bool,
+    pub name: Option<String>,
+}
+
+/// Checks a site's identity token: HS256 only (`alg:none` and every other algorithm are
+/// refused), a `kid` naming one of `secrets`, a good signature, `exp` required. The
+/// lifetime rule is the caller's (`braid_core::chat::check_lifetime`).
+pub fn verify_identity_token(
+    secrets: &[(String, String)],
+    token: &str,
+) -> Result<IdentityClaims, braid_core::chat::TokenRefusal> {
+    use braid_core::chat::TokenRefusal;
+    let header = jsonwebtoken::decode_header(token).map_err(|_| TokenRefusal::Signature)?;
+    if header.alg != Algorithm::HS256 {
+        return Err(TokenRefusal::Signature);
+    }
+    let kid = header.kid.ok_or(TokenRefusal::Signature)?;
+    let (_, secret) = secrets.iter().find(|(k, _)| *k == kid).ok_or(TokenRefusal::Signature)?;
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.leeway = 0;
+    validation.validate_aud = false;
+    validation.validate_exp = false;
+    validation.set_required_spec_claims(&["exp"]);
+    jsonwebtoken::decode::<IdentityClaims>(token, &DecodingKey::from_secret(secret.as_bytes()), &validation)
+        .map(|data| data.claims)
+        .map_err(|_| TokenRefusal::Signature)
+}
+
 /// The key that derives a refresh token's successor from the token itself.
 pub struct SuccessorKey(Vec<u8>);
 

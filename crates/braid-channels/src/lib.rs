@@ -6,6 +6,7 @@
 //! auto-reply); HTTP stays in braid-api and storage in braid-db.
 
 pub mod blobs;
+pub mod chat;
 pub mod email;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -56,6 +56,13 @@ pub enum EventKind {
     TeamCreated,
     #[serde(rename = "team.updated")]
     TeamUpdated,
+    #[serde(rename = "chat_site.created")]
+    ChatSiteCreated,
+    #[serde(rename = "chat_site.updated")]
+    ChatSiteUpdated,
+    /// A participant read messages up to one (a visitor, or an agent).
+    #[serde(rename = "message.seen")]
+    MessageSeen,
 }
 
 text_enum!(EventKind, "kind", {
@@ -74,4 +81,6 @@ text_enum!(EventKind, "kind", {
     MessageCreated => "message.created", MessageUpdated => "message.updated",
     AgentCreated => "agent.created", AgentUpdated => "agent.updated",
     TeamCreated => "team.created", TeamUpdated => "team.updated",
+    ChatSiteCreated => "chat_site.created", ChatSiteUpdated => "chat_site.updated",
+    MessageSeen => "message.seen",
 });

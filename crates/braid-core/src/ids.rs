@@ -101,6 +101,14 @@ id_type!(
     /// A pending outbound delivery.
     OutboxId, "outbox_id"
 );
+id_type!(
+    /// A website that embeds the chat widget.
+    SiteId, "site_id"
+);
+id_type!(
+    /// One browser's visitor on a chat site.
+    VisitorId, "visitor_id"
+);
 
 #[cfg(test)]
 mod tests {

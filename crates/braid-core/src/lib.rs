@@ -5,6 +5,7 @@
 pub mod access;
 pub mod agent;
 pub mod attribute;
+pub mod chat;
 pub mod customer;
 pub mod event;
 pub mod ids;
@@ -22,7 +23,8 @@ pub use attribute::{AttributeKey, AttributeKind, AttributeLabel, ListOptions};
 pub use customer::{CustomerName, EmailAddress, IdentityKind, IdentityValue, PhoneNumber, Trust, TrustSource};
 pub use event::EventKind;
 pub use ids::{
-    AgentId, CustomerId, IdentityId, MergeId, MessageId, NoteId, OutboxId, SuggestionId, TeamId, ThreadId, TicketId,
+    AgentId, CustomerId, IdentityId, MergeId, MessageId, NoteId, OutboxId, SiteId, SuggestionId, TeamId, ThreadId,
+    TicketId, VisitorId,
 };
 pub use message::{AuthorKind, Channel, DeliveryState, Direction};
 pub use note::NoteBody;

@@ -68,6 +68,27 @@ pub struct Position {
     pub seq: i64,
 }
 
+/// Written `<tx>.<seq>`: what the live stream and the widget send with every frame and
+/// take back to resume.
+impl std::fmt::Display for Position {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.tx, self.seq)
+    }
+}
+
+impl std::str::FromStr for Position {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        let (tx, seq) = s.split_once('.').ok_or(())?;
+        let (tx, seq) = (tx.parse().map_err(|_| ())?, seq.parse().map_err(|_| ())?);
+        if tx < 0 || seq < 0 {
+            return Err(());
+        }
+        Ok(Position { tx, seq })
+    }
+}
+
 /// Appends events in the caller's transaction. No lock is taken: the log's order is
 /// settled by the reader ([`since`]), so concurrent writers commit side by side.
 pub fn append(conn: &mut DbConn, batch: Vec<NewEvent>) -> Result<(), DbError> {
@@ -104,11 +125,43 @@ type Row = (i64, i64, String, String, Option<String>, Option<String>, String, ch
 /// that commits later always has a later position than anything returned here, so a
 /// reader that resumes from its last position misses nothing.
 pub fn since(conn: &mut DbConn, after: Option<Position>, limit: i64) -> Result<Vec<Event>, DbError> {
+    read(conn, None, after, limit)
+}
+
+/// [`since`], for one customer's events only (a chat visitor's).
+pub fn since_for_customer(
+    conn: &mut DbConn,
+    customer: &str,
+    after: Option<Position>,
+    limit: i64,
+) -> Result<Vec<Event>, DbError> {
+    read(conn, Some(customer), after, limit)
+}
+
+/// The last final position: a reader that loads the present state after reading it, then
+/// follows the log from it, misses nothing (it may see a change twice).
+pub fn head(conn: &mut DbConn) -> Result<Position, DbError> {
+    let horizon = dialect::event_horizon(conn)?;
+    let last: Option<(i64, i64)> = events::table
+        .filter(events::tx.lt(horizon))
+        .order((events::tx.desc(), events::seq.desc()))
+        .select((events::tx, events::seq))
+        .first(conn)
+        .optional()?;
+    Ok(last.map(|(tx, seq)| Position { tx, seq }).unwrap_or_default())
+}
+
+fn read(conn: &mut DbConn, customer: Option<&str>, after: Option<Position>, limit: i64) -> Result<Vec<Event>, DbError> {
     let after = after.unwrap_or(Position { tx: i64::MIN, seq: i64::MIN });
     let horizon = dialect::event_horizon(conn)?;
-    let rows: Vec<Row> = events::table
+    let mut query = events::table
         .filter(events::tx.ge(after.tx).and(events::tx.gt(after.tx).or(events::seq.gt(after.seq))))
         .filter(events::tx.lt(horizon))
+        .into_boxed();
+    if let Some(customer) = customer {
+        query = query.filter(events::customer_id.eq(customer));
+    }
+    let rows: Vec<Row> = query
         .order((events::tx.asc(), events::seq.asc()))
         .limit(limit)
         .select((

@@ -7,6 +7,7 @@
 
 pub mod agents;
 pub mod auth;
+pub mod chat;
 mod connection;
 pub mod customers;
 pub mod dialect;

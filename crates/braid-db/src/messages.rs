@@ -33,6 +33,11 @@ pub struct Message {
     pub details: serde_json::Value,
     /// The address an outbound email went to, once sent.
     pub sent_to: Option<String>,
+    /// The channel an outbound message really went out on, when not its own (a chat reply
+    /// the visitor never saw, sent by email).
+    pub sent_via: Option<Channel>,
+    /// The identity an inbound message came from.
+    pub identity_id: Option<IdentityId>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -53,6 +58,8 @@ struct MessageRow {
     placement: String,
     details: String,
     sent_to: Option<String>,
+    sent_via: Option<String>,
+    identity_id: Option<String>,
     created_at: NaiveDateTime,
 }
 
@@ -75,6 +82,8 @@ impl TryFrom<MessageRow> for Message {
             placement: serde_json::from_str(&row.placement)?,
             details: serde_json::from_str(&row.details)?,
             sent_to: row.sent_to,
+            sent_via: row.sent_via.map(|c| c.parse()).transpose()?,
+            identity_id: row.identity_id.map(|id| id.parse()).transpose()?,
             created_at: from_db(row.created_at),
         })
     }
@@ -82,6 +91,19 @@ impl TryFrom<MessageRow> for Message {
 
 pub fn get(conn: &mut DbConn, id: MessageId) -> Result<Message, DbError> {
     messages::table.find(id.to_string()).select(MessageRow::as_select()).first(conn)?.try_into()
+}
+
+/// Messages by id, oldest first (ids not found are left out).
+pub fn get_many(conn: &mut DbConn, ids: &[String]) -> Result<Vec<Message>, DbError> {
+    messages::table
+        .filter(dialect::planned_each_time())
+        .filter(messages::id.eq_any(ids))
+        .order((messages::created_at.asc(), messages::id.asc()))
+        .select(MessageRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(Message::try_from)
+        .collect()
 }
 
 /// Our own outbound message with this channel reference (an inbound message may carry
@@ -250,6 +272,8 @@ pub fn insert(conn: &mut DbConn, mut new: NewMessage) -> Result<Message, DbError
         placement: new.placement,
         details: new.details,
         sent_to: None,
+        sent_via: None,
+        identity_id: new.identity_id,
         created_at: crate::truncate_to_micros(new.at),
     })
 }

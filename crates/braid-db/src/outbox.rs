@@ -47,6 +47,9 @@ pub struct Delivery {
     /// Attempts so far, this one included.
     pub attempt: i32,
     pub message: Message,
+    /// Several messages sent as one (chat replies a visitor never saw, by email): their
+    /// texts in order, `message` first. Empty for a message of its own.
+    pub bundle: Vec<Message>,
 }
 
 /// Leases due deliveries of `channel` for `lease`; a worker that dies mid-delivery loses
@@ -62,10 +65,14 @@ pub fn claim(
         let ids = dialect::claim_outbox(conn, channel.as_str(), to_db(now), to_db(now + lease), limit)?;
         let mut deliveries = Vec::with_capacity(ids.len());
         for id in ids {
-            let (message_id, attempt): (String, i32) =
-                outbox::table.find(&id).select((outbox::message_id, outbox::attempts)).first(conn)?;
+            let (message_id, attempt, bundle): (String, i32, Option<String>) =
+                outbox::table.find(&id).select((outbox::message_id, outbox::attempts, outbox::bundle)).first(conn)?;
             let message = messages::get(conn, message_id.parse()?)?;
-            deliveries.push(Delivery { id: id.parse()?, attempt, message });
+            let bundle = match bundle {
+                Some(ids) => messages::get_many(conn, &serde_json::from_str::<Vec<String>>(&ids)?)?,
+                None => vec![],
+            };
+            deliveries.push(Delivery { id: id.parse()?, attempt, message, bundle });
         }
         Ok(deliveries)
     })
@@ -87,9 +94,11 @@ pub fn assign_channel_ref(conn: &mut DbConn, message: &Message, channel_ref: &st
 /// its owner read it: see `placement`'s round trip).
 pub fn sent(conn: &mut DbConn, delivery: &Delivery, to: &str) -> Result<(), DbError> {
     dialect::write_transaction(conn, |conn| {
-        diesel::update(messages_table::table.find(delivery.message.id.to_string()))
-            .set(messages_table::sent_to.eq(to.to_lowercase()))
-            .execute(conn)?;
+        for message in delivery.messages() {
+            diesel::update(messages_table::table.find(message.id.to_string()))
+                .set(messages_table::sent_to.eq(to.to_lowercase()))
+                .execute(conn)?;
+        }
         finish_in(conn, delivery, "sent", DeliveryState::Sent, None)
     })
 }
@@ -143,24 +152,35 @@ fn finish_in(
             outbox::updated_at.eq(to_db(now)),
         ))
         .execute(conn)?;
-    let mut details = delivery.message.details.clone();
-    if let (Some(error), Some(object)) = (error, details.as_object_mut()) {
-        object.insert("delivery_error".into(), serde_json::Value::String(error.to_owned()));
+    let mut changed = Vec::new();
+    for message in delivery.messages() {
+        let mut details = message.details.clone();
+        if let (Some(error), Some(object)) = (error, details.as_object_mut()) {
+            object.insert("delivery_error".into(), serde_json::Value::String(error.to_owned()));
+        }
+        diesel::update(messages_table::table.find(message.id.to_string()))
+            .set((
+                messages_table::delivery_state.eq(delivery_state.as_str()),
+                messages_table::details.eq(details.to_string()),
+            ))
+            .execute(conn)?;
+        let message = messages::get(conn, message.id)?;
+        let customer = crate::customers::owner_of_thread(conn, message.thread_id)?;
+        let mut event = events::NewEvent::new(EventKind::MessageUpdated, message.id, &message, now)?.customer(customer);
+        if let Some(ticket) = message.ticket_id {
+            event = event.ticket(ticket);
+        }
+        changed.push(event);
     }
-    diesel::update(messages_table::table.find(delivery.message.id.to_string()))
-        .set((
-            messages_table::delivery_state.eq(delivery_state.as_str()),
-            messages_table::details.eq(details.to_string()),
-        ))
-        .execute(conn)?;
-    let message = messages::get(conn, delivery.message.id)?;
-    let customer = crate::customers::owner_of_thread(conn, message.thread_id)?;
-    let mut event = events::NewEvent::new(EventKind::MessageUpdated, message.id, &message, now)?.customer(customer);
-    if let Some(ticket) = message.ticket_id {
-        event = event.ticket(ticket);
-    }
-    events::append(conn, vec![event])?;
+    events::append(conn, changed)?;
     Ok(())
+}
+
+impl Delivery {
+    /// The messages this delivery carries: the bundle, or the message alone.
+    pub fn messages(&self) -> &[Message] {
+        if self.bundle.is_empty() { std::slice::from_ref(&self.message) } else { &self.bundle }
+    }
 }
 
 /// A delivery report said our message `channel_ref` could not be delivered: the message
@@ -179,7 +199,7 @@ pub fn bounced(conn: &mut DbConn, channel: Channel, channel_ref: &str, reason: &
     let Some((id, attempt)) = entry else {
         return Ok(false);
     };
-    let delivery = Delivery { id: id.parse()?, attempt, message };
+    let delivery = Delivery { id: id.parse()?, attempt, message, bundle: vec![] };
     finish_in(conn, &delivery, "failed", DeliveryState::Failed, Some(reason))?;
     Ok(true)
 }

@@ -109,6 +109,42 @@ diesel::table! {
         content_digest -> Nullable<Text>,
         identity_id -> Nullable<Text>,
         sent_to -> Nullable<Text>,
+        sent_via -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    chat_sites (id) {
+        id -> Text,
+        site_key -> Text,
+        name -> Text,
+        slug -> Text,
+        allowed_origins -> Text,
+        strict -> Bool,
+        max_identity_token_secs -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    chat_site_secrets (site_id, kid) {
+        site_id -> Text,
+        kid -> Text,
+        secret -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    chat_visitors (id) {
+        id -> Text,
+        site_id -> Text,
+        identity_kind -> Text,
+        identity_value -> Text,
+        verified -> Bool,
+        online_until -> Nullable<Timestamp>,
+        created_at -> Timestamp,
     }
 }
 
@@ -137,6 +173,7 @@ diesel::table! {
         last_error -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        bundle -> Nullable<Text>,
     }
 }
 
@@ -307,6 +344,8 @@ diesel::joinable!(sessions -> agents (agent_id));
 diesel::joinable!(merge_moves -> merges (merge_id));
 diesel::joinable!(customer_attributes -> attribute_definitions (key));
 diesel::joinable!(customer_notes -> customers (customer_id));
+diesel::joinable!(chat_site_secrets -> chat_sites (site_id));
+diesel::joinable!(chat_visitors -> chat_sites (site_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     agents,
@@ -325,6 +364,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     attribute_definitions,
     customer_attributes,
     customer_notes,
+    chat_sites,
+    chat_site_secrets,
+    chat_visitors,
 );
 
 // The access-token check reads an agent and their session in one query.

@@ -1,0 +1,231 @@
+//! `GET /v1/stream`: every event of the log, live, over a WebSocket, for agents' inboxes
+//! and integrations; with the signals that are never stored (typing, presence).
+
+use std::sync::Arc;
+
+use actix_web::http::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use braid_core::Scope;
+use braid_db::events::{Event, Position};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::broadcast::error::RecvError;
+use utoipa::IntoParams;
+
+use crate::sockets::{self, Heard, Socket};
+use crate::widget::messages::parse_position;
+use crate::{ApiError, AppState, Principal, principal};
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StreamQuery {
+    /// The last position the client saw (or send it as `Last-Event-ID`): the stream first
+    /// sends every event after it, from the database.
+    pub after: Option<String>,
+}
+
+/// Events read from the database per query while catching up.
+const PAGE: i64 = 500;
+
+/// The live stream.
+///
+/// Credentials: `Authorization: Bearer` (an agent's access token or an API key) on the
+/// upgrade, or, from a browser, a first frame `{"type":"auth","token":"…"}` within 10 s.
+/// It needs `tickets:read` and `customers:read`: events carry customers' messages.
+///
+/// Frames: `{"type":"event","position","kind","subject_id","customer_id","ticket_id",
+/// "payload","created_at"}` for each event in log order, and `typing` / `presence`
+/// signals (`position`: the last event's). Reconnect with `after=<last position>`: nothing
+/// is missed and nothing repeated. Send `{"type":"typing","customer_id","ticket_id",
+/// "typing":true}` to show a visitor the agent is typing. Close codes: 4001 credentials
+/// refused, 4003 a scope is missing, 4008 too slow (reconnect with `after`).
+#[utoipa::path(
+    tag = "stream",
+    operation_id = "stream",
+    params(StreamQuery, ("Last-Event-ID" = Option<String>, Header, description = "The same as `after`.")),
+    responses(
+        (status = 101, description = "Switching to the WebSocket protocol."),
+        (status = 400, description = "Not a WebSocket upgrade, or a malformed position.", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::error::responses::Auth,
+    ),
+    security(("bearer" = [])),
+)]
+#[get("/v1/stream")]
+async fn connect(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    body: web::Payload,
+    query: web::Query<StreamQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let last_event_id = request.headers().get("last-event-id").and_then(|v| v.to_str().ok());
+    let after = query.after.as_deref().or(last_event_id).map(parse_position).transpose()?;
+    // Credentials on the upgrade are checked before it: a refusal is a plain 401/403.
+    let caller = match request.headers().get(AUTHORIZATION) {
+        Some(_) => Some(authorized(&state, request.headers()).await?),
+        None => None,
+    };
+    let (response, session, stream) = actix_ws::handle(&request, body)
+        .map_err(|e| ApiError::new(crate::ErrorCode::BadRequest, format!("not a WebSocket upgrade: {e}")))?;
+    actix_web::rt::spawn(run(state.into_inner(), Socket::new(session, stream), caller, after));
+    Ok(response)
+}
+
+async fn authorized(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
+    let caller = principal::authenticate(state, headers).await?;
+    caller.require(Scope::TicketsRead)?;
+    caller.require(Scope::CustomersRead)?;
+    Ok(caller)
+}
+
+async fn run(state: Arc<AppState>, mut socket: Socket, caller: Option<Principal>, after: Option<Position>) {
+    let caller = match caller {
+        Some(caller) => caller,
+        None => {
+            let Some(token) = socket.auth_token().await else {
+                return socket.close(sockets::UNAUTHORIZED, "send {\"type\":\"auth\",\"token\":…} first").await;
+            };
+            let mut headers = HeaderMap::new();
+            if let Ok(value) = HeaderValue::from_str(&format!("Bearer {token}")) {
+                headers.insert(AUTHORIZATION, value);
+            }
+            match authorized(&state, &headers).await {
+                Ok(caller) => caller,
+                Err(error) if error.code == crate::ErrorCode::Forbidden => {
+                    return socket.close(sockets::FORBIDDEN, &error.detail).await;
+                }
+                Err(error) => return socket.close(sockets::UNAUTHORIZED, &error.detail).await,
+            }
+        }
+    };
+    let mut live = state.live.subscribe();
+    let mut last = match after {
+        Some(after) => after,
+        None => match state.db.run(braid_db::events::head).await {
+            Ok(head) => head,
+            Err(_) => return socket.close(1011, "try again").await,
+        },
+    };
+    if !socket.send(&json!({"type": "ready", "position": last.to_string()})).await {
+        return;
+    }
+    // Catch up from the database, page by page; live events already heard are skipped
+    // below by their position.
+    loop {
+        let from = last;
+        let page = match state.db.run(move |conn| braid_db::events::since(conn, Some(from), PAGE)).await {
+            Ok(page) => page,
+            Err(_) => return socket.close(1011, "try again").await,
+        };
+        let full = page.len() as i64 == PAGE;
+        for event in page {
+            last = event.position;
+            if !socket.send(&event_frame(&event)).await {
+                return;
+            }
+        }
+        if !full {
+            break;
+        }
+    }
+    let agent = caller.agent_id();
+    presence(&state, agent, true);
+    let mut beat = tokio::time::interval(sockets::PING_EVERY);
+    beat.tick().await;
+    let why = loop {
+        tokio::select! {
+            event = live.events.recv() => match event {
+                Ok(event) if event.position <= last => {}
+                Ok(event) => {
+                    last = event.position;
+                    if !socket.send(&event_frame(&event)).await {
+                        break (1000, "closed");
+                    }
+                }
+                Err(RecvError::Lagged(_)) => break (sockets::SLOW, "too far behind; reconnect with after"),
+                Err(RecvError::Closed) => break (1001, "the server is stopping"),
+            },
+            signal = live.signals.recv() => {
+                if let Ok(signal) = signal {
+                    let mut frame = json!({
+                        "type": signal.kind,
+                        "position": last.to_string(),
+                        "customer_id": signal.customer_id,
+                        "ticket_id": signal.ticket_id,
+                    });
+                    if let (Some(frame), Some(payload)) = (frame.as_object_mut(), signal.payload.as_object()) {
+                        for (key, value) in payload {
+                            frame.entry(key.clone()).or_insert(value.clone());
+                        }
+                    }
+                    socket.send(&frame).await;
+                }
+            }
+            heard = socket.hear() => match heard {
+                Heard::Text(text) => {
+                    if let Some(answer) = take(&state, &caller, &text).await {
+                        socket.send(&answer).await;
+                    }
+                }
+                Heard::Nothing => {}
+                Heard::Gone => break (1000, "bye"),
+            },
+            _ = beat.tick() => {
+                if !socket.beat().await {
+                    break (1001, "no answer to pings");
+                }
+            }
+        }
+    };
+    presence(&state, agent, false);
+    socket.close(why.0, why.1).await;
+}
+
+fn event_frame(event: &Event) -> Value {
+    json!({
+        "type": "event",
+        "position": event.position.to_string(),
+        "kind": event.kind.as_str(),
+        "subject_id": event.subject_id,
+        "customer_id": event.customer_id,
+        "ticket_id": event.ticket_id,
+        "payload": event.payload,
+        "created_at": event.created_at,
+    })
+}
+
+fn presence(state: &AppState, agent: Option<braid_core::AgentId>, online: bool) {
+    if let Some(agent) = agent {
+        state.live.signal(braid_live::Signal {
+            kind: "presence".into(),
+            customer_id: None,
+            ticket_id: None,
+            payload: json!({"by": "agent", "agent_id": agent, "online": online}),
+            origin: String::new(),
+        });
+    }
+}
+
+/// A frame from the client: typing, shown to the visitor of that customer.
+async fn take(state: &AppState, caller: &Principal, text: &str) -> Option<Value> {
+    let frame: Value = serde_json::from_str(text).ok()?;
+    if frame["type"] != "typing" {
+        return Some(sockets::error_frame("bad_request", "the stream takes `typing` frames only"));
+    }
+    let Some(customer) = frame["customer_id"].as_str().filter(|c| c.parse::<braid_core::CustomerId>().is_ok()) else {
+        return Some(sockets::error_frame("validation_failed", "typing needs a `customer_id`"));
+    };
+    let name = match caller.agent_id() {
+        Some(agent) => {
+            state.db.run(move |conn| braid_db::agents::get(conn, agent)).await.ok().map(|a| a.name.as_str().to_owned())
+        }
+        None => None,
+    };
+    state.live.signal(braid_live::Signal {
+        kind: "typing".into(),
+        customer_id: Some(customer.to_owned()),
+        ticket_id: frame["ticket_id"].as_str().map(str::to_owned),
+        payload: json!({"by": "agent", "agent_id": caller.agent_id(), "name": name, "typing": frame["typing"].as_bool().unwrap_or(false)}),
+        origin: String::new(),
+    });
+    None
+}
