@@ -4,9 +4,13 @@
 //   cargo build --bin braid && (cd tests/browser && npm ci && npm test)
 //
 // BRAID_BIN overrides the binary (default target/debug/braid), CHROMIUM the browser.
+// WIDGET_JS=path serves that file to the page instead of the binary's widget.js, to work
+// on the widget without rebuilding braid.
 'use strict';
 
 const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
 const { after, before, describe, test } = require('node:test');
 const { chromium } = require('playwright-core');
 const { eventually, signIdentity, sleep, startStack } = require('./harness');
@@ -30,6 +34,10 @@ after(async () => {
 function scenario(name, fn) {
   test(name, async () => {
     const context = await browser.newContext();
+    if (process.env.WIDGET_JS) {
+      await context.route('**/widget/v1/widget.js', (route) =>
+        route.fulfill({ contentType: 'text/javascript', body: fs.readFileSync(process.env.WIDGET_JS) }));
+    }
     const said = [];
     context.on('page', (p) => {
       p.on('console', (m) => said.push(`console.${m.type()}: ${m.text()}`));
@@ -94,6 +102,14 @@ function state(page) {
 }
 
 describe('the chat widget in a browser', () => {
+  test('braid serves this checkout\'s widget.js (a stale binary would test an old script)', async () => {
+    const served = await fetch(`${server.url}/widget/v1/widget.js`);
+    assert.equal(served.status, 200);
+    assert.match(served.headers.get('content-type'), /javascript/);
+    const source = fs.readFileSync(path.join(__dirname, '../../crates/braid-api/src/widget/widget.js'), 'utf8');
+    assert.ok(await served.text() === source, 'rebuild braid: its widget.js differs from the source');
+  });
+
   scenario('a visitor asks, the agent answers over REST, and the page shows the answer', async (context) => {
     const page = await visit(context);
     // Markup in a message is text, never HTML.
