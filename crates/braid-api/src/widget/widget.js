@@ -227,10 +227,11 @@
     };
   }
 
-  // Backoff with full jitter: up to 0.5 s, 1 s, 2 s … 30 s.
+  // Exponential backoff with jitter: 0.25–0.5 s, 0.5–1 s, 1–2 s … 15–30 s, so that many
+  // widgets dropped at once by a restart do not come back in step.
   function retry(delay) {
     setState('reconnecting');
-    if (delay == null) delay = Math.random() * Math.min(30000, 500 * Math.pow(2, attempt));
+    if (delay == null) delay = Math.min(30000, 500 * Math.pow(2, attempt)) * (0.5 + Math.random() / 2);
     attempt++;
     clearTimeout(retryTimer);
     retryTimer = setTimeout(connect, delay);
