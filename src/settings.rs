@@ -108,6 +108,10 @@ pub struct Settings {
     /// Widget messages per visitor, and per client address, per minute (0: no limit).
     pub chat_messages_per_minute: u32,
     pub chat_address_messages_per_minute: u32,
+    /// Socket connects and history reads per client address per minute (0: no limit).
+    pub chat_address_reads_per_minute: u32,
+    /// Typing and seen per visitor per minute (0: no limit).
+    pub chat_signals_per_minute: u32,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
@@ -164,6 +168,8 @@ impl Default for Settings {
             chat_sessions_per_minute: 30,
             chat_messages_per_minute: 30,
             chat_address_messages_per_minute: 120,
+            chat_address_reads_per_minute: 120,
+            chat_signals_per_minute: 120,
             smtp_max_attempts: 8,
         }
     }

@@ -71,6 +71,8 @@ impl Application {
                     sessions_per_address: settings.chat_sessions_per_minute,
                     messages_per_visitor: settings.chat_messages_per_minute,
                     messages_per_address: settings.chat_address_messages_per_minute,
+                    reads_per_address: settings.chat_address_reads_per_minute,
+                    signals_per_visitor: settings.chat_signals_per_minute,
                 },
                 redis.clone(),
             ),

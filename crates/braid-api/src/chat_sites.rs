@@ -303,6 +303,9 @@ async fn remove_secret(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Admin)?;
     let (id, kid) = path.into_inner();
+    if braid_core::chat::site_slug(&kid).is_err() {
+        return Err(ApiError::not_found("secret with this key id"));
+    }
     state.db.run(move |conn| chat::remove_secret(conn, id, &kid)).await.map_err(db_error)?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -62,7 +62,11 @@ async fn connect(
     // Credentials on the upgrade are checked before it: a refusal is a plain 401/403.
     let upgrade = request.headers().get("upgrade").is_some_and(|u| u.as_bytes().eq_ignore_ascii_case(b"websocket"));
     let caller = match request.headers().get(AUTHORIZATION) {
-        Some(_) => Some(authorized(&state, request.headers()).await?),
+        Some(header) => {
+            let mut headers = HeaderMap::new();
+            headers.insert(AUTHORIZATION, header.clone());
+            Some((authorized(&state, &headers).await?, headers))
+        }
         // Without credentials only an upgrade may go on, to send them in its first frame.
         None if !upgrade => {
             return Err(ApiError::new(
@@ -85,8 +89,13 @@ async fn authorized(state: &AppState, headers: &HeaderMap) -> Result<Principal, 
     Ok(caller)
 }
 
-async fn run(state: Arc<AppState>, mut socket: Socket, caller: Option<Principal>, after: Option<Position>) {
-    let caller = match caller {
+async fn run(
+    state: Arc<AppState>,
+    mut socket: Socket,
+    caller: Option<(Principal, HeaderMap)>,
+    after: Option<Position>,
+) {
+    let (caller, credentials) = match caller {
         Some(caller) => caller,
         None => {
             let Some(token) = socket.auth_token().await else {
@@ -97,7 +106,7 @@ async fn run(state: Arc<AppState>, mut socket: Socket, caller: Option<Principal>
                 headers.insert(AUTHORIZATION, value);
             }
             match authorized(&state, &headers).await {
-                Ok(caller) => caller,
+                Ok(caller) => (caller, headers),
                 Err(error) if error.code == crate::ErrorCode::Forbidden => {
                     return socket.close(sockets::FORBIDDEN, &error.detail).await;
                 }
@@ -180,6 +189,11 @@ async fn run(state: Arc<AppState>, mut socket: Socket, caller: Option<Principal>
             _ = beat.tick() => {
                 if !socket.beat().await {
                     break (1001, "no answer to pings");
+                }
+                // The credential is checked again: a sign-out, a password change, a
+                // deactivation, a revoked key or an expired token ends the stream.
+                if authorized(&state, &credentials).await.is_err() {
+                    break (sockets::UNAUTHORIZED, "the credentials ended; sign in and reconnect with after");
                 }
             }
         }

@@ -1,6 +1,7 @@
 //! `braid-bench`: seed a migrated Braid database with synthetic data, then measure a
 //! running Braid server over HTTP. See `docs/benchmarks.md` and `docs/benchmarks-email.md`.
 
+mod chat;
 mod db;
 mod email;
 mod http;
@@ -32,6 +33,9 @@ enum Command {
     /// Post realistic raw emails to a running Braid's inbound endpoint and print emails/s
     /// and latency percentiles; optionally run pgbench for comparison.
     Email(email::EmailArgs),
+    /// Open many visitor sockets and time a chat message from a visitor's socket to the
+    /// agents' live stream, on one node or two; and the memory of an idle socket.
+    Chat(chat::ChatArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -39,5 +43,6 @@ fn main() -> anyhow::Result<()> {
         Command::Seed(args) => seed::seed(&args),
         Command::Run(args) => run::run(args),
         Command::Email(args) => email::email(args),
+        Command::Chat(args) => chat::chat(args),
     }
 }

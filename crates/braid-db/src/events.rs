@@ -128,14 +128,15 @@ pub fn since(conn: &mut DbConn, after: Option<Position>, limit: i64) -> Result<V
     read(conn, None, after, limit)
 }
 
-/// [`since`], for one customer's events only (a chat visitor's).
-pub fn since_for_customer(
+/// [`since`], for some customers' events only (a chat visitor's customer, and those merged
+/// into it: events keep the customer they were written for).
+pub fn since_for_customers(
     conn: &mut DbConn,
-    customer: &str,
+    customers: &[String],
     after: Option<Position>,
     limit: i64,
 ) -> Result<Vec<Event>, DbError> {
-    read(conn, Some(customer), after, limit)
+    read(conn, Some(customers), after, limit)
 }
 
 /// The last final position: a reader that loads the present state after reading it, then
@@ -151,15 +152,20 @@ pub fn head(conn: &mut DbConn) -> Result<Position, DbError> {
     Ok(last.map(|(tx, seq)| Position { tx, seq }).unwrap_or_default())
 }
 
-fn read(conn: &mut DbConn, customer: Option<&str>, after: Option<Position>, limit: i64) -> Result<Vec<Event>, DbError> {
+fn read(
+    conn: &mut DbConn,
+    customers: Option<&[String]>,
+    after: Option<Position>,
+    limit: i64,
+) -> Result<Vec<Event>, DbError> {
     let after = after.unwrap_or(Position { tx: i64::MIN, seq: i64::MIN });
     let horizon = dialect::event_horizon(conn)?;
     let mut query = events::table
         .filter(events::tx.ge(after.tx).and(events::tx.gt(after.tx).or(events::seq.gt(after.seq))))
         .filter(events::tx.lt(horizon))
         .into_boxed();
-    if let Some(customer) = customer {
-        query = query.filter(events::customer_id.eq(customer));
+    if let Some(customers) = customers {
+        query = query.filter(dialect::planned_each_time()).filter(events::customer_id.eq_any(customers));
     }
     let rows: Vec<Row> = query
         .order((events::tx.asc(), events::seq.asc()))

@@ -106,12 +106,24 @@ pub fn get_many(conn: &mut DbConn, ids: &[String]) -> Result<Vec<Message>, DbErr
         .collect()
 }
 
+/// The channels whose messages may carry `channel`'s references: a chat reply that went by
+/// email carries the email's Message-ID (its `sent_via`), so answers and bounces find it.
+/// (A chat message's own reference never looks like a Message-ID: it starts with the
+/// visitor's id, never `<`.)
+fn carriers(channel: Channel) -> Vec<&'static str> {
+    match channel {
+        Channel::Email => vec![Channel::Email.as_str(), Channel::Chat.as_str()],
+        other => vec![other.as_str()],
+    }
+}
+
 /// Our own outbound message with this channel reference (an inbound message may carry
 /// the same id: a sender can reuse anything).
 pub fn find_ours(conn: &mut DbConn, channel: Channel, channel_ref: &str) -> Result<Option<Message>, DbError> {
     messages::table
-        .filter(messages::channel.eq(channel.as_str()).and(messages::channel_ref.eq(channel_ref)))
+        .filter(messages::channel.eq_any(carriers(channel)).and(messages::channel_ref.eq(channel_ref)))
         .filter(messages::direction.eq(Direction::Outbound.as_str()))
+        .filter(dialect::planned_each_time())
         .select(MessageRow::as_select())
         .first(conn)
         .optional()?
@@ -170,7 +182,7 @@ pub fn tickets_of_refs(conn: &mut DbConn, channel: Channel, channel_refs: &[&str
     }
     let rows: Vec<(Option<String>, Option<String>, Option<SnapshotRow>)> = messages::table
         .left_join(tickets::table.on(messages::ticket_id.eq(tickets::id.nullable())))
-        .filter(messages::channel.eq(channel.as_str()).and(messages::channel_ref.eq_any(channel_refs)))
+        .filter(messages::channel.eq_any(carriers(channel)).and(messages::channel_ref.eq_any(channel_refs)))
         .filter(dialect::planned_each_time())
         .select((messages::channel_ref, messages::sent_to, SnapshotRow::columns().nullable()))
         .distinct()

@@ -191,15 +191,21 @@ pub fn bounced(conn: &mut DbConn, channel: Channel, channel_ref: &str, reason: &
     let Some(message) = messages::find_ours(conn, channel, channel_ref)? else {
         return Ok(false);
     };
-    let entry: Option<(String, i32)> = outbox::table
+    // The entry that sent it on this channel (a chat reply also has its chat entry).
+    let entry: Option<(String, i32, Option<String>)> = outbox::table
         .filter(outbox::message_id.eq(message.id.to_string()))
-        .select((outbox::id, outbox::attempts))
+        .filter(outbox::channel.eq(channel.as_str()))
+        .select((outbox::id, outbox::attempts, outbox::bundle))
         .first(conn)
         .optional()?;
-    let Some((id, attempt)) = entry else {
+    let Some((id, attempt, bundle)) = entry else {
         return Ok(false);
     };
-    let delivery = Delivery { id: id.parse()?, attempt, message, bundle: vec![] };
+    let bundle = match bundle {
+        Some(ids) => messages::get_many(conn, &serde_json::from_str::<Vec<String>>(&ids)?)?,
+        None => vec![],
+    };
+    let delivery = Delivery { id: id.parse()?, attempt, message, bundle };
     finish_in(conn, &delivery, "failed", DeliveryState::Failed, Some(reason))?;
     Ok(true)
 }

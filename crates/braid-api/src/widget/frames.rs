@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use braid_core::chat::History;
 use braid_core::{AgentId, Channel, CustomerId, Direction, EventKind, IdentityId, ThreadId, TicketId};
 use braid_db::chat::visitors::{self, Visitor};
+use braid_db::customers::merges;
 use braid_db::events::{Event, Position};
 use braid_db::messages::Message;
 use braid_db::{DbConn, DbError};
@@ -18,13 +19,16 @@ use serde_json::{Value, json};
 pub struct Reader {
     pub visitor: Visitor,
     pub customer: Option<(CustomerId, ThreadId, IdentityId)>,
+    /// The customer and those merged into it: events keep the customer they were written
+    /// for, so a reply written before a merge is under the merged-away one.
+    customers: Vec<String>,
     pub own: Vec<TicketId>,
     names: HashMap<AgentId, Option<String>>,
 }
 
 impl Reader {
     pub fn load(conn: &mut DbConn, visitor: Visitor) -> Result<Self, DbError> {
-        let mut reader = Reader { visitor, customer: None, own: vec![], names: HashMap::new() };
+        let mut reader = Reader { visitor, customer: None, customers: vec![], own: vec![], names: HashMap::new() };
         reader.refresh(conn)?;
         Ok(reader)
     }
@@ -33,9 +37,13 @@ impl Reader {
     /// made them one).
     pub fn refresh(&mut self, conn: &mut DbConn) -> Result<(), DbError> {
         self.customer = visitors::customer_of(conn, &self.visitor)?;
-        self.own = match self.customer {
-            Some((_, thread, identity)) => visitors::own_tickets(conn, thread, identity)?,
-            None => vec![],
+        (self.own, self.customers) = match self.customer {
+            Some((customer, thread, identity)) => {
+                let mut customers = vec![customer.to_string()];
+                customers.extend(merges::sources_into(conn, customer)?.iter().map(ToString::to_string));
+                (visitors::own_tickets(conn, thread, identity)?, customers)
+            }
+            None => (vec![], vec![]),
         };
         Ok(())
     }
@@ -49,12 +57,16 @@ impl Reader {
     pub fn concerns(&self, event: &Event) -> bool {
         match self.customer_id() {
             Some(customer) => {
-                event.customer_id.as_deref() == Some(customer.to_string().as_str())
+                event.customer_id.as_ref().is_some_and(|c| self.customers.contains(c))
                     || matches!(event.kind, EventKind::CustomerMerged | EventKind::CustomerUnmerged)
                         && event.payload.to_string().contains(&customer.to_string())
             }
-            // Not a customer yet: the visitor's first message makes one.
-            None => event.kind == EventKind::CustomerCreated,
+            // Not a customer yet: the visitor's first message makes one holding their
+            // identity (whose value, a visitor id or a site's user id, the event names).
+            None => {
+                event.kind == EventKind::CustomerCreated
+                    && event.payload.to_string().contains(&self.visitor.identity.value)
+            }
         }
     }
 
@@ -102,7 +114,7 @@ impl Reader {
         Ok(frames)
     }
 
-    fn may_see_ticket(&self, ticket: Option<TicketId>) -> bool {
+    pub fn may_see_ticket(&self, ticket: Option<TicketId>) -> bool {
         match self.visitor.history() {
             History::Thread => true,
             History::Own => ticket.is_some_and(|t| self.own.contains(&t)),
@@ -193,4 +205,54 @@ fn view(message: &Value, agent_name: Option<String>) -> Value {
 /// A stored message as the visitor sees it (the answer to a send).
 pub fn message_view(message: &Message) -> Value {
     view(&serde_json::to_value(message).unwrap_or_default(), None)
+}
+
+/// Pages of events a reconnect replays; further behind, the visitor gets their history
+/// again instead (a `reset`): bounded work whatever `after` says.
+const REPLAY_PAGES: usize = 10;
+const PAGE: i64 = 500;
+
+/// What a (re)connecting visitor is sent: the frames after `after`, or the history when
+/// there is no `after` or it is too far behind (then `reset` is true); and the position
+/// to follow from. The log's head is read before the visitor's state, so following from
+/// it misses nothing.
+pub fn catch_up(
+    conn: &mut DbConn,
+    visitor: Visitor,
+    after: Option<Position>,
+) -> Result<(Reader, Vec<Value>, Position, bool), DbError> {
+    let head = braid_db::events::head(conn)?;
+    let mut reader = Reader::load(conn, visitor)?;
+    if let Some(after) = after.filter(|after| *after <= head)
+        && let Some((frames, last)) = replay(conn, &mut reader, after)?
+    {
+        return Ok((reader, frames, last.max(head), false));
+    }
+    let frames = reader.history(conn, head)?;
+    Ok((reader, frames, head, after.is_some()))
+}
+
+/// The frames after `after`, or `None` past [`REPLAY_PAGES`]; and where it stopped.
+fn replay(
+    conn: &mut DbConn,
+    reader: &mut Reader,
+    mut after: Position,
+) -> Result<Option<(Vec<Value>, Position)>, DbError> {
+    let mut frames = Vec::new();
+    for _ in 0..REPLAY_PAGES {
+        if reader.customers.is_empty() {
+            return Ok(Some((frames, after)));
+        }
+        let events = braid_db::events::since_for_customers(conn, &reader.customers, Some(after), PAGE)?;
+        let full = events.len() as i64 == PAGE;
+        if let Some(last) = events.last() {
+            after = last.position;
+        }
+        let events: Vec<_> = events.into_iter().map(std::sync::Arc::new).collect();
+        frames.extend(reader.frames(conn, &events)?);
+        if !full {
+            return Ok(Some((frames, after)));
+        }
+    }
+    Ok(None)
 }

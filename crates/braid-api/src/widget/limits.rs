@@ -20,11 +20,21 @@ pub struct Rates {
     pub sessions_per_address: u32,
     pub messages_per_visitor: u32,
     pub messages_per_address: u32,
+    /// Socket connects and history reads per address.
+    pub reads_per_address: u32,
+    /// Typing and seen per visitor.
+    pub signals_per_visitor: u32,
 }
 
 impl Default for Rates {
     fn default() -> Self {
-        Self { sessions_per_address: 30, messages_per_visitor: 30, messages_per_address: 120 }
+        Self {
+            sessions_per_address: 30,
+            messages_per_visitor: 30,
+            messages_per_address: 120,
+            reads_per_address: 120,
+            signals_per_visitor: 120,
+        }
     }
 }
 
@@ -33,12 +43,14 @@ pub enum Limit {
     Sessions,
     MessagesPerVisitor,
     MessagesPerAddress,
+    Reads,
+    Signals,
 }
 
 pub struct WidgetLimits {
     rates: Rates,
     redis: Option<redis::aio::ConnectionManager>,
-    local: [Option<Keyed>; 3],
+    local: [Option<Keyed>; 5],
     last_sweep: Mutex<Instant>,
 }
 
@@ -56,6 +68,8 @@ impl WidgetLimits {
                 keyed(rates.sessions_per_address),
                 keyed(rates.messages_per_visitor),
                 keyed(rates.messages_per_address),
+                keyed(rates.reads_per_address),
+                keyed(rates.signals_per_visitor),
             ],
             rates,
             redis,
@@ -68,6 +82,8 @@ impl WidgetLimits {
             Limit::Sessions => self.rates.sessions_per_address,
             Limit::MessagesPerVisitor => self.rates.messages_per_visitor,
             Limit::MessagesPerAddress => self.rates.messages_per_address,
+            Limit::Reads => self.rates.reads_per_address,
+            Limit::Signals => self.rates.signals_per_visitor,
         }
     }
 

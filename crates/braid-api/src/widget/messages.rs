@@ -7,7 +7,7 @@ use braid_db::placement;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::frames::{self, Reader};
+use super::frames;
 use super::limits::{Limit, address_key};
 use super::{VisitorAuth, too_many};
 use crate::error::responses;
@@ -103,10 +103,10 @@ pub struct FramesPage {
     pub data: Vec<serde_json::Value>,
     /// Where to continue from (`after=`).
     pub position: String,
+    /// `after` was too far behind (or ahead): `data` is the visitor's history instead, to
+    /// show in place of what the widget holds.
+    pub reset: bool,
 }
-
-/// Events read per call.
-const PAGE: i64 = 500;
 
 /// What the visitor may read after a position (the socket's replay, over REST).
 #[utoipa::path(
@@ -119,50 +119,16 @@ const PAGE: i64 = 500;
 #[get("/widget/v1/messages")]
 async fn list(
     state: web::Data<AppState>,
+    request: HttpRequest,
     auth: VisitorAuth,
     query: web::Query<FramesQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let address = address_key(crate::client::address(&request, &state.auth.trusted_proxies));
+    state.chat.limits.admit(Limit::Reads, &address).await.map_err(too_many)?;
     let after = query.after.as_deref().map(parse_position).transpose()?;
     let visitor = auth.visitor.clone();
-    let page = state
-        .db
-        .run(move |conn| {
-            let mut reader = Reader::load(conn, visitor)?;
-            match after {
-                None => {
-                    let head = braid_db::events::head(conn)?;
-                    Ok((reader.history(conn, head)?, head))
-                }
-                Some(after) => replay(conn, &mut reader, after),
-            }
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(FramesPage { data: page.0, position: page.1.to_string() }))
-}
-
-/// The frames after `after`, reading at most a few pages of the customer's events;
-/// returns where it stopped.
-pub fn replay(
-    conn: &mut braid_db::DbConn,
-    reader: &mut Reader,
-    mut after: Position,
-) -> Result<(Vec<serde_json::Value>, Position), braid_db::DbError> {
-    let mut frames = Vec::new();
-    loop {
-        let events = match reader.customer_id() {
-            Some(customer) => braid_db::events::since_for_customer(conn, &customer.to_string(), Some(after), PAGE)?,
-            None => return Ok((frames, braid_db::events::head(conn)?.max(after))),
-        };
-        let full = events.len() as i64 == PAGE;
-        if let Some(last) = events.last() {
-            after = last.position;
-        }
-        let events: Vec<_> = events.into_iter().map(std::sync::Arc::new).collect();
-        frames.extend(reader.frames(conn, &events)?);
-        if !full {
-            return Ok((frames, after));
-        }
-    }
+    let (_, data, position, reset) = state.db.run(move |conn| frames::catch_up(conn, visitor, after)).await?;
+    Ok(HttpResponse::Ok().json(FramesPage { data, position: position.to_string(), reset }))
 }
 
 pub fn parse_position(text: &str) -> Result<Position, ApiError> {
@@ -201,6 +167,7 @@ async fn seen(
 }
 
 pub async fn mark_seen(state: &AppState, auth: &VisitorAuth, message: braid_core::MessageId) -> Result<(), ApiError> {
+    state.chat.limits.admit(Limit::Signals, &auth.visitor.id.to_string()).await.map_err(too_many)?;
     let visitor = auth.visitor.clone();
     state.db.run(move |conn| braid_db::chat::visitors::mark_seen(conn, &visitor, message)).await.map_err(|error| {
         match error {
@@ -238,6 +205,7 @@ async fn typing(
 }
 
 pub async fn visitor_typing(state: &AppState, auth: &VisitorAuth, on: bool) -> Result<(), ApiError> {
+    state.chat.limits.admit(Limit::Signals, &auth.visitor.id.to_string()).await.map_err(too_many)?;
     let visitor = auth.visitor.clone();
     let customer = state.db.run(move |conn| braid_db::chat::visitors::customer_of(conn, &visitor)).await?;
     // Nobody to tell before the visitor's first message.

@@ -94,8 +94,15 @@ async fn create(
             return Err(unauthorized("a token is longer than any valid one"));
         }
     }
+    // Keys are `site_` and URL-safe base64: anything else is nobody's, and never reaches
+    // the database (PostgreSQL refuses NUL bytes with an error).
+    let well_formed =
+        body.site_key.len() <= 64 && body.site_key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     let site_key = body.site_key.clone();
-    let found = state.db.run(move |conn| braid_db::chat::by_key(conn, &site_key)).await?;
+    let found = match well_formed {
+        true => state.db.run(move |conn| braid_db::chat::by_key(conn, &site_key)).await?,
+        false => None,
+    };
     let Some((site, secrets)) = found else {
         return Err(ApiError::not_found("site with this key"));
     };

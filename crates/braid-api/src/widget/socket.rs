@@ -11,9 +11,9 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 use utoipa::IntoParams;
 
-use super::frames::{Reader, message_view};
-use super::limits::address_key;
-use super::messages::{mark_seen, parse_position, replay, send, visitor_typing};
+use super::frames::{Reader, catch_up, message_view};
+use super::limits::{Limit, address_key};
+use super::messages::{mark_seen, parse_position, send, visitor_typing};
 use super::{VisitorAuth, check_origin, visitor_of};
 use crate::sockets::{self, Heard, Socket};
 use crate::{ApiError, AppState};
@@ -55,9 +55,10 @@ async fn connect(
     query: web::Query<SocketQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let after = query.after.as_deref().map(parse_position).transpose()?;
+    let address = address_key(crate::client::address(&request, &state.auth.trusted_proxies));
+    state.chat.limits.admit(Limit::Reads, &address).await.map_err(super::too_many)?;
     let (response, session, stream) = actix_ws::handle(&request, body)
         .map_err(|e| ApiError::new(crate::ErrorCode::BadRequest, format!("not a WebSocket upgrade: {e}")))?;
-    let address = address_key(crate::client::address(&request, &state.auth.trusted_proxies));
     let socket = Socket::new(session, stream);
     actix_web::rt::spawn(run(state.into_inner(), socket, request, address, after));
     Ok(response)
@@ -77,28 +78,15 @@ async fn run(state: Arc<AppState>, mut socket: Socket, request: HttpRequest, add
     // Subscribed before reading the database: whatever commits meanwhile comes live.
     let mut live = state.live.subscribe();
     let visitor = auth.visitor.clone();
-    let start = state
-        .db
-        .run(move |conn| {
-            let mut reader = Reader::load(conn, visitor)?;
-            let (frames, last) = match after {
-                Some(after) => replay(conn, &mut reader, after)?,
-                None => {
-                    let head = braid_db::events::head(conn)?;
-                    (reader.history(conn, head)?, head)
-                }
-            };
-            Ok((reader, frames, last))
-        })
-        .await;
-    let (mut reader, frames, mut last) = match start {
+    let start = state.db.run(move |conn| catch_up(conn, visitor, after)).await;
+    let (mut reader, frames, mut last, reset) = match start {
         Ok(start) => start,
         Err(error) => {
             tracing::warn!(%error, "a visitor socket could not load its history");
             return socket.close(1011, "try again").await;
         }
     };
-    if !socket.send(&json!({"type": "ready", "position": last.to_string()})).await {
+    if !socket.send(&json!({"type": "ready", "position": last.to_string(), "reset": reset})).await {
         return;
     }
     for frame in frames {
@@ -146,6 +134,7 @@ async fn run(state: Arc<AppState>, mut socket: Socket, request: HttpRequest, add
                     && signal.kind == "typing"
                     && signal.payload["by"] == "agent"
                     && customer.is_some_and(|c| signal.customer_id.as_deref() == Some(c.to_string().as_str()))
+                    && reader.may_see_ticket(signal.ticket_id.as_deref().and_then(|t| t.parse().ok()))
                 {
                     let frame = json!({
                         "type": "typing",
@@ -179,11 +168,16 @@ async fn run(state: Arc<AppState>, mut socket: Socket, request: HttpRequest, add
                 if !socket.beat().await {
                     break (1001, "no answer to pings");
                 }
+                // An expired visitor token (or a visitor gone) ends the socket: the widget
+                // refreshes its session and reconnects with `after`.
+                if visitor_of(&state, &token).await.is_err() {
+                    break (sockets::UNAUTHORIZED, "the visitor token expired; refresh the session and reconnect");
+                }
                 presence(&state, &auth, customer, true).await;
             }
         }
     };
-    presence(&state, &auth, customer, false).await;
+    gone(&state, &auth, customer);
     socket.close(why.0, why.1).await;
 }
 
@@ -201,19 +195,30 @@ async fn frames_for(
         .await
 }
 
-/// Marks the visitor online (the fallback waits) or gone, and tells the agents.
+/// Marks the visitor online for [`ONLINE_FOR`] (the fallback waits meanwhile), and tells
+/// the agents.
 async fn presence(state: &AppState, auth: &VisitorAuth, customer: Option<braid_core::CustomerId>, online: bool) {
     let visitor = auth.visitor.id;
-    let until = online.then(|| braid_db::now() + ONLINE_FOR);
+    let until = Some(braid_db::now() + ONLINE_FOR);
     if let Err(error) = state.db.run(move |conn| braid_db::chat::visitors::mark_online(conn, visitor, until)).await {
         tracing::warn!(%error, "visitor presence not recorded");
     }
+    signal_presence(state, auth, customer, online);
+}
+
+/// A socket closed. Its presence is left to expire rather than cleared: another tab of the
+/// same visitor may still be open, and its heartbeat keeps them online.
+fn gone(state: &AppState, auth: &VisitorAuth, customer: Option<braid_core::CustomerId>) {
+    signal_presence(state, auth, customer, false);
+}
+
+fn signal_presence(state: &AppState, auth: &VisitorAuth, customer: Option<braid_core::CustomerId>, online: bool) {
     if let Some(customer) = customer {
         state.live.signal(braid_live::Signal {
             kind: "presence".into(),
             customer_id: Some(customer.to_string()),
             ticket_id: None,
-            payload: json!({"by": "visitor", "visitor_id": visitor, "online": online}),
+            payload: json!({"by": "visitor", "visitor_id": auth.visitor.id, "online": online}),
             origin: String::new(),
         });
     }

@@ -223,9 +223,12 @@ pub fn sign_in(
     if let Some((email, trust)) = &signed.email {
         let holder = customers::holder_of(conn, email)?;
         match merge::link(Some(customer), *trust, holder.map(|h| (h.customer, h.trust))) {
-            Link::Attach { .. } | Link::Held { .. } => {
+            // Only a proven address is held: an unproven one would catch its owner's later
+            // mail in this thread, which this visitor reads.
+            Link::Attach { .. } | Link::Held { .. } if *trust == Trust::Verified => {
                 attach(conn, customer, email, *trust)?;
             }
+            Link::Attach { .. } | Link::Held { .. } => {}
             Link::Merge { source, target } => {
                 merged.push(merge_system(conn, target, source)?);
                 customer = target;
@@ -285,18 +288,23 @@ fn merge_system(conn: &mut DbConn, target: CustomerId, source: CustomerId) -> Re
     Ok(merges::merge(conn, &request)?.id)
 }
 
-/// An anonymous visitor typed an email (a pre-chat field): a claim. It gives the visitor
-/// a customer (so agents see who claimed it) and attaches the address when nobody holds
-/// it; when somebody does, agents get a suggestion and the visitor learns nothing.
+/// An anonymous visitor typed an email (a pre-chat field): a claim, which never makes
+/// them hold the address (else its owner's later mail would land in a thread the visitor
+/// reads). When somebody holds it, the visitor gets a customer and agents a suggestion;
+/// the visitor learns nothing either way.
 pub fn claim_email(
     conn: &mut DbConn,
     visitor: &Visitor,
     email: &IdentityValue,
     name: Option<&CustomerName>,
-) -> Result<(), DbError> {
-    let customer = ensure_customer(conn, visitor, name)?;
-    attach(conn, customer, email, Trust::Claimed)?;
-    Ok(())
+) -> Result<Option<SuggestionId>, DbError> {
+    match customers::holder_of(conn, email)? {
+        None => Ok(None),
+        Some(_) => {
+            let customer = ensure_customer(conn, visitor, name)?;
+            attach(conn, customer, email, Trust::Claimed)
+        }
+    }
 }
 
 /// The visitor's customer, created (holding the visitor's identity) when they have none.

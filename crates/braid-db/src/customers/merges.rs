@@ -506,3 +506,14 @@ pub(super) fn moved_ids(conn: &mut DbConn, merge: &str, kind: &str) -> Result<Ve
         .select(merge_moves::item_id)
         .load(conn)?)
 }
+
+/// The customers merged into `customer` and not unmerged (one level: a chain's earlier
+/// links point at these).
+pub fn sources_into(conn: &mut DbConn, customer: CustomerId) -> Result<Vec<CustomerId>, DbError> {
+    let ids: Vec<String> = merges::table
+        .filter(merges::target_id.eq(customer.to_string()))
+        .filter(merges::undone_at.is_null())
+        .select(merges::source_id)
+        .load(conn)?;
+    ids.into_iter().map(|id| Ok(id.parse()?)).collect()
+}
