@@ -63,11 +63,19 @@ impl Reader {
             }
             // Not a customer yet: the visitor's first message makes one holding their
             // identity (whose value, a visitor id or a site's user id, the event names).
-            None => {
-                event.kind == EventKind::CustomerCreated
-                    && event.payload.to_string().contains(&self.visitor.identity.value)
-            }
+            None => event.kind == EventKind::CustomerCreated && self.names_me(&event.payload),
         }
+    }
+
+    /// Whether a `customer.created` payload holds the visitor's identity: placement's names
+    /// one `identity`, the API's lists `identities`. Read in place: every customer-less
+    /// socket looks at every new customer.
+    fn names_me(&self, payload: &Value) -> bool {
+        let mine = |identity: &Value| {
+            identity["value"].as_str() == Some(self.visitor.identity.value.as_str())
+                && identity["kind"].as_str() == Some(self.visitor.identity.kind.as_string().as_str())
+        };
+        mine(&payload["identity"]) || payload["identities"].as_array().is_some_and(|all| all.iter().any(mine))
     }
 
     /// The frames `events` make for this visitor, in order.
