@@ -145,6 +145,24 @@ describe('the chat widget in a browser', () => {
     await eventually('a seen frame once opened', () => seenFrames().some((f) => f.message_id === later.id));
   });
 
+  scenario('the agent reading the visitor\'s messages shows seen ticks up to the one read', async (context) => {
+    const page = await visit(context);
+    await say(page, 'h: one');
+    await waitShown(page, 'h: one', 'inbound');
+    await say(page, 'h: two');
+    const two = await waitShown(page, 'h: two', 'inbound');
+    const one = (await shown(page)).find((m) => m.text === 'h: one');
+    const tick = (m) => page.locator(`[data-testid=message][data-message-id="${m.id}"] [data-testid=seen-tick]`);
+    assert.equal(await tick(one).isVisible(), false);
+
+    await agent.seen(one.id);
+    await tick(one).waitFor({ state: 'visible' });
+    await sleep(300);
+    assert.equal(await tick(two).isVisible(), false, 'only up to the message read');
+    await agent.seen(two.id);
+    await tick(two).waitFor({ state: 'visible' });
+  });
+
   scenario('after braid restarts, the replies sent meanwhile show once, in order, and nothing is repeated', async (context) => {
     const page = await visit(context);
     await say(page, 'b: first question');
