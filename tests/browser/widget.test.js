@@ -143,6 +143,14 @@ describe('the chat widget in a browser', () => {
     assert.ok(!seenFrames().some((f) => f.message_id === later.id), 'seen sent while the panel was closed');
     await page.locator('[data-testid=launcher]').click();
     await eventually('a seen frame once opened', () => seenFrames().some((f) => f.message_id === later.id));
+
+    // Coming back later (a reload): the same visitor, and the conversation is all there, once.
+    const before = (await shown(page)).map((m) => [m.id, m.direction, m.text]);
+    await page.reload();
+    await page.locator('[data-testid=launcher]').click();
+    await page.locator('[data-testid=panel][data-state=online]').waitFor();
+    await waitShown(page, 'a: anything else?', 'outbound');
+    assert.deepEqual((await shown(page)).map((m) => [m.id, m.direction, m.text]), before);
   });
 
   scenario('the agent reading the visitor\'s messages shows seen ticks up to the one read', async (context) => {
