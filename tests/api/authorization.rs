@@ -117,11 +117,23 @@ fn matrix() -> Vec<Endpoint> {
         row(POST,   "/v1/tickets/{ticket}/replies",                       TICKETS_WRITE,   201, Some(reply)),
         row(POST,   "/v1/tickets/{ticket}/notes",                         TICKETS_WRITE,   201, Some(note)),
         row(POST,   "/v1/attachments",                                    TICKETS_WRITE,   201, Some(note)),
+        row(POST,   "/v1/tickets/{ticket}/typing",                        TICKETS_WRITE,   204, Some(typing)),
+        row(POST,   "/v1/messages/{message}/seen",                        TICKETS_READ,    404, None),
+        // A plain GET is no WebSocket upgrade: past authorization, it is a 400.
+        row(GET,    "/v1/stream",                                         THREAD,          400, None),
+        row(POST,   "/v1/chat/sites",                                     ADMIN,           201, Some(new_site)),
+        row(GET,    "/v1/chat/sites",                                     ADMIN,           200, None),
+        row(GET,    "/v1/chat/sites/{site}",                              ADMIN,           200, None),
+        row(PATCH,  "/v1/chat/sites/{site}",                              ADMIN,           200, Some(site_patch)),
+        row(POST,   "/v1/chat/sites/{new_site}/secrets",                  ADMIN,           201, Some(empty)),
+        // No secret has this key id.
+        row(DELETE, "/v1/chat/sites/{site}/secrets/{kid}",                ADMIN,           404, None),
     ]
 }
 
 /// Where each `{new_…}` target is created (as admin), and with what body.
-const NEW_TARGETS: [(&str, &str, BodyFn); 6] = [
+const NEW_TARGETS: [(&str, &str, BodyFn); 7] = [
+    ("{new_site}", "/v1/chat/sites", new_site),
     ("{new_api_key}", "/v1/api-keys", new_api_key),
     ("{new_agent}", "/v1/agents", new_agent),
     ("{new_team}", "/v1/teams", new_team),
@@ -129,6 +141,19 @@ const NEW_TARGETS: [(&str, &str, BodyFn); 6] = [
     ("{new_attribute}", "/v1/attribute-definitions", new_attribute),
     ("{new_note}", "/v1/customers/{customer}/notes", new_note),
 ];
+
+fn new_site(_: &Fixture) -> Value {
+    let slug = format!("site-{}", uuid::Uuid::now_v7().simple());
+    json!({"name": "Shop", "slug": slug, "allowed_origins": ["https://shop.example"]})
+}
+
+fn site_patch(_: &Fixture) -> Value {
+    json!({"strict": true})
+}
+
+fn typing(_: &Fixture) -> Value {
+    json!({"typing": true})
+}
 
 fn unique(what: &str) -> String {
     format!("{what} {}", uuid::Uuid::now_v7().simple())
@@ -233,6 +258,7 @@ struct Fixture {
     /// An attribute definition's key.
     attribute: String,
     note: String,
+    site: String,
 }
 
 impl Fixture {
@@ -249,6 +275,7 @@ impl Fixture {
         fixture.attribute = created_id(app, &fixture.admin, "/v1/attribute-definitions", new_attribute(&fixture)).await;
         let notes = format!("/v1/customers/{}/notes", fixture.customer);
         fixture.note = created_id(app, &fixture.admin, &notes, new_note(&fixture)).await;
+        fixture.site = created_id(app, &fixture.admin, "/v1/chat/sites", new_site(&fixture)).await;
         fixture
     }
 
@@ -281,6 +308,8 @@ impl Fixture {
             .replace("{team}", &self.team)
             .replace("{attribute}", &self.attribute)
             .replace("{note}", &self.note)
+            .replace("{site}", &self.site)
+            .replace("{kid}", "no-such-kid")
             // No blob has this hash: an allowed caller gets past authorization to a 404.
             .replace("{attachment}", &"0".repeat(64))
             // Nor is there a message with this id.

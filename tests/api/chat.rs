@@ -21,9 +21,9 @@ both_backends!(
     visitors_are_rate_limited_with_retry_after,
 );
 
-const ORIGIN: &str = "http://shop.test:8000";
+pub const ORIGIN: &str = "http://shop.test:8000";
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+pub type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn json_of(response: reqwest::Response, status: u16) -> Value {
     let actual = response.status();
@@ -48,7 +48,7 @@ async fn site(app: &TestApp, admin: &str, slug: &str, strict: bool) -> Site {
     }
 }
 
-fn identity_token(kid: &str, secret: &str, claims: Value) -> String {
+pub fn identity_token(kid: &str, secret: &str, claims: Value) -> String {
     let header = Header { kid: Some(kid.to_owned()), ..Header::new(Algorithm::HS256) };
     jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
 }
@@ -92,7 +92,12 @@ async fn count(app: &TestApp, table: &'static str) -> i64 {
 }
 
 async fn socket(app: &TestApp, path: &str, origin: Option<&str>, bearer: Option<&str>) -> Ws {
-    let url = app.url(path).replacen("http://", "ws://", 1);
+    socket_at(&app.url(path), origin, bearer).await
+}
+
+/// A WebSocket to `url` (`http://…`), with an `Origin` and a bearer token when given.
+pub async fn socket_at(url: &str, origin: Option<&str>, bearer: Option<&str>) -> Ws {
+    let url = url.replacen("http://", "ws://", 1);
     let mut request = url.into_client_request().unwrap();
     if let Some(origin) = origin {
         request.headers_mut().insert("origin", origin.parse().unwrap());
@@ -104,7 +109,7 @@ async fn socket(app: &TestApp, path: &str, origin: Option<&str>, bearer: Option<
 }
 
 /// The next JSON frame, skipping pings; panics after 10 s.
-async fn next(ws: &mut Ws) -> Value {
+pub async fn next(ws: &mut Ws) -> Value {
     loop {
         let frame = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("a frame within 10 s");
         match frame.expect("the socket is open").expect("a good frame") {
@@ -116,7 +121,7 @@ async fn next(ws: &mut Ws) -> Value {
 }
 
 /// Frames until one of type `kind` (the others are returned too).
-async fn until(ws: &mut Ws, kind: &str) -> (Value, Vec<Value>) {
+pub async fn until(ws: &mut Ws, kind: &str) -> (Value, Vec<Value>) {
     let mut before = Vec::new();
     loop {
         let frame = next(ws).await;

@@ -11,6 +11,7 @@ mod authorization;
 mod binary;
 mod bounded_work;
 mod chat;
+mod chat_nodes;
 mod conventions;
 mod customer_attributes;
 mod customer_context;

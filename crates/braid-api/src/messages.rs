@@ -483,13 +483,7 @@ async fn seen(
     id: web::Path<MessageId>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::TicketsRead)?;
-    let Some(agent) = caller.agent_id() else {
-        return Err(ApiError::new(
-            ErrorCode::Forbidden,
-            "only an agent reads messages; an API key cannot mark them seen",
-        ));
-    };
-    let id = id.into_inner();
+    let (agent, id) = (caller.agent_id(), id.into_inner());
     state.db.run(move |conn| braid_db::chat::visitors::agent_seen(conn, agent, id)).await.map_err(
         |error| match error {
             braid_db::DbError::NotFound => ApiError::not_found("message with this id"),

@@ -160,7 +160,9 @@ mod tests {
             let described = operation["summary"].is_string() || operation["description"].is_string();
             assert!(described, "{method} {path} has no description");
             let responses = operation["responses"].as_object().unwrap();
-            assert!(responses.keys().any(|code| code.starts_with('2')), "{method} {path} documents no success");
+            // A WebSocket's success is the protocol switch.
+            let success = |code: &String| code.starts_with('2') || code == "101";
+            assert!(responses.keys().any(success), "{method} {path} documents no success");
         }
     }
 
@@ -243,7 +245,7 @@ mod tests {
         for (method, path, operation) in operations() {
             let Some(body) = operation.get("requestBody") else {
                 // Actions on a resource that take nothing but the resource.
-                let action = ["/undo", "/dismiss"].iter().any(|verb| path.ends_with(verb));
+                let action = ["/undo", "/dismiss", "/seen"].iter().any(|verb| path.ends_with(verb));
                 assert!(action || !matches!(method.as_str(), "POST" | "PATCH"), "{method} {path} documents no body");
                 continue;
             };

@@ -60,8 +60,16 @@ async fn connect(
     let last_event_id = request.headers().get("last-event-id").and_then(|v| v.to_str().ok());
     let after = query.after.as_deref().or(last_event_id).map(parse_position).transpose()?;
     // Credentials on the upgrade are checked before it: a refusal is a plain 401/403.
+    let upgrade = request.headers().get("upgrade").is_some_and(|u| u.as_bytes().eq_ignore_ascii_case(b"websocket"));
     let caller = match request.headers().get(AUTHORIZATION) {
         Some(_) => Some(authorized(&state, request.headers()).await?),
+        // Without credentials only an upgrade may go on, to send them in its first frame.
+        None if !upgrade => {
+            return Err(ApiError::new(
+                crate::ErrorCode::Unauthorized,
+                "send `Authorization: Bearer <token>`, or upgrade and send an `auth` frame",
+            ));
+        }
         None => None,
     };
     let (response, session, stream) = actix_ws::handle(&request, body)

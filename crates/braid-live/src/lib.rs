@@ -221,11 +221,7 @@ async fn subscribe(client: &redis::Client) -> redis::RedisResult<redis::aio::Pub
 fn hear(hub: &Hub, message: &redis::Msg) {
     let Ok(body) = message.get_payload::<String>() else { return };
     match message.get_channel_name() {
-        WAKE_CHANNEL => {
-            if body != hub.inner.node {
-                hub.inner.wake.notify_one();
-            }
-        }
+        WAKE_CHANNEL if body != hub.inner.node => hub.inner.wake.notify_one(),
         SIGNAL_CHANNEL => match serde_json::from_str::<Signal>(&body) {
             Ok(signal) if signal.origin != hub.inner.node => {
                 let _ = hub.inner.signals.send(Arc::new(signal));

@@ -85,15 +85,16 @@ impl Reader {
                         }));
                     }
                 }
-                EventKind::MessageSeen if event.payload["by"] == "agent" => {
-                    if self.may_see_ticket(ticket_of(&event.payload["ticket_id"])) {
-                        frames.push(json!({
-                            "type": "seen",
-                            "position": event.position.to_string(),
-                            "by": "agent",
-                            "message_id": event.payload["message_id"],
-                        }));
-                    }
+                EventKind::MessageSeen
+                    if event.payload["by"] == "agent"
+                        && self.may_see_ticket(ticket_of(&event.payload["ticket_id"])) =>
+                {
+                    frames.push(json!({
+                        "type": "seen",
+                        "position": event.position.to_string(),
+                        "by": "agent",
+                        "message_id": event.payload["message_id"],
+                    }));
                 }
                 _ => {}
             }

@@ -147,8 +147,11 @@ pub fn list(conn: &mut DbConn, limit: i64) -> Result<Vec<Site>, DbError> {
         .collect()
 }
 
+/// A site's identity secrets: (key id, secret).
+pub type Secrets = Vec<(String, String)>;
+
 /// A site by its public key, with its secrets by key id: what a widget session checks.
-pub fn by_key(conn: &mut DbConn, site_key: &str) -> Result<Option<(Site, Vec<(String, String)>)>, DbError> {
+pub fn by_key(conn: &mut DbConn, site_key: &str) -> Result<Option<(Site, Secrets)>, DbError> {
     let row: Option<SiteRow> = chat_sites::table
         .filter(chat_sites::site_key.eq(site_key))
         .select(SiteRow::as_select())

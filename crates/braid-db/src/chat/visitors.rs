@@ -452,18 +452,14 @@ pub fn mark_seen(conn: &mut DbConn, visitor: &Visitor, message: MessageId) -> Re
     })
 }
 
-/// An agent read a customer's messages up to `message`: the visitor's read receipt.
-pub fn agent_seen(conn: &mut DbConn, agent: braid_core::AgentId, message: MessageId) -> Result<(), DbError> {
+/// An agent (or an integration, `None`) read a customer's messages up to `message`: the
+/// visitor's read receipt.
+pub fn agent_seen(conn: &mut DbConn, agent: Option<braid_core::AgentId>, message: MessageId) -> Result<(), DbError> {
     dialect::write_transaction(conn, |conn| {
         let seen = messages::get(conn, message)?;
         let customer = customers::owner_of_thread(conn, seen.thread_id)?;
-        let payload = SeenBy {
-            by: "agent",
-            visitor_id: None,
-            agent_id: Some(agent),
-            message_id: seen.id,
-            ticket_id: seen.ticket_id,
-        };
+        let payload =
+            SeenBy { by: "agent", visitor_id: None, agent_id: agent, message_id: seen.id, ticket_id: seen.ticket_id };
         let mut event = NewEvent::new(EventKind::MessageSeen, seen.id, &payload, crate::now())?.customer(customer);
         if let Some(ticket) = seen.ticket_id {
             event = event.ticket(ticket);
