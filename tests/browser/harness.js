@@ -273,6 +273,11 @@ class Agent {
     this.stream = null;
   }
 
+  /** The agent read the customer's messages up to this one (the visitor's read receipt). */
+  seen(messageId) {
+    return this.request('POST', `/v1/messages/${messageId}/seen`);
+  }
+
   reply(ticketId, text) {
     return this.request('POST', `/v1/tickets/${ticketId}/replies`, { text, channel: 'chat' });
   }

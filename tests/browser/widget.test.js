@@ -143,6 +143,32 @@ describe('the chat widget in a browser', () => {
     assert.ok(!seenFrames().some((f) => f.message_id === later.id), 'seen sent while the panel was closed');
     await page.locator('[data-testid=launcher]').click();
     await eventually('a seen frame once opened', () => seenFrames().some((f) => f.message_id === later.id));
+
+    // Coming back later (a reload): the same visitor, and the conversation is all there, once.
+    const before = (await shown(page)).map((m) => [m.id, m.direction, m.text]);
+    await page.reload();
+    await page.locator('[data-testid=launcher]').click();
+    await page.locator('[data-testid=panel][data-state=online]').waitFor();
+    await waitShown(page, 'a: anything else?', 'outbound');
+    assert.deepEqual((await shown(page)).map((m) => [m.id, m.direction, m.text]), before);
+  });
+
+  scenario('the agent reading the visitor\'s messages shows seen ticks up to the one read', async (context) => {
+    const page = await visit(context);
+    await say(page, 'h: one');
+    await waitShown(page, 'h: one', 'inbound');
+    await say(page, 'h: two');
+    const two = await waitShown(page, 'h: two', 'inbound');
+    const one = (await shown(page)).find((m) => m.text === 'h: one');
+    const tick = (m) => page.locator(`[data-testid=message][data-message-id="${m.id}"] [data-testid=seen-tick]`);
+    assert.equal(await tick(one).isVisible(), false);
+
+    await agent.seen(one.id);
+    await tick(one).waitFor({ state: 'visible' });
+    await sleep(300);
+    assert.equal(await tick(two).isVisible(), false, 'only up to the message read');
+    await agent.seen(two.id);
+    await tick(two).waitFor({ state: 'visible' });
   });
 
   scenario('after braid restarts, the replies sent meanwhile show once, in order, and nothing is repeated', async (context) => {
@@ -261,6 +287,43 @@ describe('the chat widget in a browser', () => {
       await short.agent.reply(ticket.id, 'g: still here');
       await waitShown(page, 'g: still here', 'outbound');
       assert.deepEqual(texts(await shown(page), 'inbound'), ['g: hello']);
+    } finally {
+      await short.close();
+    }
+  });
+
+  scenario('a verified visitor whose token expired stays verified, proven again by the site\'s token', async (context) => {
+    const short = await startStack({ BRAID_CHAT_VISITOR_TOKEN_TTL_SECS: '2' });
+    try {
+      const sessions = [];
+      context.on('response', async (r) => {
+        if (r.url().endsWith('/widget/v1/sessions') && r.request().method() === 'POST') sessions.push(await r.json());
+      });
+      const page = await context.newPage();
+      await page.goto(short.page.url);
+      await page.waitForFunction(() => window.Braid && window.Braid.version === 1);
+      // The site hands the widget a way to get a token rather than one token.
+      const token = signIdentity(short.site.secret, { sub: 'user-7', name: 'Bo', email: 'bo@example.org', email_verified: true });
+      await page.evaluate((t) => window.Braid.identify(() => Promise.resolve(t)), token);
+      await page.locator('[data-testid=launcher]').click();
+      await page.locator('[data-testid=panel][data-state=online]').waitFor();
+      await say(page, 'i: Bo here');
+      await waitShown(page, 'i: Bo here', 'inbound');
+      const ticket = await short.agent.findTicketByText('i: Bo here');
+
+      short.proxy.cut();
+      await page.locator('[data-testid=panel][data-state=reconnecting]').waitFor();
+      await sleep(6000);
+      short.proxy.restore();
+      await page.evaluate(() => window.dispatchEvent(new Event('online')));
+      await page.locator('[data-testid=panel][data-state=online]').waitFor({ timeout: 10000 });
+      await short.agent.reply(ticket.id, 'i: still you, Bo');
+      await waitShown(page, 'i: still you, Bo', 'outbound');
+      assert.deepEqual(texts(await shown(page), 'inbound'), ['i: Bo here']);
+      assert.ok(sessions.length >= 2, 'the session was refreshed');
+      assert.deepEqual(new Set(sessions.map((x) => `${x.visitor.id} verified=${x.visitor.verified}`)).size, 1,
+        `one verified visitor throughout: ${JSON.stringify(sessions.map((x) => x.visitor))}`);
+      assert.equal(sessions[0].visitor.verified, true);
     } finally {
       await short.close();
     }

@@ -2,7 +2,8 @@
  *
  *   <script src="https://braid.example/widget/v1/widget.js" data-site-key="site_…" async></script>
  *
- * API (window.Braid): identify(identityToken | null), open(), close(), on(event, fn) -> off().
+ * API (window.Braid): identify(token | () => token or Promise<token> | null), open(), close(),
+ * on(event, fn) -> off().
  * Events: 'message' (a message object, either direction), 'status' (the ticket: {id, number,
  * status}), 'connection' ('connecting' | 'online' | 'reconnecting'), 'typing' ({name, typing}),
  * 'seen' (message_id). Calls made before the script loaded can be queued as
@@ -34,7 +35,7 @@
   // ---- state -------------------------------------------------------------------------
   var session = null; // the last POST /widget/v1/sessions answer
   var stale = false; // the server refused session.visitor_token: refresh before going on
-  var identityToken = null;
+  var identity = null; // identify()'s token, or a function that gets a fresh one
   var generation = 0; // bumped on identify(): answers for an older session are dropped
   var ws = null;
   var ready = false; // the socket has said 'ready'
@@ -108,24 +109,36 @@
     });
   }
 
-  // Creates or refreshes the session. A refresh sends the current visitor_token (the server
-  // accepts a recently expired one). A new session sends the identity token, with the stored
-  // visitor_token only if that one is anonymous (so the server can link the two; a verified
-  // visitor's token never travels with someone else's identity). When the server refuses a
-  // try, the next in line is tried, ending with a new anonymous visitor, so a stale token
-  // never wedges the chat.
+  // The identity token now: identify() takes a token, or a function that returns one (or
+  // a promise of one), which is asked again whenever a session is made or refreshed.
+  function identityNow() {
+    if (typeof identity !== 'function') return Promise.resolve(identity);
+    return Promise.resolve().then(identity).catch(function () { return null; });
+  }
+
+  // Creates or refreshes the session. The server refreshes an anonymous visitor from their
+  // visitor_token alone, but a verified one only with an identity token beside it (alone,
+  // their token yields a new anonymous visitor). A stored visitor_token goes with a new
+  // identity only if it is anonymous (the server then links the two): a verified visitor's
+  // token never travels with someone else's identity. When the server refuses a try, the
+  // next in line is tried, ending with a new anonymous visitor, so a stale token never
+  // wedges the chat.
   function ensureSession(force) {
     if (session && !force) return Promise.resolve();
+    var gen = generation;
+    return identityNow().then(function (idt) {
+      if (gen !== generation) throw new Error('superseded');
+      return createSession(idt);
+    });
+  }
+
+  function createSession(idt) {
     var token = (session && session.visitor_token) || load('visitor_token');
     var verified = session ? session.visitor && session.visitor.verified : load('verified');
     var tries = [];
-    if (session) tries.push({ visitor_token: token });
-    if (identityToken) {
-      if (token && !verified && !session) tries.push({ identity_token: identityToken, visitor_token: token });
-      tries.push({ identity_token: identityToken });
-    } else if (token && !session) {
-      tries.push({ visitor_token: token });
-    }
+    if (idt && token && (session || !verified)) tries.push({ identity_token: idt, visitor_token: token });
+    if (idt) tries.push({ identity_token: idt });
+    if (token && !verified) tries.push({ visitor_token: token });
     tries.push({});
     var gen = generation;
     function attempt(i) {
@@ -140,8 +153,15 @@
     }
     return attempt(0).then(function (s) {
       if (gen !== generation) throw new Error('superseded');
+      // Another visitor than before (a verified one that could not be proven again): what
+      // the page shows was theirs, so start the thread over.
+      var changed = session && session.visitor && s.visitor && session.visitor.id !== s.visitor.id;
       session = s;
       stale = false;
+      if (changed) {
+        resetThread();
+        if (ws) ws.close(4000, 'another visitor');
+      }
       save('visitor_token', s.visitor_token);
       save('verified', !!(s.visitor && s.visitor.verified));
       scheduleRefresh();
@@ -520,12 +540,12 @@
   var queued = window.Braid && window.Braid.q;
   var Braid = window.Braid = {
     version: 1,
-    // A signed identity token from the site's backend: the session is created anew for
-    // that person (with the current visitor_token, so the server can link the two), and
-    // the history is reloaded since a verified visitor may see more of their thread.
+    // A signed identity token from the site's backend (or a function returning a fresh one,
+    // which lets a verified session outlive one token): the session is created anew for
+    // that person, and the history reloaded, since a verified visitor may see more.
     // identify(null) when the person signs out: this browser forgets the visitor.
     identify: function (token) {
-      identityToken = token || null;
+      identity = token || null;
       if (!token) { save('visitor_token', null); save('verified', null); pending = []; save('pending', null); }
       generation++;
       session = null;
