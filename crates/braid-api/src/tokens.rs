@@ -194,7 +194,13 @@ pub fn verify_identity_token(
     validation.set_required_spec_claims(&["exp"]);
     jsonwebtoken::decode::<IdentityClaims>(token, &DecodingKey::from_secret(secret.as_bytes()), &validation)
         .map(|data| data.claims)
-        .map_err(|_| TokenRefusal::Signature)
+        .map_err(|error| match error.kind() {
+            // The signature held (it is checked first): the claims are what is wrong.
+            jsonwebtoken::errors::ErrorKind::MissingRequiredClaim(_) | jsonwebtoken::errors::ErrorKind::Json(_) => {
+                TokenRefusal::Claims
+            }
+            _ => TokenRefusal::Signature,
+        })
 }
 
 /// The key that derives a refresh token's successor from the token itself.

@@ -56,6 +56,8 @@ pub enum TokenRefusal {
     TooLong,
     #[error("the identity token needs `sub`: the site's id for the user, 1 to 255 characters")]
     Subject,
+    #[error("the identity token's claims are malformed: it needs a numeric `exp`, and `iat`, `email_verified` of their types")]
+    Claims,
 }
 
 /// Checks an identity token's lifetime: `exp` in the future, and no further from `iat`
