@@ -127,9 +127,7 @@ async fn run(args: ChatArgs) -> anyhow::Result<()> {
         })
     };
 
-    let rss_before = args.server_pid.and_then(rss_kib);
-    println!("opening {} visitor sessions and sockets on {visitors_url}", args.visitors);
-    let mut senders = Vec::with_capacity(args.visitors);
+    println!("opening {} visitor sessions, then their sockets, on {visitors_url}", args.visitors);
     let mut tokens = Vec::with_capacity(args.visitors);
     for _ in 0..args.visitors {
         let session: Value = client
@@ -142,7 +140,13 @@ async fn run(args: ChatArgs) -> anyhow::Result<()> {
             .context("a visitor session (are the widget's rate limits off?)")?
             .json()
             .await?;
-        let token = session["visitor_token"].as_str().context("no visitor token")?.to_owned();
+        tokens.push(session["visitor_token"].as_str().context("no visitor token")?.to_owned());
+    }
+    // Memory with the sessions made and the server warm, before any visitor socket.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss_before = args.server_pid.and_then(rss_kib);
+    let mut senders = Vec::with_capacity(args.visitors);
+    for token in &tokens {
         let mut ws = open(&format!("{}widget/v1/ws", ws_base(&visitors_url)), Some(ORIGIN), None).await?;
         ws.send(Frame::text(json!({"type": "auth", "token": token}).to_string())).await?;
         wait_for(&mut ws, "ready").await?;
@@ -158,7 +162,6 @@ async fn run(args: ChatArgs) -> anyhow::Result<()> {
             }
         });
         senders.push(tx);
-        tokens.push(token);
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_after = args.server_pid.and_then(rss_kib);

@@ -56,7 +56,9 @@ pub enum TokenRefusal {
     TooLong,
     #[error("the identity token needs `sub`: the site's id for the user, 1 to 255 characters")]
     Subject,
-    #[error("the identity token's claims are malformed: it needs a numeric `exp`, and `iat`, `email_verified` of their types")]
+    #[error(
+        "the identity token's claims are malformed: it needs a numeric `exp`, and `iat`, `email_verified` of their types"
+    )]
     Claims,
 }
 

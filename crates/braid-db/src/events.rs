@@ -139,6 +139,34 @@ pub fn since_for_customers(
     read(conn, Some(customers), after, limit)
 }
 
+/// The latest `limit` events of `kind` for some customers, newest first (a visitor's
+/// history ends with the latest read receipt).
+pub fn latest_for_customers(
+    conn: &mut DbConn,
+    customers: &[String],
+    kind: EventKind,
+    limit: i64,
+) -> Result<Vec<Event>, DbError> {
+    let rows: Vec<Row> = events::table
+        .filter(dialect::planned_each_time())
+        .filter(events::customer_id.eq_any(customers))
+        .filter(events::kind.eq(kind.as_str()))
+        .order((events::tx.desc(), events::seq.desc()))
+        .limit(limit)
+        .select((
+            events::tx,
+            events::seq,
+            events::kind,
+            events::subject_id,
+            events::customer_id,
+            events::ticket_id,
+            events::payload,
+            events::created_at,
+        ))
+        .load(conn)?;
+    rows.into_iter().map(from_row).collect()
+}
+
 /// The last final position: a reader that loads the present state after reading it, then
 /// follows the log from it, misses nothing (it may see a change twice).
 pub fn head(conn: &mut DbConn) -> Result<Position, DbError> {
@@ -181,17 +209,17 @@ fn read(
             events::created_at,
         ))
         .load(conn)?;
-    rows.into_iter()
-        .map(|(tx, seq, kind, subject_id, customer_id, ticket_id, payload, created_at)| {
-            Ok(Event {
-                position: Position { tx, seq },
-                kind: kind.parse()?,
-                subject_id,
-                customer_id,
-                ticket_id,
-                payload: serde_json::from_str(&payload)?,
-                created_at: from_db(created_at),
-            })
-        })
-        .collect()
+    rows.into_iter().map(from_row).collect()
+}
+
+fn from_row((tx, seq, kind, subject_id, customer_id, ticket_id, payload, created_at): Row) -> Result<Event, DbError> {
+    Ok(Event {
+        position: Position { tx, seq },
+        kind: kind.parse()?,
+        subject_id,
+        customer_id,
+        ticket_id,
+        payload: serde_json::from_str(&payload)?,
+        created_at: from_db(created_at),
+    })
 }

@@ -182,6 +182,14 @@ impl Reader {
             let payload = serde_json::to_value(&message)?;
             frames.push(json!({"type": "message", "position": head.to_string(), "message": view(&payload, name)}));
         }
+        // The latest read receipt, so seen ticks survive a reload.
+        let receipts = braid_db::events::latest_for_customers(conn, &self.customers, EventKind::MessageSeen, 20)?;
+        let latest = receipts
+            .iter()
+            .find(|seen| seen.payload["by"] == "agent" && self.may_see_ticket(ticket_of(&seen.payload["ticket_id"])));
+        if let Some(seen) = latest {
+            frames.push(json!({"type": "seen", "position": head.to_string(), "by": "agent", "message_id": seen.payload["message_id"]}));
+        }
         Ok(frames)
     }
 }
