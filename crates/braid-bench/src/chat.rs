@@ -272,7 +272,10 @@ async fn open(url: &str, origin: Option<&str>, bearer: Option<&str>) -> anyhow::
     if let Some(token) = bearer {
         request.headers_mut().insert("authorization", format!("Bearer {token}").parse()?);
     }
-    Ok(tokio_tungstenite::connect_async(request).await.with_context(|| format!("opening {url}"))?.0)
+    // Without TCP_NODELAY a small frame waits for the previous one's ACK (Nagle meeting
+    // delayed ACKs): 40 ms that belong to the client, not to Braid. Browsers set it.
+    let connected = tokio_tungstenite::connect_async_with_config(request, None, true).await;
+    Ok(connected.with_context(|| format!("opening {url}"))?.0)
 }
 
 async fn wait_for(ws: &mut Ws, kind: &str) -> anyhow::Result<()> {

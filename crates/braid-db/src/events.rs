@@ -128,6 +128,20 @@ pub fn since(conn: &mut DbConn, after: Option<Position>, limit: i64) -> Result<V
     read(conn, None, after, limit)
 }
 
+/// [`since`], and whether committed events were held back because an older transaction
+/// still runs (PostgreSQL): a follower then looks again shortly instead of waiting for the
+/// next wake-up, which that older transaction (a write that wakes nobody) may never send.
+pub fn since_or_held_back(
+    conn: &mut DbConn,
+    after: Option<Position>,
+    limit: i64,
+) -> Result<(Vec<Event>, bool), DbError> {
+    let events = read(conn, None, after, limit)?;
+    let horizon = dialect::event_horizon(conn)?;
+    let held: Option<i64> = events::table.filter(events::tx.ge(horizon)).select(events::tx).first(conn).optional()?;
+    Ok((events, held.is_some()))
+}
+
 /// [`since`], for some customers' events only (a chat visitor's customer, and those merged
 /// into it: events keep the customer they were written for).
 pub fn since_for_customers(

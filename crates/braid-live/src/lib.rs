@@ -28,6 +28,8 @@ pub const CAPACITY: usize = 4096;
 const PAGE: i64 = 500;
 /// How often the follower reads the log when nothing woke it.
 const POLL: Duration = Duration::from_millis(250);
+/// How soon it looks again when events wait behind an older transaction.
+const HELD_BACK: Duration = Duration::from_millis(2);
 const WAKE_CHANNEL: &str = "braid:live:wake";
 const SIGNAL_CHANNEL: &str = "braid:live:signal";
 
@@ -154,15 +156,18 @@ impl Hub {
 /// event in order.
 async fn follow(hub: Hub, db: Db, mut last: Position, mut stopped: watch::Receiver<bool>) {
     loop {
+        let mut held_back = false;
         loop {
             let after = last;
-            let page = match db.run(move |conn| events::since(conn, Some(after), PAGE)).await {
+            let page = match db.run(move |conn| events::since_or_held_back(conn, Some(after), PAGE)).await {
                 Ok(page) => page,
                 Err(error) => {
                     tracing::warn!(%error, "reading the event log failed; retrying");
                     break;
                 }
             };
+            let (page, held) = page;
+            held_back = held;
             let full = page.len() as i64 == PAGE;
             for event in page {
                 last = event.position;
@@ -172,9 +177,12 @@ async fn follow(hub: Hub, db: Db, mut last: Position, mut stopped: watch::Receiv
                 break;
             }
         }
+        // Events committed behind an older transaction still running are final as soon as
+        // it ends, which may wake nobody: look again in a moment.
+        let wait = if held_back { HELD_BACK } else { POLL };
         tokio::select! {
             _ = hub.inner.wake.notified() => {}
-            _ = tokio::time::sleep(POLL) => {}
+            _ = tokio::time::sleep(wait) => {}
             _ = stopped.changed() => return,
         }
     }
