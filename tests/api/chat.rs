@@ -19,6 +19,8 @@ both_backends!(
     a_signed_visitor_joins_the_holder_of_their_verified_email_and_a_typed_one_only_suggests,
     unseen_chat_replies_go_by_email_once_and_seen_ones_never,
     visitors_are_rate_limited_with_retry_after,
+    an_anonymous_visitor_who_signs_in_is_merged_into_the_user_and_notes_stay_internal,
+    the_fallback_email_carries_every_unseen_reply_and_its_answer_lands_in_the_ticket,
 );
 
 pub const ORIGIN: &str = "http://shop.test:8000";
@@ -108,10 +110,11 @@ pub async fn socket_at(url: &str, origin: Option<&str>, bearer: Option<&str>) ->
     tokio_tungstenite::connect_async(request).await.expect("the socket opens").0
 }
 
-/// The next JSON frame, skipping pings; panics after 10 s.
+/// The next JSON frame, skipping pings; panics after 30 s (pings do not extend it).
 pub async fn next(ws: &mut Ws) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let frame = tokio::time::timeout(Duration::from_secs(30), ws.next()).await.expect("a frame within 30 s");
+        let frame = tokio::time::timeout_at(deadline, ws.next()).await.expect("a frame within 30 s");
         match frame.expect("the socket is open").expect("a good frame") {
             Frame::Text(text) => return serde_json::from_str(&text).unwrap(),
             Frame::Close(reason) => panic!("closed: {reason:?}"),
@@ -122,8 +125,9 @@ pub async fn next(ws: &mut Ws) -> Value {
 
 /// Frames until one of type `kind` (the others are returned too).
 pub async fn until(ws: &mut Ws, kind: &str) -> (Value, Vec<Value>) {
-    let mut before = Vec::new();
+    let (mut before, started) = (Vec::new(), std::time::Instant::now());
     loop {
+        assert!(started.elapsed() < Duration::from_secs(60), "no `{kind}` frame within 60 s: {before:?}");
         let frame = next(ws).await;
         if frame["type"] == kind {
             return (frame, before);
@@ -274,6 +278,9 @@ async fn a_message_is_stored_once_and_answers_reach_the_socket_with_nothing_lost
     agent_reply(&app, &admin, &ticket, "Bye.").await;
     let (frame, _) = until(&mut ws, "message").await;
     assert_eq!(frame["message"]["text"], "Bye.", "no repeat of an earlier message");
+    json_of(app.patch_as(&format!("/v1/tickets/{ticket}"), &admin, &json!({"status": "solved"})).await, 200).await;
+    let (status, _) = until(&mut ws, "status").await;
+    assert_eq!(status["ticket"]["status"], "solved");
 
     // The REST twin reads the same from a position.
     let page = widget_get(&app, token, &format!("/widget/v1/messages?after={last}")).await;
@@ -475,4 +482,98 @@ async fn visitors_are_rate_limited_with_retry_after(backend: Backend) {
 
 async fn visitor_token(app: &TestApp, site: &Site) -> String {
     visitor(app, site).await["visitor_token"].as_str().unwrap().to_owned()
+}
+
+async fn an_anonymous_visitor_who_signs_in_is_merged_into_the_user_and_notes_stay_internal(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token().await;
+    let shop = site(&app, &admin, "shop", false).await;
+    let claims = || json!({"sub": "u-9", "exp": now() + 600, "iat": now()});
+    // The user signed in before, on another device, and wrote.
+    let token = identity_token(&shop.kid, &shop.secret, claims());
+    let before =
+        json_of(session(&app, Some(ORIGIN), json!({"site_key": shop.key, "identity_token": token})).await, 201).await;
+    let before = before["visitor_token"].as_str().unwrap().to_owned();
+    json_of(
+        widget_post(&app, &before, "/widget/v1/messages", json!({"client_msg_id": "d-1", "text": "From my laptop"}))
+            .await,
+        201,
+    )
+    .await;
+    // Today they start anonymous on their phone, write, then sign in.
+    let phone = visitor_token(&app, &shop).await;
+    json_of(
+        widget_post(&app, &phone, "/widget/v1/messages", json!({"client_msg_id": "p-1", "text": "From my phone"}))
+            .await,
+        201,
+    )
+    .await;
+    assert_eq!(count(&app, "customers").await, 2);
+    let token = identity_token(&shop.kid, &shop.secret, claims());
+    let body = json!({"site_key": shop.key, "identity_token": token, "visitor_token": phone});
+    let signed = json_of(session(&app, Some(ORIGIN), body).await, 201).await;
+    assert_eq!(count(&app, "merges").await, 1, "the anonymous customer merged into the user");
+    let signed = signed["visitor_token"].as_str().unwrap().to_owned();
+
+    // An internal note on the ticket never reaches the visitor.
+    let ticket = chat_ticket(&app, &admin).await;
+    json_of(app.post_as(&format!("/v1/tickets/{ticket}/notes"), &admin, &json!({"text": "VIP, be nice"})).await, 201)
+        .await;
+    let page = widget_get(&app, &signed, "/widget/v1/messages").await;
+    let text = page.to_string();
+    assert!(text.contains("From my laptop") && text.contains("From my phone"), "{page}");
+    assert!(!text.contains("VIP"), "{page}");
+}
+
+async fn the_fallback_email_carries_every_unseen_reply_and_its_answer_lands_in_the_ticket(backend: Backend) {
+    let sink = crate::smtp::SmtpSink::start();
+    let app = TestApp::builder(backend)
+        .with_settings(|s| {
+            s.chat_fallback_delay_secs = 1;
+            s.smtp_url = Some(sink.url());
+            s.support_address = "support@braid.test".into();
+            s.email_inbound_secret = Some(crate::email::SECRET.into());
+        })
+        .start()
+        .await;
+    let admin = app.admin_token().await;
+    let shop = site(&app, &admin, "shop", false).await;
+    let claims = json!({"sub": "u-3", "exp": now() + 600, "email": "cy@example.org", "email_verified": true});
+    let token = identity_token(&shop.kid, &shop.secret, claims);
+    let signed =
+        json_of(session(&app, Some(ORIGIN), json!({"site_key": shop.key, "identity_token": token})).await, 201).await;
+    let visitor = signed["visitor_token"].as_str().unwrap();
+    json_of(
+        widget_post(&app, visitor, "/widget/v1/messages", json!({"client_msg_id": "c-1", "text": "Hi"})).await,
+        201,
+    )
+    .await;
+    let ticket = chat_ticket(&app, &admin).await;
+    agent_reply(&app, &admin, &ticket, "First answer.").await;
+    agent_reply(&app, &admin, &ticket, "Second answer.").await;
+
+    let mails = sink.wait_for(1, Duration::from_secs(20)).await;
+    assert_eq!(mails.len(), 1, "one email");
+    let mail = String::from_utf8_lossy(&mails[0]).to_string();
+    assert!(mail.contains("First answer.") && mail.contains("Second answer."), "{mail}");
+    assert!(mail.contains("To: cy@example.org") || mail.contains("<cy@example.org>"), "{mail}");
+    let reply_to = mail
+        .lines()
+        .find_map(|l| l.strip_prefix("Reply-To: "))
+        .map(|v| v.trim().trim_start_matches('<').trim_end_matches('>').to_owned())
+        .expect("a signed Reply-To");
+    // The customer answers by email, to the Reply-To: the same ticket.
+    let answer = format!(
+        "From: cy@example.org\r\nTo: {reply_to}\r\nSubject: Re: Hi\r\nMessage-ID: <answer.cy@example.org>\r\n\r\nThanks!\r\n"
+    );
+    let placed = json_of(crate::email::post_raw(&app, answer.as_bytes()).await, 201).await;
+    assert_eq!(placed["ticket_id"], ticket.as_str(), "{placed}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let listed = json_of(app.get_as(&format!("/v1/tickets/{ticket}/messages"), &admin).await, 200).await;
+    let replies: Vec<_> = listed["data"].as_array().unwrap().iter().filter(|m| m["direction"] == "outbound").collect();
+    assert_eq!(replies.len(), 2);
+    for reply in replies {
+        assert_eq!(reply["sent_via"], "email");
+        assert_eq!(reply["delivery_state"], "sent", "{reply}");
+    }
 }

@@ -96,7 +96,7 @@ impl Reader {
                     }
                 }
                 EventKind::TicketUpdated => {
-                    let ticket = ticket_of(&event.payload);
+                    let ticket = ticket_of(&event.payload["id"]);
                     if self.may_see_ticket(ticket) {
                         frames.push(json!({
                             "type": "status",
