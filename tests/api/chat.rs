@@ -350,6 +350,27 @@ async fn the_agent_stream_resumes_from_a_position_without_gaps(backend: Backend)
         }
     }
     assert_eq!(seen, ["b@example.org", "c@example.org"]);
+
+    // `Last-Event-ID` does what `after` does.
+    let url = app.url("/v1/stream").replacen("http://", "ws://", 1);
+    let mut request = url.into_client_request().unwrap();
+    request.headers_mut().insert("authorization", format!("Bearer {admin}").parse().unwrap());
+    request.headers_mut().insert("last-event-id", position.parse().unwrap());
+    let mut ws = tokio_tungstenite::connect_async(request).await.unwrap().0;
+    until(&mut ws, "ready").await;
+    let (first, _) = until(&mut ws, "event").await;
+    assert!(first["position"].as_str().unwrap() != position, "resumes after the position, not at it");
+    let mut created = 0;
+    let mut frame = first;
+    loop {
+        if frame["kind"] == "customer.created" {
+            created += 1;
+            if created == 2 {
+                break;
+            }
+        }
+        frame = until(&mut ws, "event").await.0;
+    }
 }
 
 async fn a_signed_visitor_joins_the_holder_of_their_verified_email_and_a_typed_one_only_suggests(backend: Backend) {
