@@ -125,7 +125,8 @@ type Row = (i64, i64, String, String, Option<String>, Option<String>, String, ch
 /// that commits later always has a later position than anything returned here, so a
 /// reader that resumes from its last position misses nothing.
 pub fn since(conn: &mut DbConn, after: Option<Position>, limit: i64) -> Result<Vec<Event>, DbError> {
-    read(conn, None, after, limit)
+    let horizon = dialect::event_horizon(conn)?;
+    read(conn, None, after, limit, horizon)
 }
 
 /// [`since`], and whether committed events were held back because an older transaction
@@ -136,8 +137,9 @@ pub fn since_or_held_back(
     after: Option<Position>,
     limit: i64,
 ) -> Result<(Vec<Event>, bool), DbError> {
-    let events = read(conn, None, after, limit)?;
+    // One horizon for both questions: what is final, and what waits behind it.
     let horizon = dialect::event_horizon(conn)?;
+    let events = read(conn, None, after, limit, horizon)?;
     let held: Option<i64> = events::table.filter(events::tx.ge(horizon)).select(events::tx).first(conn).optional()?;
     Ok((events, held.is_some()))
 }
@@ -150,7 +152,8 @@ pub fn since_for_customers(
     after: Option<Position>,
     limit: i64,
 ) -> Result<Vec<Event>, DbError> {
-    read(conn, Some(customers), after, limit)
+    let horizon = dialect::event_horizon(conn)?;
+    read(conn, Some(customers), after, limit, horizon)
 }
 
 /// The latest `limit` events of `kind` for some customers, newest first (a visitor's
@@ -199,9 +202,9 @@ fn read(
     customers: Option<&[String]>,
     after: Option<Position>,
     limit: i64,
+    horizon: i64,
 ) -> Result<Vec<Event>, DbError> {
     let after = after.unwrap_or(Position { tx: i64::MIN, seq: i64::MIN });
-    let horizon = dialect::event_horizon(conn)?;
     let mut query = events::table
         .filter(events::tx.ge(after.tx).and(events::tx.gt(after.tx).or(events::seq.gt(after.seq))))
         .filter(events::tx.lt(horizon))

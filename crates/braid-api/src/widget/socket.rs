@@ -95,7 +95,7 @@ async fn run(state: Arc<AppState>, mut socket: Socket, request: HttpRequest, add
         }
     }
     let mut customer = reader.customer_id();
-    presence(&state, &auth, customer, true).await;
+    presence(&state, &auth, customer).await;
 
     let mut beat = tokio::time::interval(sockets::PING_EVERY);
     beat.tick().await;
@@ -173,7 +173,7 @@ async fn run(state: Arc<AppState>, mut socket: Socket, request: HttpRequest, add
                 if visitor_of(&state, &token).await.is_err() {
                     break (sockets::UNAUTHORIZED, "the visitor token expired; refresh the session and reconnect");
                 }
-                presence(&state, &auth, customer, true).await;
+                presence(&state, &auth, customer).await;
             }
         }
     };
@@ -197,13 +197,13 @@ async fn frames_for(
 
 /// Marks the visitor online for [`ONLINE_FOR`] (the fallback waits meanwhile), and tells
 /// the agents.
-async fn presence(state: &AppState, auth: &VisitorAuth, customer: Option<braid_core::CustomerId>, online: bool) {
+async fn presence(state: &AppState, auth: &VisitorAuth, customer: Option<braid_core::CustomerId>) {
     let visitor = auth.visitor.id;
     let until = Some(braid_db::now() + ONLINE_FOR);
     if let Err(error) = state.db.run(move |conn| braid_db::chat::visitors::mark_online(conn, visitor, until)).await {
         tracing::warn!(%error, "visitor presence not recorded");
     }
-    signal_presence(state, auth, customer, online);
+    signal_presence(state, auth, customer, true);
 }
 
 /// A socket closed. Its presence is left to expire rather than cleared: another tab of the
