@@ -28,6 +28,9 @@ pub struct Settings {
     pub reopen_window_days: u32,
     /// For how many days a merge of two customers can be undone.
     pub merge_undo_days: u32,
+    /// For how many days the event log keeps events (the feed, the stream and webhooks
+    /// resume from it); 0 keeps them forever. A feed cursor older than this answers 410.
+    pub event_retention_days: u32,
     /// The largest JSON request body accepted.
     pub json_body_limit_bytes: usize,
     /// The email of the admin created on first start, when no agent exists.
@@ -134,6 +137,7 @@ impl Default for Settings {
             log: "info".into(),
             reopen_window_days: 7,
             merge_undo_days: 30,
+            event_retention_days: 90,
             json_body_limit_bytes: 1024 * 1024,
             first_admin_email: "admin@braid.localhost".into(),
             shutdown_timeout_secs: 30,

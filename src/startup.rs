@@ -18,7 +18,7 @@ use braid_core::{AgentName, EmailAddress};
 use braid_db::{Db, agents};
 
 use crate::Settings;
-use crate::workers::{ChatFallback, EmailDelivery, Workers};
+use crate::workers::{ChatFallback, EmailDelivery, Housekeeping, Workers};
 
 /// The credentials of an admin created on first start, shown once.
 #[derive(Debug, Clone)]
@@ -52,10 +52,15 @@ impl Application {
         tokio::task::spawn_blocking(braid_api::password::dummy_hash).await?;
         let reply_tokens = reply_tokens(&db, settings).await?;
         let email = email_delivery(&db, settings, &reply_tokens)?;
+        let housekeeping = Housekeeping {
+            db: db.clone(),
+            idempotency_ttl: chrono::Duration::hours(settings.idempotency_ttl_hours.into()),
+            login_window: auth.login_window,
+            event_retention: (settings.event_retention_days > 0)
+                .then(|| chrono::Duration::days(settings.event_retention_days.into())),
+        };
         let workers = Workers::start(
-            db.clone(),
-            chrono::Duration::hours(settings.idempotency_ttl_hours.into()),
-            auth.login_window,
+            housekeeping,
             email,
             ChatFallback { db: db.clone(), delay: chrono::Duration::seconds(settings.chat_fallback_delay_secs as i64) },
         );

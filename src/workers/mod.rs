@@ -23,15 +23,13 @@ pub struct Workers {
 
 impl Workers {
     pub fn start(
-        db: Db,
-        idempotency_ttl: chrono::Duration,
-        login_window: chrono::Duration,
+        housekeeping: Housekeeping,
         email: Option<EmailDelivery>,
         chat: ChatFallback,
     ) -> Self {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = vec![
-            tokio::spawn(housekeeping(db, idempotency_ttl, login_window, stopped.clone())),
+            tokio::spawn(housekeeping.run(stopped.clone())),
             tokio::spawn(chat.run(stopped.clone())),
         ];
         match email {
@@ -57,18 +55,37 @@ impl Workers {
 
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(600);
 
-/// Forgets idempotency keys past their time-to-live and failed sign-ins past the
-/// throttling window, so those tables stay small.
-async fn housekeeping(
-    db: Db,
-    idempotency_ttl: chrono::Duration,
-    login_window: chrono::Duration,
-    mut stopped: watch::Receiver<bool>,
-) {
-    loop {
+/// Events deleted per statement while pruning the log.
+const PRUNE_BATCH: i64 = 5000;
+
+/// Forgets what has outlived its use, so those tables stay small: idempotency keys past
+/// their time-to-live, failed sign-ins past the throttling window, webhook tokens past
+/// their freshness, and events past the log's retention.
+#[derive(Debug, Clone)]
+pub struct Housekeeping {
+    pub db: Db,
+    pub idempotency_ttl: chrono::Duration,
+    pub login_window: chrono::Duration,
+    /// `None` keeps events forever.
+    pub event_retention: Option<chrono::Duration>,
+}
+
+impl Housekeeping {
+    async fn run(self, mut stopped: watch::Receiver<bool>) {
+        loop {
+            self.round().await;
+            tokio::select! {
+                _ = tokio::time::sleep(HOUSEKEEPING_EVERY) => {}
+                _ = stopped.changed() => return,
+            }
+        }
+    }
+
+    async fn round(&self) {
         let now = braid_db::now();
-        let (keys_before, failures_before) = (now - idempotency_ttl, now - login_window);
-        let purged = db
+        let (keys_before, failures_before) = (now - self.idempotency_ttl, now - self.login_window);
+        let purged = self
+            .db
             .run(move |conn| {
                 // Webhook tokens outlive their signatures' freshness window by a day.
                 braid_db::auth::purge_webhook_tokens(conn, braid_db::now() - chrono::Duration::days(1))?;
@@ -83,9 +100,23 @@ async fn housekeeping(
             Ok((keys, failures)) => tracing::info!(keys, failures, "housekeeping purged expired rows"),
             Err(error) => tracing::warn!(%error, "housekeeping failed; retrying next round"),
         }
-        tokio::select! {
-            _ = tokio::time::sleep(HOUSEKEEPING_EVERY) => {}
-            _ = stopped.changed() => return,
+        if let Some(retention) = self.event_retention {
+            let before = now - retention;
+            let mut pruned = 0;
+            // In batches, each its own short transaction, so writers never wait long.
+            loop {
+                match self.db.run(move |conn| braid_db::events::prune(conn, before, PRUNE_BATCH)).await {
+                    Ok(0) => break,
+                    Ok(deleted) => pruned += deleted,
+                    Err(error) => {
+                        tracing::warn!(%error, "pruning the event log failed; retrying next round");
+                        break;
+                    }
+                }
+            }
+            if pruned > 0 {
+                tracing::info!(pruned, %before, "housekeeping pruned the event log");
+            }
         }
     }
 }

@@ -29,10 +29,12 @@ const CUSTOMERS_WRITE: &[&str] = &["customers:write"];
 const THREAD: &[&str] = &["customers:read", "tickets:read"];
 /// Merges move tickets and messages.
 const MERGE: &[&str] = &["customers:write", "tickets:write"];
+const EVENTS_READ: &[&str] = &["events:read"];
 
 /// Agents hold every scope but `admin`; admins (and API keys with `admin`) hold them all.
-const AGENT_SCOPES: &[&str] = &["tickets:read", "tickets:write", "customers:read", "customers:write"];
-const ALL_SCOPES: &[&str] = &["tickets:read", "tickets:write", "customers:read", "customers:write", "admin"];
+const AGENT_SCOPES: &[&str] = &["tickets:read", "tickets:write", "customers:read", "customers:write", "events:read"];
+const ALL_SCOPES: &[&str] =
+    &["tickets:read", "tickets:write", "customers:read", "customers:write", "events:read", "admin"];
 
 const GET: Method = Method::GET;
 const POST: Method = Method::POST;
@@ -120,6 +122,7 @@ fn matrix() -> Vec<Endpoint> {
         row(POST,   "/v1/tickets/{ticket}/typing",                        TICKETS_WRITE,   204, Some(typing)),
         row(POST,   "/v1/messages/{message}/seen",                        TICKETS_READ,    404, None),
         // A plain GET is no WebSocket upgrade: past authorization, it is a 400.
+        row(GET,    "/v1/events",                                         EVENTS_READ,     200, None),
         row(GET,    "/v1/stream",                                         THREAD,          400, None),
         row(POST,   "/v1/chat/sites",                                     ADMIN,           201, Some(new_site)),
         row(GET,    "/v1/chat/sites",                                     ADMIN,           200, None),

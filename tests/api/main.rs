@@ -25,6 +25,7 @@ mod email_dedup;
 mod email_replies;
 mod email_senders;
 mod email_side_effects;
+mod events_feed;
 mod input;
 mod operations;
 mod placement;

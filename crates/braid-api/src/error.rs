@@ -36,6 +36,9 @@ pub enum ErrorCode {
     IdempotencyKeyReused,
     /// `If-Match` named a stale version.
     PreconditionFailed,
+    /// A feed cursor points into events the log no longer keeps; `extra.restart_cursor`
+    /// says where the kept log starts (reload state, then follow from there).
+    CursorExpired,
     /// The body is larger than the limit.
     PayloadTooLarge,
     /// The body's content type is not one this route takes.
@@ -60,6 +63,7 @@ impl ErrorCode {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict | Self::CustomerMerged => StatusCode::CONFLICT,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            Self::CursorExpired => StatusCode::GONE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
@@ -81,6 +85,7 @@ impl ErrorCode {
             Self::Conflict => "conflict",
             Self::CustomerMerged => "customer_merged",
             Self::PreconditionFailed => "precondition_failed",
+            Self::CursorExpired => "cursor_expired",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::RateLimited => "rate_limited",
@@ -315,6 +320,7 @@ mod tests {
             Conflict,
             CustomerMerged,
             PreconditionFailed,
+            CursorExpired,
             PayloadTooLarge,
             UnsupportedMediaType,
             RateLimited,

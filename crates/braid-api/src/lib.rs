@@ -13,6 +13,7 @@ pub mod cpu;
 mod customers;
 mod email;
 mod error;
+mod events;
 mod health;
 mod idempotency;
 mod messages;
@@ -147,6 +148,7 @@ fn routes(config: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
         .service(chat_sites::update)
         .service(chat_sites::add_secret)
         .service(chat_sites::remove_secret);
+    config.service(events::feed);
     config.service(stream::connect).service(messages::seen).service(tickets::typing);
     config
         .service(widget::script)

@@ -1,5 +1,5 @@
-//! Prometheus metrics: requests by route and status with latency histograms, and the
-//! database pool's connections in use and idle.
+//! Prometheus metrics: requests by route and status with latency histograms, the
+//! database pool's connections in use and idle, and how far event readers are held back.
 
 use std::time::Instant;
 
@@ -7,7 +7,9 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{HttpResponse, get, web};
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 
 use crate::{ApiError, AppState};
 
@@ -18,6 +20,7 @@ pub struct Metrics {
     requests: IntCounterVec,
     latency: HistogramVec,
     pool: IntGaugeVec,
+    horizon_lag: Gauge,
 }
 
 impl Metrics {
@@ -36,10 +39,16 @@ impl Metrics {
             Opts::new("db_pool_connections", "Database pool connections, by state (in_use, idle, max)."),
             &["state"],
         )?;
+        let horizon_lag = Gauge::new(
+            "event_horizon_lag_seconds",
+            "How far event readers (stream, feed, webhooks) are held back: the age of the oldest committed event \
+             they cannot read yet because an older transaction still runs.",
+        )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(pool.clone()))?;
-        Ok(Self { registry, requests, latency, pool })
+        registry.register(Box::new(horizon_lag.clone()))?;
+        Ok(Self { registry, requests, latency, pool, horizon_lag })
     }
 
     fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
@@ -95,6 +104,8 @@ async fn expose(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state.metrics.pool.with_label_values(&["in_use"]).set(pool.in_use.into());
     state.metrics.pool.with_label_values(&["idle"]).set(pool.idle.into());
     state.metrics.pool.with_label_values(&["max"]).set(pool.max.into());
+    let lag = state.db.run(braid_db::events::horizon_lag).await?;
+    state.metrics.horizon_lag.set(lag.num_milliseconds() as f64 / 1000.0);
     let mut body = Vec::new();
     TextEncoder::new().encode(&state.metrics.registry.gather(), &mut body).map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok().content_type(prometheus::TEXT_FORMAT).body(body))

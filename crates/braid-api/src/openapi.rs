@@ -28,6 +28,7 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
         (name = "channels", description = "Inbound channels: email webhooks for your MTA or email provider."),
         (name = "chat", description = "Chat sites (admin): the websites that embed the widget, their allowed origins and identity secrets."),
         (name = "widget", description = "The chat widget's public API, for browsers: sessions, messages, seen, typing, the visitor socket and the script."),
+        (name = "events", description = "The sync feed: every event of the log, page by page from a cursor, for connectors and data pipelines."),
         (name = "stream", description = "The live stream for agents and integrations: every event of the log over a WebSocket, resumable from a position."),
         (name = "operations", description = "Health, readiness and metrics."),
     ),

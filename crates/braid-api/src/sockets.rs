@@ -26,6 +26,9 @@ pub const UNAUTHORIZED: u16 = 4001;
 pub const FORBIDDEN: u16 = 4003;
 /// The client fell behind: reconnect with `after=<last position>`.
 pub const SLOW: u16 = 4008;
+/// The position to resume after is older than the event log keeps: reload, then
+/// reconnect without one.
+pub const EXPIRED: u16 = 4010;
 
 pub struct Socket {
     pub session: Session,

@@ -38,7 +38,8 @@ const PAGE: i64 = 500;
 /// signals (`position`: the last event's). Reconnect with `after=<last position>`: nothing
 /// is missed and nothing repeated. Send `{"type":"typing","customer_id","ticket_id",
 /// "typing":true}` to show a visitor the agent is typing. Close codes: 4001 credentials
-/// refused, 4003 a scope is missing, 4008 too slow (reconnect with `after`).
+/// refused, 4003 a scope is missing, 4008 too slow (reconnect with `after`), 4010 `after` is
+/// older than the log keeps (reload, reconnect without it).
 #[utoipa::path(
     tag = "stream",
     operation_id = "stream",
@@ -116,7 +117,18 @@ async fn run(
     };
     let mut live = state.live.subscribe();
     let mut last = match after {
-        Some(after) => after,
+        Some(after) => match state.db.run(braid_db::events::pruned_through).await {
+            Ok(pruned) if after < pruned => {
+                return socket
+                    .close(
+                        sockets::EXPIRED,
+                        "after is older than the event log keeps; reload, then reconnect without it",
+                    )
+                    .await;
+            }
+            Ok(_) => after,
+            Err(_) => return socket.close(1011, "try again").await,
+        },
         None => match state.db.run(braid_db::events::head).await {
             Ok(head) => head,
             Err(_) => return socket.close(1011, "try again").await,
@@ -202,17 +214,15 @@ async fn run(
     socket.close(why.0, why.1).await;
 }
 
+/// The feed's JSON of the event, with `"type": "event"`.
 fn event_frame(event: &Event) -> Value {
-    json!({
-        "type": "event",
-        "position": event.position.to_string(),
-        "kind": event.kind.as_str(),
-        "subject_id": event.subject_id,
-        "customer_id": event.customer_id,
-        "ticket_id": event.ticket_id,
-        "payload": event.payload,
-        "created_at": event.created_at,
-    })
+    let mut frame = json!({"type": "event"});
+    if let (Some(frame), Ok(Value::Object(view))) =
+        (frame.as_object_mut(), serde_json::to_value(crate::events::EventView::from(event)))
+    {
+        frame.extend(view);
+    }
+    frame
 }
 
 fn presence(state: &AppState, agent: Option<braid_core::AgentId>, online: bool) {

@@ -4,6 +4,7 @@
 mod chat;
 mod db;
 mod email;
+mod feed;
 mod http;
 mod report;
 mod rng;
@@ -36,6 +37,10 @@ enum Command {
     /// Open many visitor sockets and time a chat message from a visitor's socket to the
     /// agents' live stream, on one node or two; and the memory of an idle socket.
     Chat(chat::ChatArgs),
+    /// Fill a PostgreSQL event log to a million events and time the sync feed
+    /// (`GET /v1/events`): one follower from the start, random readers, and the feed's
+    /// query straight on the database beside them.
+    Feed(feed::FeedArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -44,5 +49,6 @@ fn main() -> anyhow::Result<()> {
         Command::Run(args) => run::run(args),
         Command::Email(args) => email::email(args),
         Command::Chat(args) => chat::chat(args),
+        Command::Feed(args) => feed::feed(args),
     }
 }

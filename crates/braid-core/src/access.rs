@@ -15,13 +15,17 @@ pub enum Scope {
     CustomersRead,
     #[serde(rename = "customers:write")]
     CustomersWrite,
+    /// The event log as a feed (`GET /v1/events`): every change, customers' data included.
+    #[serde(rename = "events:read")]
+    EventsRead,
     #[serde(rename = "admin")]
     Admin,
 }
 
 text_enum!(Scope, "scopes", {
     TicketsRead => "tickets:read", TicketsWrite => "tickets:write",
-    CustomersRead => "customers:read", CustomersWrite => "customers:write", Admin => "admin",
+    CustomersRead => "customers:read", CustomersWrite => "customers:write",
+    EventsRead => "events:read", Admin => "admin",
 });
 
 impl Scope {

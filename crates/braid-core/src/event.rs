@@ -84,3 +84,39 @@ text_enum!(EventKind, "kind", {
     ChatSiteCreated => "chat_site.created", ChatSiteUpdated => "chat_site.updated",
     MessageSeen => "message.seen",
 });
+
+impl EventKind {
+    /// The kinds a selector names: a kind (`message.created`), a family (`message.*`) or
+    /// everything (`*`). `None` when it names no kind.
+    pub fn matching(selector: &str) -> Option<Vec<EventKind>> {
+        let kinds: Vec<_> = match selector {
+            "*" => Self::ALL.to_vec(),
+            _ => match selector.strip_suffix(".*") {
+                Some(family) => Self::ALL
+                    .iter()
+                    .copied()
+                    .filter(|kind| kind.as_str().split_once('.').map(|(f, _)| f) == Some(family))
+                    .collect(),
+                None => selector.parse().ok().into_iter().collect(),
+            },
+        };
+        (!kinds.is_empty()).then_some(kinds)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_selector_names_a_kind_a_family_or_everything() {
+        assert_eq!(EventKind::matching("ticket.created"), Some(vec![EventKind::TicketCreated]));
+        assert_eq!(EventKind::matching("ticket.*"), Some(vec![EventKind::TicketCreated, EventKind::TicketUpdated]));
+        assert_eq!(EventKind::matching("*").map(|k| k.len()), Some(EventKind::ALL.len()));
+        // A family is a whole first segment: `customer.*` is not `customer_note.*`.
+        assert!(!EventKind::matching("customer.*").unwrap().contains(&EventKind::CustomerNoteCreated));
+        for nothing in ["ticket", "tick*", "nope.*", "", ".*", "ticket.created.*"] {
+            assert_eq!(EventKind::matching(nothing), None, "{nothing}");
+        }
+    }
+}

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde::Serialize;
 
-use crate::schema::events;
+use crate::schema::{event_log_pruned, events};
 use crate::{DbConn, DbError, dialect, from_db, to_db};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -170,16 +170,7 @@ pub fn latest_for_customers(
         .filter(events::kind.eq(kind.as_str()))
         .order((events::tx.desc(), events::seq.desc()))
         .limit(limit)
-        .select((
-            events::tx,
-            events::seq,
-            events::kind,
-            events::subject_id,
-            events::customer_id,
-            events::ticket_id,
-            events::payload,
-            events::created_at,
-        ))
+        .select(COLUMNS)
         .load(conn)?;
     rows.into_iter().map(from_row).collect()
 }
@@ -188,6 +179,135 @@ pub fn latest_for_customers(
 /// follows the log from it, misses nothing (it may see a change twice).
 pub fn head(conn: &mut DbConn) -> Result<Position, DbError> {
     let horizon = dialect::event_horizon(conn)?;
+    final_head(conn, horizon)
+}
+
+/// A page of the sync feed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedPage {
+    pub events: Vec<Event>,
+    /// Where the next page starts: the last event's position, or, when nothing more is
+    /// final, the last final position (so a filtered reader skips what it does not want).
+    pub next: Position,
+    /// More final events wait after `next`.
+    pub has_more: bool,
+}
+
+/// What a feed reader gets.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Feed {
+    Page(FeedPage),
+    /// The reader's position is older than what the log keeps: events after it were
+    /// pruned. The log starts after `pruned_through`.
+    Expired {
+        pruned_through: Position,
+    },
+}
+
+/// The sync feed: final events after `after` (from the start of what the log keeps when
+/// `None`) of `kinds` (every kind when empty), in log order.
+///
+/// A page holds at least `limit` events when that many are final, and never ends inside a
+/// transaction: the rest of the last event's transaction comes along (PostgreSQL; SQLite
+/// writes one transaction at a time and records none, its positions are all `0.<seq>`).
+pub fn feed(conn: &mut DbConn, after: Option<Position>, limit: i64, kinds: &[EventKind]) -> Result<Feed, DbError> {
+    let horizon = dialect::event_horizon(conn)?;
+    let start = match after {
+        Some(after) => after,
+        None => pruned_through(conn)?,
+    };
+    let kinds: Vec<&str> = kinds.iter().map(|kind| kind.as_str()).collect();
+    let select = |conn: &mut DbConn, from: Position, only_tx: bool, limit: i64| -> Result<Vec<Event>, DbError> {
+        let mut query = events::table
+            .filter(events::tx.ge(from.tx).and(events::tx.gt(from.tx).or(events::seq.gt(from.seq))))
+            .filter(events::tx.lt(horizon))
+            .into_boxed();
+        if only_tx {
+            query = query.filter(events::tx.eq(from.tx));
+        }
+        if !kinds.is_empty() {
+            query = query.filter(events::kind.eq_any(&kinds));
+        }
+        let rows: Vec<Row> =
+            query.order((events::tx.asc(), events::seq.asc())).limit(limit).select(COLUMNS).load(conn)?;
+        rows.into_iter().map(from_row).collect()
+    };
+    let mut events = select(conn, start, false, limit + 1)?;
+    let mut has_more = events.len() as i64 > limit;
+    events.truncate(limit as usize);
+    if has_more && let Some(last) = events.last().map(|event| event.position) {
+        // The rest of the last transaction (tx 0 is SQLite's: no transactions recorded).
+        if last.tx != 0 {
+            let rest = select(conn, last, true, i64::MAX)?;
+            if !rest.is_empty() {
+                events.extend(rest);
+                let last = events.last().map(|event| event.position).unwrap_or(last);
+                has_more = !select(conn, last, false, 1)?.is_empty();
+            }
+        }
+    }
+    let mut next = events.last().map(|event| event.position).unwrap_or(start).max(start);
+    if !has_more {
+        next = next.max(final_head(conn, horizon)?);
+    }
+    // Checked after reading: pruning that committed before the read is seen here.
+    let pruned = pruned_through(conn)?;
+    if start < pruned {
+        return Ok(Feed::Expired { pruned_through: pruned });
+    }
+    Ok(Feed::Page(FeedPage { events, next, has_more }))
+}
+
+/// The last position pruned from the log (`0.0`: nothing yet).
+pub fn pruned_through(conn: &mut DbConn) -> Result<Position, DbError> {
+    let row: Option<(i64, i64)> =
+        event_log_pruned::table.select((event_log_pruned::tx, event_log_pruned::seq)).first(conn).optional()?;
+    Ok(row.map(|(tx, seq)| Position { tx, seq }).unwrap_or_default())
+}
+
+/// Deletes up to `batch` of the oldest final events written before `before`, from the
+/// start of the log up to the first one that is not that old, and records how far the log
+/// was pruned. Returns how many went; call again until none do.
+pub fn prune(conn: &mut DbConn, before: DateTime<Utc>, batch: i64) -> Result<usize, DbError> {
+    dialect::write_transaction(conn, |conn| {
+        // One pruner at a time, so the recorded position only moves forward.
+        dialect::lock_key(conn, "events.prune")?;
+        let horizon = dialect::event_horizon(conn)?;
+        let oldest: Vec<(i64, i64, chrono::NaiveDateTime)> = events::table
+            .filter(events::tx.lt(horizon))
+            .order((events::tx.asc(), events::seq.asc()))
+            .limit(batch)
+            .select((events::tx, events::seq, events::created_at))
+            .load(conn)?;
+        let cutoff = to_db(before);
+        let Some(&(tx, seq, _)) = oldest.iter().take_while(|(_, _, at)| *at < cutoff).last() else {
+            return Ok(0);
+        };
+        let deleted =
+            diesel::delete(events::table.filter(events::tx.lt(tx).or(events::tx.eq(tx).and(events::seq.le(seq)))))
+                .execute(conn)?;
+        diesel::update(event_log_pruned::table)
+            .set((
+                event_log_pruned::tx.eq(tx),
+                event_log_pruned::seq.eq(seq),
+                event_log_pruned::pruned_at.eq(to_db(crate::now())),
+            ))
+            .execute(conn)?;
+        Ok(deleted)
+    })
+}
+
+/// How far readers are held back: the age of the oldest committed event they cannot read
+/// yet because an older transaction still runs (PostgreSQL; zero on SQLite).
+pub fn horizon_lag(conn: &mut DbConn) -> Result<chrono::Duration, DbError> {
+    let horizon = dialect::event_horizon(conn)?;
+    let oldest: Option<chrono::NaiveDateTime> =
+        events::table.filter(events::tx.ge(horizon)).select(diesel::dsl::min(events::created_at)).first(conn)?;
+    Ok(oldest.map(|at| (crate::now() - from_db(at)).max(chrono::Duration::zero())).unwrap_or_default())
+}
+
+/// The last position below `horizon`.
+fn final_head(conn: &mut DbConn, horizon: i64) -> Result<Position, DbError> {
     let last: Option<(i64, i64)> = events::table
         .filter(events::tx.lt(horizon))
         .order((events::tx.desc(), events::seq.desc()))
@@ -196,6 +316,26 @@ pub fn head(conn: &mut DbConn) -> Result<Position, DbError> {
         .optional()?;
     Ok(last.map(|(tx, seq)| Position { tx, seq }).unwrap_or_default())
 }
+
+const COLUMNS: (
+    events::tx,
+    events::seq,
+    events::kind,
+    events::subject_id,
+    events::customer_id,
+    events::ticket_id,
+    events::payload,
+    events::created_at,
+) = (
+    events::tx,
+    events::seq,
+    events::kind,
+    events::subject_id,
+    events::customer_id,
+    events::ticket_id,
+    events::payload,
+    events::created_at,
+);
 
 fn read(
     conn: &mut DbConn,
@@ -212,20 +352,7 @@ fn read(
     if let Some(customers) = customers {
         query = query.filter(dialect::planned_each_time()).filter(events::customer_id.eq_any(customers));
     }
-    let rows: Vec<Row> = query
-        .order((events::tx.asc(), events::seq.asc()))
-        .limit(limit)
-        .select((
-            events::tx,
-            events::seq,
-            events::kind,
-            events::subject_id,
-            events::customer_id,
-            events::ticket_id,
-            events::payload,
-            events::created_at,
-        ))
-        .load(conn)?;
+    let rows: Vec<Row> = query.order((events::tx.asc(), events::seq.asc())).limit(limit).select(COLUMNS).load(conn)?;
     rows.into_iter().map(from_row).collect()
 }
 

@@ -162,6 +162,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    event_log_pruned (id) {
+        id -> Integer,
+        tx -> BigInt,
+        seq -> BigInt,
+        pruned_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     outbox (id) {
         id -> Text,
         message_id -> Text,

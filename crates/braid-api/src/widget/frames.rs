@@ -229,7 +229,8 @@ const REPLAY_PAGES: usize = 10;
 const PAGE: i64 = 500;
 
 /// What a (re)connecting visitor is sent: the frames after `after`, or the history when
-/// there is no `after` or it is too far behind (then `reset` is true); and the position
+/// there is no `after` or it is too far behind or older than the log keeps (then `reset`
+/// is true); and the position
 /// to follow from. The log's head is read before the visitor's state, so following from
 /// it misses nothing.
 pub fn catch_up(
@@ -238,8 +239,9 @@ pub fn catch_up(
     after: Option<Position>,
 ) -> Result<(Reader, Vec<Value>, Position, bool), DbError> {
     let head = braid_db::events::head(conn)?;
+    let kept_after = braid_db::events::pruned_through(conn)?;
     let mut reader = Reader::load(conn, visitor)?;
-    if let Some(after) = after.filter(|after| *after <= head)
+    if let Some(after) = after.filter(|after| *after <= head && *after >= kept_after)
         && let Some((frames, last)) = replay(conn, &mut reader, after)?
     {
         return Ok((reader, frames, last.max(head), false));
