@@ -115,6 +115,16 @@ pub struct Settings {
     pub chat_address_reads_per_minute: u32,
     /// Typing and seen per visitor per minute (0: no limit).
     pub chat_signals_per_minute: u32,
+    /// Webhook (and connector callback) targets may be private, loopback or link-local
+    /// addresses. Off: such a URL is refused when registered and when it is called.
+    pub webhook_allow_private_targets: bool,
+    /// Seconds between a webhook delivery's attempts: about three days in all by default.
+    /// `BRAID_WEBHOOK_RETRY_SCHEDULE_SECS` takes a comma-separated list.
+    #[serde(deserialize_with = "numbers_or_commas")]
+    pub webhook_retry_schedule_secs: Vec<u64>,
+    /// Webhook attempts in flight at once per node (half of them to one endpoint at most,
+    /// so a slow endpoint never holds up the others).
+    pub webhook_concurrency: usize,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
@@ -174,6 +184,9 @@ impl Default for Settings {
             chat_address_messages_per_minute: 120,
             chat_address_reads_per_minute: 120,
             chat_signals_per_minute: 120,
+            webhook_allow_private_targets: false,
+            webhook_retry_schedule_secs: braid_core::webhook::RETRY_DELAYS.iter().map(|d| d.as_secs()).collect(),
+            webhook_concurrency: 64,
             smtp_max_attempts: 8,
         }
     }
@@ -192,6 +205,29 @@ fn list_or_commas<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<V
         Given::List(items) => items,
         Given::Text(text) => text.split(',').map(str::trim).filter(|item| !item.is_empty()).map(String::from).collect(),
     })
+}
+
+/// A list of numbers, or (from the environment) one comma-separated string of them.
+fn numbers_or_commas<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Given {
+        List(Vec<u64>),
+        One(u64),
+        Text(String),
+    }
+    match Given::deserialize(deserializer)? {
+        Given::List(items) => Ok(items),
+        Given::One(n) => Ok(vec![n]),
+        Given::Text(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(|item| {
+                item.parse().map_err(|_| serde::de::Error::custom(format!("`{item}` is not a number of seconds")))
+            })
+            .collect(),
+    }
 }
 
 /// The settings a command-line flag can override. Unset flags change nothing.

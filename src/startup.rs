@@ -18,7 +18,7 @@ use braid_core::{AgentName, EmailAddress};
 use braid_db::{Db, agents};
 
 use crate::Settings;
-use crate::workers::{ChatFallback, EmailDelivery, Housekeeping, Workers};
+use crate::workers::{ChatFallback, EmailDelivery, Housekeeping, WebhookDelivery, Workers};
 
 /// The credentials of an admin created on first start, shown once.
 #[derive(Debug, Clone)]
@@ -59,10 +59,19 @@ impl Application {
             event_retention: (settings.event_retention_days > 0)
                 .then(|| chrono::Duration::days(settings.event_retention_days.into())),
         };
+        let webhooks = WebhookDelivery {
+            db: db.clone(),
+            sender: braid_channels::webhooks::Sender::new(settings.webhook_allow_private_targets)
+                .context("the webhook HTTP client")?,
+            schedule: settings.webhook_retry_schedule_secs.iter().map(|s| std::time::Duration::from_secs(*s)).collect(),
+            concurrency: settings.webhook_concurrency.max(1),
+            per_endpoint: (settings.webhook_concurrency / 2).max(1),
+        };
         let workers = Workers::start(
             housekeeping,
             email,
             ChatFallback { db: db.clone(), delay: chrono::Duration::seconds(settings.chat_fallback_delay_secs as i64) },
+            webhooks,
         );
         let live = braid_live::Hub::start(db.clone(), settings.redis_url.as_deref(), workers.stopped())
             .await
@@ -109,6 +118,7 @@ impl Application {
             cpu: braid_api::cpu::CpuPool::new(settings.parse_threads),
             chat,
             live,
+            webhooks: braid_api::WebhookConfig { allow_private_targets: settings.webhook_allow_private_targets },
         });
         let server = HttpServer::new(move || braid_api::app(state.clone()))
             .listen(listener)?

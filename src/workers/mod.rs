@@ -4,9 +4,11 @@
 
 mod chat;
 mod email;
+mod webhooks;
 
 pub use chat::ChatFallback;
 pub use email::EmailDelivery;
+pub use webhooks::WebhookDelivery;
 
 use std::time::Duration;
 
@@ -26,11 +28,13 @@ impl Workers {
         housekeeping: Housekeeping,
         email: Option<EmailDelivery>,
         chat: ChatFallback,
+        webhooks: WebhookDelivery,
     ) -> Self {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = vec![
             tokio::spawn(housekeeping.run(stopped.clone())),
             tokio::spawn(chat.run(stopped.clone())),
+            tokio::spawn(webhooks.run(stopped.clone())),
         ];
         match email {
             Some(email) => tasks.push(tokio::spawn(email.run(stopped))),

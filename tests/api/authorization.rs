@@ -131,12 +131,23 @@ fn matrix() -> Vec<Endpoint> {
         row(POST,   "/v1/chat/sites/{new_site}/secrets",                  ADMIN,           201, Some(empty)),
         // No secret has this key id.
         row(DELETE, "/v1/chat/sites/{site}/secrets/{kid}",                ADMIN,           404, None),
+        row(POST,   "/v1/webhooks",                                       ADMIN,           201, Some(new_webhook)),
+        row(GET,    "/v1/webhooks",                                       ADMIN,           200, None),
+        row(GET,    "/v1/webhooks/{new_webhook}",                         ADMIN,           200, None),
+        row(PATCH,  "/v1/webhooks/{new_webhook}",                         ADMIN,           200, Some(webhook_patch)),
+        row(DELETE, "/v1/webhooks/{new_webhook}",                         ADMIN,           204, None),
+        row(POST,   "/v1/webhooks/{new_webhook}/secrets",                 ADMIN,           201, Some(empty)),
+        row(GET,    "/v1/webhooks/{new_webhook}/deliveries",              ADMIN,           200, None),
+        // No delivery has this id.
+        row(POST,   "/v1/webhooks/{new_webhook}/deliveries/{delivery}/redeliver", ADMIN,   404, None),
+        row(POST,   "/v1/webhooks/{new_webhook}/recover",                 ADMIN,           202, Some(recovery)),
     ]
 }
 
 /// Where each `{new_…}` target is created (as admin), and with what body.
-const NEW_TARGETS: [(&str, &str, BodyFn); 7] = [
+const NEW_TARGETS: [(&str, &str, BodyFn); 8] = [
     ("{new_site}", "/v1/chat/sites", new_site),
+    ("{new_webhook}", "/v1/webhooks", new_webhook),
     ("{new_api_key}", "/v1/api-keys", new_api_key),
     ("{new_agent}", "/v1/agents", new_agent),
     ("{new_team}", "/v1/teams", new_team),
@@ -148,6 +159,19 @@ const NEW_TARGETS: [(&str, &str, BodyFn); 7] = [
 fn new_site(_: &Fixture) -> Value {
     let slug = format!("site-{}", uuid::Uuid::now_v7().simple());
     json!({"name": "Shop", "slug": slug, "allowed_origins": ["https://shop.example"]})
+}
+
+fn new_webhook(_: &Fixture) -> Value {
+    // Nothing listens there; deliveries to it fail and wait, which is all this test needs.
+    json!({"url": "http://127.0.0.1:9/hook", "events": ["ticket.*"]})
+}
+
+fn webhook_patch(_: &Fixture) -> Value {
+    json!({"description": "matrix"})
+}
+
+fn recovery(_: &Fixture) -> Value {
+    json!({"since": "2026-01-01T00:00:00Z"})
 }
 
 fn site_patch(_: &Fixture) -> Value {
@@ -313,6 +337,7 @@ impl Fixture {
             .replace("{note}", &self.note)
             .replace("{site}", &self.site)
             .replace("{kid}", "no-such-kid")
+            .replace("{delivery}", "msg_0")
             // No blob has this hash: an allowed caller gets past authorization to a 404.
             .replace("{attachment}", &"0".repeat(64))
             // Nor is there a message with this id.

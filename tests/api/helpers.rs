@@ -149,6 +149,8 @@ impl TestApp {
             shutdown_timeout_secs: 1,
             jwt_secret: Some(JWT_SECRET.into()),
             jwt_key_id: JWT_KEY_ID.into(),
+            // Test receivers listen on the loopback interface.
+            webhook_allow_private_targets: true,
             ..Settings::default()
         };
         TestAppBuilder { backend, settings }

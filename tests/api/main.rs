@@ -33,3 +33,4 @@ mod sessions;
 mod smtp;
 mod smtp_tls;
 mod tickets;
+mod webhooks;

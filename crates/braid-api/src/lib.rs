@@ -31,6 +31,7 @@ mod teams;
 pub mod throttle;
 mod tickets;
 pub mod tokens;
+mod webhooks;
 pub mod widget;
 
 pub use error::{ApiError, ErrorCode};
@@ -38,6 +39,7 @@ pub use metrics::Metrics;
 pub use openapi::openapi;
 pub use principal::Principal;
 pub use state::{AppState, AuthConfig, EmailConfig, Limits};
+pub use webhooks::{WebhookConfig, body as webhook_body};
 pub use widget::ChatConfig;
 
 use actix_web::middleware::from_fn;
@@ -149,6 +151,16 @@ fn routes(config: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
         .service(chat_sites::add_secret)
         .service(chat_sites::remove_secret);
     config.service(events::feed);
+    config
+        .service(webhooks::create)
+        .service(webhooks::list)
+        .service(webhooks::get)
+        .service(webhooks::update)
+        .service(webhooks::remove)
+        .service(webhooks::rotate)
+        .service(webhooks::deliveries)
+        .service(webhooks::redeliver)
+        .service(webhooks::recover);
     config.service(stream::connect).service(messages::seen).service(tickets::typing);
     config
         .service(widget::script)

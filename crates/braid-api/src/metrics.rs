@@ -1,5 +1,6 @@
 //! Prometheus metrics: requests by route and status with latency histograms, the
-//! database pool's connections in use and idle, and how far event readers are held back.
+//! database pool's connections in use and idle, how far event readers are held back, and
+//! the webhook deliveries waiting.
 
 use std::time::Instant;
 
@@ -21,6 +22,7 @@ pub struct Metrics {
     latency: HistogramVec,
     pool: IntGaugeVec,
     horizon_lag: Gauge,
+    webhooks_pending: prometheus::IntGauge,
 }
 
 impl Metrics {
@@ -47,8 +49,13 @@ impl Metrics {
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(pool.clone()))?;
+        let webhooks_pending = prometheus::IntGauge::new(
+            "webhook_deliveries_pending",
+            "Webhook deliveries waiting for their next attempt (new, or retrying after a failure).",
+        )?;
         registry.register(Box::new(horizon_lag.clone()))?;
-        Ok(Self { registry, requests, latency, pool, horizon_lag })
+        registry.register(Box::new(webhooks_pending.clone()))?;
+        Ok(Self { registry, requests, latency, pool, horizon_lag, webhooks_pending })
     }
 
     fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
@@ -104,8 +111,10 @@ async fn expose(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state.metrics.pool.with_label_values(&["in_use"]).set(pool.in_use.into());
     state.metrics.pool.with_label_values(&["idle"]).set(pool.idle.into());
     state.metrics.pool.with_label_values(&["max"]).set(pool.max.into());
-    let lag = state.db.run(braid_db::events::horizon_lag).await?;
+    let (lag, pending) =
+        state.db.run(|conn| Ok((braid_db::events::horizon_lag(conn)?, braid_db::webhooks::pending(conn)?))).await?;
     state.metrics.horizon_lag.set(lag.num_milliseconds() as f64 / 1000.0);
+    state.metrics.webhooks_pending.set(pending);
     let mut body = Vec::new();
     TextEncoder::new().encode(&state.metrics.registry.gather(), &mut body).map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok().content_type(prometheus::TEXT_FORMAT).body(body))

@@ -28,6 +28,7 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
         (name = "channels", description = "Inbound channels: email webhooks for your MTA or email provider."),
         (name = "chat", description = "Chat sites (admin): the websites that embed the widget, their allowed origins and identity secrets."),
         (name = "widget", description = "The chat widget's public API, for browsers: sessions, messages, seen, typing, the visitor socket and the script."),
+        (name = "webhooks", description = "Outbound webhooks (admin): endpoints that receive the event log as signed POSTs (Standard Webhooks), with retries over three days and a delivery log."),
         (name = "events", description = "The sync feed: every event of the log, page by page from a cursor, for connectors and data pipelines."),
         (name = "stream", description = "The live stream for agents and integrations: every event of the log over a WebSocket, resumable from a position."),
         (name = "operations", description = "Health, readiness and metrics."),
@@ -246,7 +247,7 @@ mod tests {
         for (method, path, operation) in operations() {
             let Some(body) = operation.get("requestBody") else {
                 // Actions on a resource that take nothing but the resource.
-                let action = ["/undo", "/dismiss", "/seen"].iter().any(|verb| path.ends_with(verb));
+                let action = ["/undo", "/dismiss", "/seen", "/redeliver"].iter().any(|verb| path.ends_with(verb));
                 assert!(action || !matches!(method.as_str(), "POST" | "PATCH"), "{method} {path} documents no body");
                 continue;
             };

@@ -83,6 +83,8 @@ pub struct AppState {
     pub chat: crate::widget::ChatConfig,
     /// Live fan-out: what sockets listen to, and what writers wake.
     pub live: braid_live::Hub,
+    /// Outbound webhooks: which targets may be registered.
+    pub webhooks: crate::WebhookConfig,
 }
 
 impl std::fmt::Debug for AppState {

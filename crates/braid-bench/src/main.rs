@@ -11,6 +11,7 @@ mod rng;
 mod run;
 mod seed;
 mod stats;
+mod webhooks;
 
 use clap::{Parser, Subcommand};
 
@@ -41,6 +42,9 @@ enum Command {
     /// (`GET /v1/events`): one follower from the start, random readers, and the feed's
     /// query straight on the database beside them.
     Feed(feed::FeedArgs),
+    /// Deliver synthetic events as webhooks to a local receiver and print deliveries/s
+    /// beside the receiver's own capacity.
+    Webhooks(webhooks::WebhooksArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -50,5 +54,6 @@ fn main() -> anyhow::Result<()> {
         Command::Email(args) => email::email(args),
         Command::Chat(args) => chat::chat(args),
         Command::Feed(args) => feed::feed(args),
+        Command::Webhooks(args) => webhooks::webhooks(args),
     }
 }

@@ -1,6 +1,7 @@
 //! Channel adapters: each turns what a channel delivers into an
 //! [`braid_db::placement::Inbound`] for placement, and (later) Braid's outbound messages
-//! into what the channel sends. Email first; chat, web forms and connectors follow.
+//! into what the channel sends: email, chat, and outbound webhooks (`webhooks`, signed
+//! POSTs that never reach private addresses).
 //!
 //! Adapters hold the channel's rules (what a Message-ID is, when a mail is an
 //! auto-reply); HTTP stays in braid-api and storage in braid-db.
@@ -10,3 +11,4 @@ pub mod chat;
 pub mod email;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod webhooks;

@@ -63,6 +63,15 @@ pub enum EventKind {
     /// A participant read messages up to one (a visitor, or an agent).
     #[serde(rename = "message.seen")]
     MessageSeen,
+    #[serde(rename = "webhook.created")]
+    WebhookCreated,
+    #[serde(rename = "webhook.updated")]
+    WebhookUpdated,
+    /// Braid disabled an endpoint: it answered 410 Gone, or failed for days.
+    #[serde(rename = "webhook.disabled")]
+    WebhookDisabled,
+    #[serde(rename = "webhook.deleted")]
+    WebhookDeleted,
 }
 
 text_enum!(EventKind, "kind", {
@@ -83,6 +92,8 @@ text_enum!(EventKind, "kind", {
     TeamCreated => "team.created", TeamUpdated => "team.updated",
     ChatSiteCreated => "chat_site.created", ChatSiteUpdated => "chat_site.updated",
     MessageSeen => "message.seen",
+    WebhookCreated => "webhook.created", WebhookUpdated => "webhook.updated",
+    WebhookDisabled => "webhook.disabled", WebhookDeleted => "webhook.deleted",
 });
 
 impl EventKind {

@@ -109,6 +109,10 @@ id_type!(
     /// One browser's visitor on a chat site.
     VisitorId, "visitor_id"
 );
+id_type!(
+    /// An outbound webhook endpoint.
+    WebhookId, "webhook_id"
+);
 
 #[cfg(test)]
 mod tests {

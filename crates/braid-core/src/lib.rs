@@ -16,6 +16,7 @@ pub mod placement;
 pub mod preferences;
 pub mod text;
 pub mod ticket;
+pub mod webhook;
 
 pub use access::Scope;
 pub use agent::{AgentName, Role};
@@ -24,7 +25,7 @@ pub use customer::{CustomerName, EmailAddress, IdentityKind, IdentityValue, Phon
 pub use event::EventKind;
 pub use ids::{
     AgentId, CustomerId, IdentityId, MergeId, MessageId, NoteId, OutboxId, SiteId, SuggestionId, TeamId, ThreadId,
-    TicketId, VisitorId,
+    TicketId, VisitorId, WebhookId,
 };
 pub use message::{AuthorKind, Channel, DeliveryState, Direction};
 pub use note::NoteBody;

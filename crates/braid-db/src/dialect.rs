@@ -255,3 +255,40 @@ pub fn claim_outbox(
     };
     Ok(claimed.into_iter().map(|c| c.id).collect())
 }
+
+/// Leases up to `limit` due deliveries of one webhook endpoint until `lease_until`,
+/// counting the attempt; like [`claim_outbox`], exactly one worker takes each.
+pub fn claim_webhook_deliveries(
+    conn: &mut DbConn,
+    endpoint: &str,
+    now: chrono::NaiveDateTime,
+    lease_until: chrono::NaiveDateTime,
+    limit: i64,
+) -> Result<Vec<String>, DbError> {
+    use diesel::sql_types::{BigInt, Text, Timestamp};
+    let claimed: Vec<Claimed> = match conn {
+        DbConn::Pg(pg) => diesel::sql_query(
+            "UPDATE webhook_deliveries SET locked_until = $1, attempts = attempts + 1 WHERE id IN ( \
+               SELECT id FROM webhook_deliveries WHERE endpoint_id = $2 AND state = 'pending' \
+               AND next_attempt_at <= $3 AND (locked_until IS NULL OR locked_until < $3) \
+               ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING id",
+        )
+        .bind::<Timestamp, _>(lease_until)
+        .bind::<Text, _>(endpoint)
+        .bind::<Timestamp, _>(now)
+        .bind::<BigInt, _>(limit)
+        .load(pg)?,
+        DbConn::Sqlite(sqlite) => diesel::sql_query(
+            "UPDATE webhook_deliveries SET locked_until = ?1, attempts = attempts + 1 WHERE id IN ( \
+               SELECT id FROM webhook_deliveries WHERE endpoint_id = ?2 AND state = 'pending' \
+               AND next_attempt_at <= ?3 AND (locked_until IS NULL OR locked_until < ?3) \
+               ORDER BY next_attempt_at LIMIT ?4) RETURNING id",
+        )
+        .bind::<Timestamp, _>(lease_until)
+        .bind::<Text, _>(endpoint)
+        .bind::<Timestamp, _>(now)
+        .bind::<BigInt, _>(limit)
+        .load(sqlite)?,
+    };
+    Ok(claimed.into_iter().map(|c| c.id).collect())
+}

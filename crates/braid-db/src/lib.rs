@@ -22,6 +22,7 @@ pub mod placement;
 pub mod schema;
 pub mod teams;
 pub mod tickets;
+pub mod webhooks;
 
 pub use connection::{Backend, ConnectionManager, Db, DbConn, PoolState, redact};
 pub use error::DbError;

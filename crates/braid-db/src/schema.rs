@@ -340,6 +340,63 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    webhook_endpoints (id) {
+        id -> Text,
+        url -> Text,
+        description -> Text,
+        events -> Text,
+        enabled -> Bool,
+        disabled_reason -> Nullable<Text>,
+        failing_since -> Nullable<Timestamp>,
+        cursor_tx -> BigInt,
+        cursor_seq -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    webhook_secrets (id) {
+        id -> Text,
+        endpoint_id -> Text,
+        secret -> Text,
+        created_at -> Timestamp,
+        expires_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> Text,
+        endpoint_id -> Text,
+        event_tx -> BigInt,
+        event_seq -> BigInt,
+        kind -> Text,
+        body -> Text,
+        state -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        locked_until -> Nullable<Timestamp>,
+        last_status -> Nullable<Integer>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    webhook_attempts (id) {
+        id -> Text,
+        delivery_id -> Text,
+        attempt -> Integer,
+        at -> Timestamp,
+        status -> Nullable<Integer>,
+        latency_ms -> BigInt,
+        error -> Nullable<Text>,
+        response -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(identities -> customers (customer_id));
 diesel::joinable!(threads -> customers (customer_id));
 diesel::joinable!(tickets -> customers (customer_id));
@@ -355,6 +412,9 @@ diesel::joinable!(customer_attributes -> attribute_definitions (key));
 diesel::joinable!(customer_notes -> customers (customer_id));
 diesel::joinable!(chat_site_secrets -> chat_sites (site_id));
 diesel::joinable!(chat_visitors -> chat_sites (site_id));
+diesel::joinable!(webhook_secrets -> webhook_endpoints (endpoint_id));
+diesel::joinable!(webhook_deliveries -> webhook_endpoints (endpoint_id));
+diesel::joinable!(webhook_attempts -> webhook_deliveries (delivery_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     agents,
@@ -376,6 +436,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     chat_sites,
     chat_site_secrets,
     chat_visitors,
+    webhook_endpoints,
+    webhook_secrets,
+    webhook_deliveries,
+    webhook_attempts,
 );
 
 // The access-token check reads an agent and their session in one query.
