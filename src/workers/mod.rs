@@ -64,7 +64,7 @@ const PRUNE_BATCH: i64 = 5000;
 
 /// Forgets what has outlived its use, so those tables stay small: idempotency keys past
 /// their time-to-live, failed sign-ins past the throttling window, webhook tokens past
-/// their freshness, and events past the log's retention.
+/// their freshness, and events (with finished webhook deliveries) past the log's retention.
 #[derive(Debug, Clone)]
 pub struct Housekeeping {
     pub db: Db,
@@ -120,6 +120,21 @@ impl Housekeeping {
             }
             if pruned > 0 {
                 tracing::info!(pruned, %before, "housekeeping pruned the event log");
+            }
+            // Finished webhook deliveries (and their attempts) go with the events.
+            let mut purged = 0;
+            loop {
+                match self.db.run(move |conn| braid_db::webhooks::purge(conn, before, PRUNE_BATCH)).await {
+                    Ok(0) => break,
+                    Ok(deleted) => purged += deleted,
+                    Err(error) => {
+                        tracing::warn!(%error, "purging old webhook deliveries failed; retrying next round");
+                        break;
+                    }
+                }
+            }
+            if purged > 0 {
+                tracing::info!(purged, %before, "housekeeping purged old webhook deliveries");
             }
         }
     }

@@ -64,9 +64,24 @@ impl WebhookDelivery {
                 }
                 let batch = std::mem::take(&mut finished);
                 let failing_limit = braid_db::now() - chrono::Duration::days(FAILING_DAYS);
-                if let Err(error) = self.db.run(move |conn| webhooks::record(conn, &batch, failing_limit)).await {
-                    // Their leases run out and they are tried again: duplicates by
-                    // webhook-id, never a loss.
+                let recorded = self
+                    .db
+                    .run(move |conn| {
+                        if webhooks::record(conn, &batch, failing_limit).is_ok() {
+                            return Ok(());
+                        }
+                        // One outcome the database refuses must not cost the others: each
+                        // on its own. What still fails is tried again when its lease runs
+                        // out, a duplicate by webhook-id, never a loss.
+                        for outcome in batch {
+                            if let Err(error) = webhooks::record(conn, std::slice::from_ref(&outcome), failing_limit) {
+                                tracing::warn!(%error, delivery = %outcome.claimed.id, "recording a webhook attempt failed");
+                            }
+                        }
+                        Ok(())
+                    })
+                    .await;
+                if let Err(error) = recorded {
                     tracing::warn!(%error, "recording webhook attempts failed");
                 }
             }
@@ -121,7 +136,8 @@ impl WebhookDelivery {
         self.db
             .run(move |conn| {
                 let room = |endpoint: WebhookId| per_endpoint.saturating_sub(busy.get(&endpoint).copied().unwrap_or(0));
-                let claimed = webhooks::claim(conn, chrono::Duration::seconds(LEASE_SECS), &room, free)?;
+                let claimed =
+                    webhooks::claim(conn, chrono::Duration::seconds(LEASE_SECS), &room, free, rand::random())?;
                 let mut keys: HashMap<WebhookId, Vec<Vec<u8>>> = HashMap::new();
                 let now = braid_db::now();
                 let mut batch = Vec::with_capacity(claimed.len());
@@ -180,27 +196,26 @@ async fn attempt(sender: Sender, schedule: Vec<Duration>, delivery: Claimed, key
 /// Turns new events into deliveries, endpoint by endpoint, until stopped.
 async fn dispatch(db: Db, mut stopped: watch::Receiver<bool>) {
     loop {
+        // One batch per endpoint per pass, so an endpoint with a long backlog (enabled
+        // again after days) never holds up the others; passes follow at once while any
+        // has more.
+        let mut more = false;
         match db.run(webhooks::enabled).await {
             Ok(endpoints) => {
                 for endpoint in endpoints {
-                    loop {
-                        let done = db
-                            .run(move |conn| {
-                                webhooks::dispatch(conn, endpoint, DISPATCH_BATCH, &braid_api::webhook_body)
-                            })
-                            .await;
-                        match done {
-                            Ok((_, true)) => continue,
-                            Ok((_, false)) => break,
-                            Err(error) => {
-                                tracing::warn!(%error, %endpoint, "queueing webhook deliveries failed; retrying");
-                                break;
-                            }
-                        }
+                    let done = db
+                        .run(move |conn| webhooks::dispatch(conn, endpoint, DISPATCH_BATCH, &braid_api::webhook_body))
+                        .await;
+                    match done {
+                        Ok((_, has_more)) => more |= has_more,
+                        Err(error) => tracing::warn!(%error, %endpoint, "queueing webhook deliveries failed; retrying"),
                     }
                 }
             }
             Err(error) => tracing::warn!(%error, "listing webhook endpoints failed; retrying"),
+        }
+        if more && !*stopped.borrow() {
+            continue;
         }
         tokio::select! {
             _ = tokio::time::sleep(DISPATCH_EVERY) => {}

@@ -211,10 +211,13 @@ fn selectors(input: Option<Vec<String>>) -> Result<Vec<String>, ApiError> {
 }
 
 fn description(input: &str) -> Result<String, ApiError> {
-    if input.chars().count() > 500 {
-        return Err(braid_core::InvalidValue::new("description", "at most 500 characters").into());
+    let description = input.trim();
+    if description.chars().count() > 500 || description.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(
+            braid_core::InvalidValue::new("description", "at most 500 characters, no control characters").into()
+        );
     }
-    Ok(input.trim().to_owned())
+    Ok(description.to_owned())
 }
 
 async fn target(state: &AppState, url: &str) -> Result<String, ApiError> {
@@ -455,7 +458,8 @@ async fn deliveries(
     tag = "webhooks",
     operation_id = "redeliverWebhook",
     params(("id" = String, Path, format = Uuid), ("delivery" = String, Path)),
-    responses((status = 202, description = "Queued."), responses::Auth, responses::NotFound),
+    responses((status = 202, description = "Queued."), responses::Auth, responses::NotFound,
+        (status = 409, description = "An attempt is under way (`conflict`).", body = crate::error::Problem, content_type = "application/problem+json")),
     security(("bearer" = [])),
 )]
 #[post("/v1/webhooks/{id}/deliveries/{delivery}/redeliver")]
@@ -466,10 +470,14 @@ async fn redeliver(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Admin)?;
     let (id, delivery) = path.into_inner();
-    if !state.db.run(move |conn| webhooks::redeliver(conn, id, &delivery, braid_db::now())).await? {
-        return Err(ApiError::not_found("delivery of this webhook with this id"));
+    match state.db.run(move |conn| webhooks::redeliver(conn, id, &delivery, braid_db::now())).await? {
+        webhooks::Redelivery::Queued => Ok(HttpResponse::Accepted().finish()),
+        webhooks::Redelivery::InFlight => Err(ApiError::new(
+            crate::ErrorCode::Conflict,
+            "an attempt of this delivery is under way; redeliver it once it is done",
+        )),
+        webhooks::Redelivery::NotFound => Err(ApiError::not_found("delivery of this webhook with this id")),
     }
-    Ok(HttpResponse::Accepted().finish())
 }
 
 /// Queue again every failed delivery of the endpoint created since a time (after the

@@ -102,6 +102,8 @@ impl Sender {
             .timeout(TIMEOUT)
             .connect_timeout(Duration::from_secs(10))
             .pool_max_idle_per_host(16)
+            // A proxy would connect anywhere, past the address check below.
+            .no_proxy()
             .user_agent(concat!("Braid-Webhooks/", env!("CARGO_PKG_VERSION")));
         if !allow_private {
             builder = builder.dns_resolver(Arc::new(PublicOnly));
@@ -142,7 +144,7 @@ impl Sender {
             .body(body.to_owned());
         let response = match request.send().await {
             Ok(response) => response,
-            Err(error) => return failed(describe(&error)),
+            Err(error) => return failed(describe(error)),
         };
         let status = response.status().as_u16();
         let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(retry_after);
@@ -159,14 +161,17 @@ impl Sender {
             retry_after,
             latency: started.elapsed(),
             error: (!(200..300).contains(&status)).then(|| format!("answered {status}")),
-            excerpt: (!excerpt.is_empty()).then(|| String::from_utf8_lossy(&excerpt).into_owned()),
+            // PostgreSQL text holds no NUL.
+            excerpt: (!excerpt.is_empty()).then(|| String::from_utf8_lossy(&excerpt).replace('\0', "")),
         }
     }
 }
 
 /// The error with its causes, which say what really happened (refused, timed out, a
 /// private address).
-fn describe(error: &reqwest::Error) -> String {
+fn describe(error: reqwest::Error) -> String {
+    // Without the URL: its path may hold a token, and this text is logged and shown.
+    let error = &error.without_url();
     let mut text = if error.is_timeout() { "timed out".to_owned() } else { error.to_string() };
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {

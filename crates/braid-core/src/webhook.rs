@@ -116,18 +116,26 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || a == 0
                 || (a == 100 && (64..128).contains(&b))
                 || (a == 198 && (b == 18 || b == 19))
+                || (a == 192 && b == 0 && v4.octets()[2] == 0)
                 || a >= 240)
         }
         IpAddr::V6(v6) => {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_public(IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
+            let segments = v6.segments();
+            // IPv4-compatible (`::a.b.c.d`), deprecated but still routed by some stacks.
+            if segments[..6] == [0; 6] && !v6.is_loopback() && !v6.is_unspecified() {
+                return is_public(IpAddr::V4(std::net::Ipv4Addr::from(v6.to_bits() as u32)));
+            }
+            let first = segments[0];
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
                 || (first & 0xfe00) == 0xfc00
                 || (first & 0xffc0) == 0xfe80
+                || (first & 0xffc0) == 0xfec0
+                || first == 0x2002
                 || first == 0x2001 && v6.segments()[1] == 0x0db8
                 || first == 0x64 && v6.segments()[1] == 0xff9b)
         }
@@ -230,6 +238,11 @@ mod tests {
             "::ffff:169.254.169.254",
             "2001:db8::1",
             "64:ff9b::7f00:1",
+            "192.0.0.8",
+            "fec0::1",
+            "::127.0.0.1",
+            "::10.0.0.1",
+            "2002:7f00:1::1",
         ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip}");
         }

@@ -72,8 +72,27 @@ fn kinds(selectors: &[String]) -> Vec<EventKind> {
     kinds
 }
 
+/// An event about an endpoint. Its URL may hold a token in its path, and events reach
+/// every reader of the log: they carry only its origin.
 fn event(kind: EventKind, endpoint: &Endpoint, at: DateTime<Utc>) -> Result<NewEvent, DbError> {
-    NewEvent::new(kind, endpoint.id, endpoint, at)
+    let mut shown = endpoint.clone();
+    shown.url = origin(&endpoint.url);
+    NewEvent::new(kind, endpoint.id, &shown, at)
+}
+
+/// `scheme://host[:port]` of a URL (all of it when it has no path).
+fn origin(url: &str) -> String {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    match url[after_scheme..].find(['/', '?', '#']) {
+        Some(end) => url[..after_scheme + end].to_owned(),
+        None => url.to_owned(),
+    }
+}
+
+/// Serialises changes to one endpoint (PostgreSQL; SQLite's writer is single already):
+/// admin changes, deletion and rotation never interleave.
+fn lock(conn: &mut DbConn, id: WebhookId) -> Result<(), DbError> {
+    dialect::lock_key(conn, &format!("webhook.{id}"))
 }
 
 /// Registers an endpoint with its first signing secret. It receives the events written
@@ -164,6 +183,7 @@ pub fn update(
     at: DateTime<Utc>,
 ) -> Result<Option<Endpoint>, DbError> {
     dialect::write_transaction(conn, |conn| {
+        lock(conn, id)?;
         let Some(mut endpoint) = get(conn, id)? else { return Ok(None) };
         if let Some(url) = change.url {
             endpoint.url = url;
@@ -185,30 +205,37 @@ pub fn update(
             endpoint.enabled = enabled;
         }
         endpoint.updated_at = at;
-        save(conn, &endpoint)?;
+        diesel::update(webhook_endpoints::table.find(id.to_string()))
+            .set((
+                webhook_endpoints::url.eq(&endpoint.url),
+                webhook_endpoints::description.eq(&endpoint.description),
+                webhook_endpoints::events.eq(serde_json::to_string(&endpoint.events)?),
+                webhook_endpoints::updated_at.eq(to_db(at)),
+            ))
+            .execute(conn)?;
+        if change.enabled.is_some() {
+            // The delivery worker changes `failing_since` (and may disable) without this
+            // lock: only an enabling or disabling admin writes these.
+            diesel::update(webhook_endpoints::table.find(id.to_string()))
+                .set((
+                    webhook_endpoints::enabled.eq(endpoint.enabled),
+                    webhook_endpoints::disabled_reason.eq(&endpoint.disabled_reason),
+                    webhook_endpoints::failing_since.eq(endpoint.failing_since.map(to_db)),
+                ))
+                .execute(conn)?;
+        }
+        let endpoint = get(conn, id)?.ok_or(DbError::NotFound)?;
         events::append(conn, vec![event(EventKind::WebhookUpdated, &endpoint, at)?])?;
         Ok(Some(endpoint))
     })
 }
 
-fn save(conn: &mut DbConn, endpoint: &Endpoint) -> Result<(), DbError> {
-    diesel::update(webhook_endpoints::table.find(endpoint.id.to_string()))
-        .set((
-            webhook_endpoints::url.eq(&endpoint.url),
-            webhook_endpoints::description.eq(&endpoint.description),
-            webhook_endpoints::events.eq(serde_json::to_string(&endpoint.events)?),
-            webhook_endpoints::enabled.eq(endpoint.enabled),
-            webhook_endpoints::disabled_reason.eq(&endpoint.disabled_reason),
-            webhook_endpoints::failing_since.eq(endpoint.failing_since.map(to_db)),
-            webhook_endpoints::updated_at.eq(to_db(endpoint.updated_at)),
-        ))
-        .execute(conn)?;
-    Ok(())
-}
-
 /// Deletes an endpoint with its secrets and its delivery log.
 pub fn delete(conn: &mut DbConn, id: WebhookId, at: DateTime<Utc>) -> Result<bool, DbError> {
     dialect::write_transaction(conn, |conn| {
+        // Not while it is being dispatched to, nor changed.
+        dialect::lock_key(conn, &format!("webhook.dispatch.{id}"))?;
+        lock(conn, id)?;
         let Some(endpoint) = get(conn, id)? else { return Ok(false) };
         let deliveries = webhook_deliveries::table
             .filter(webhook_deliveries::endpoint_id.eq(id.to_string()))
@@ -234,9 +261,8 @@ pub fn rotate(
     at: DateTime<Utc>,
 ) -> Result<bool, DbError> {
     dialect::write_transaction(conn, |conn| {
-        if get(conn, id)?.is_none() {
-            return Ok(false);
-        }
+        lock(conn, id)?;
+        let Some(endpoint) = get(conn, id)? else { return Ok(false) };
         diesel::update(
             webhook_secrets::table
                 .filter(webhook_secrets::endpoint_id.eq(id.to_string()))
@@ -251,6 +277,7 @@ pub fn rotate(
         )
         .execute(conn)?;
         add_secret(conn, id, secret, at)?;
+        events::append(conn, vec![event(EventKind::WebhookUpdated, &endpoint, at)?])?;
         Ok(true)
     })
 }
@@ -329,16 +356,17 @@ pub fn dispatch(conn: &mut DbConn, id: WebhookId, batch: i64, render: Render<'_>
         if !rows.is_empty() {
             dialect::insert_many(conn, webhook_deliveries::table, rows)?;
         }
-        diesel::update(webhook_endpoints::table.find(id.to_string()))
-            .set((webhook_endpoints::cursor_tx.eq(page.next.tx), webhook_endpoints::cursor_seq.eq(page.next.seq)))
-            .execute(conn)?;
+        if page.next != (Position { tx, seq }) {
+            diesel::update(webhook_endpoints::table.find(id.to_string()))
+                .set((webhook_endpoints::cursor_tx.eq(page.next.tx), webhook_endpoints::cursor_seq.eq(page.next.seq)))
+                .execute(conn)?;
+        }
         Ok((queued, page.has_more))
     })
 }
 
-/// Kept apart so the storage crate logs nothing but this one fact.
 fn tracing_skip(id: WebhookId, pruned_through: Position) {
-    eprintln!("webhook {id}: the event log was pruned past its position; it goes on from {pruned_through}");
+    tracing::warn!(webhook = %id, %pruned_through, "the event log was pruned past this webhook's position; it goes on from what is kept");
 }
 
 /// A delivery leased for one attempt.
@@ -354,12 +382,15 @@ pub struct Claimed {
 }
 
 /// Leases due deliveries for `lease`, at most `room(endpoint)` of each enabled endpoint
-/// and `limit` in all: of several workers on several nodes exactly one takes each.
+/// and `limit` in all, shared fairly among the endpoints with something due (starting
+/// from a different one each time, by `turn`): of several workers on several nodes
+/// exactly one takes each.
 pub fn claim(
     conn: &mut DbConn,
     lease: chrono::Duration,
     room: &dyn Fn(WebhookId) -> usize,
     limit: usize,
+    turn: usize,
 ) -> Result<Vec<Claimed>, DbError> {
     let now = crate::now();
     // The enabled endpoints with something due: one index probe each.
@@ -375,9 +406,15 @@ pub fn claim(
         .order(webhook_endpoints::id.asc())
         .select(webhook_endpoints::id)
         .load(conn)?;
+    let mut due = due;
+    if !due.is_empty() {
+        let start = turn % due.len();
+        due.rotate_left(start);
+    }
+    let share = limit.div_ceil(due.len().max(1));
     let mut claimed = Vec::new();
     for endpoint in due {
-        let take = room(endpoint.parse()?).min(limit - claimed.len());
+        let take = room(endpoint.parse()?).min(share).min(limit - claimed.len());
         if take == 0 {
             continue;
         }
@@ -436,15 +473,30 @@ pub struct Outcome {
     pub next: Next,
 }
 
-/// Records attempts and their outcomes in one transaction. After a success an endpoint's
-/// failing streak ends, after a failure it starts (if it had not). Disables an endpoint
-/// that answered 410, or that has failed without a single success since `failing_limit`.
+/// Records attempts and their outcomes in one transaction. An outcome whose delivery is
+/// gone (its endpoint deleted) or was queued again meanwhile (a redelivery started a new
+/// round) is left out: it no longer decides anything. After a success an endpoint's failing
+/// streak ends, after a failure it starts (if it had not); an endpoint that answered 410,
+/// or that has failed without a single success since `failing_limit`, is disabled.
 pub fn record(conn: &mut DbConn, outcomes: &[Outcome], failing_limit: DateTime<Utc>) -> Result<(), DbError> {
     if outcomes.is_empty() {
         return Ok(());
     }
     dialect::write_transaction(conn, |conn| {
-        let attempts = outcomes
+        let ids: Vec<&str> = outcomes.iter().map(|o| o.claimed.id.as_str()).collect();
+        let rounds: std::collections::HashMap<String, i32> = webhook_deliveries::table
+            .filter(dialect::planned_each_time())
+            .filter(webhook_deliveries::id.eq_any(&ids))
+            .select((webhook_deliveries::id, webhook_deliveries::attempts))
+            .load::<(String, i32)>(conn)?
+            .into_iter()
+            .collect();
+        let current: Vec<&Outcome> =
+            outcomes.iter().filter(|o| rounds.get(&o.claimed.id) == Some(&o.claimed.attempt)).collect();
+        if current.is_empty() {
+            return Ok(());
+        }
+        let attempts = current
             .iter()
             .map(|o| {
                 (
@@ -460,73 +512,78 @@ pub fn record(conn: &mut DbConn, outcomes: &[Outcome], failing_limit: DateTime<U
             })
             .collect::<Vec<_>>();
         dialect::insert_many(conn, webhook_attempts::table, attempts)?;
-        // Successes in one statement per status code; the rest one by one.
-        let mut delivered: std::collections::BTreeMap<Option<u16>, Vec<&str>> = Default::default();
-        for o in outcomes {
+        for o in &current {
             let (state, next_at) = match o.next {
-                Next::Delivered => {
-                    delivered.entry(o.attempt.status).or_default().push(&o.claimed.id);
-                    continue;
-                }
+                Next::Delivered => ("delivered", to_db(o.attempt.at)),
                 Next::RetryAt(at) => ("pending", to_db(at)),
                 Next::Failed | Next::Gone => ("failed", to_db(o.attempt.at)),
             };
-            diesel::update(webhook_deliveries::table.find(&o.claimed.id))
-                .set((
-                    webhook_deliveries::state.eq(state),
-                    webhook_deliveries::next_attempt_at.eq(next_at),
-                    webhook_deliveries::locked_until.eq(None::<NaiveDateTime>),
-                    webhook_deliveries::last_status.eq(o.attempt.status.map(i32::from)),
-                    webhook_deliveries::updated_at.eq(to_db(o.attempt.at)),
-                ))
-                .execute(conn)?;
-        }
-        let now = to_db(crate::now());
-        for (status, ids) in delivered {
             diesel::update(
                 webhook_deliveries::table
-                    .filter(dialect::planned_each_time())
-                    .filter(webhook_deliveries::id.eq_any(ids)),
+                    .find(&o.claimed.id)
+                    .filter(webhook_deliveries::attempts.eq(o.claimed.attempt)),
             )
             .set((
-                webhook_deliveries::state.eq("delivered"),
+                webhook_deliveries::state.eq(state),
+                webhook_deliveries::next_attempt_at.eq(next_at),
                 webhook_deliveries::locked_until.eq(None::<NaiveDateTime>),
-                webhook_deliveries::last_status.eq(status.map(i32::from)),
-                webhook_deliveries::updated_at.eq(now),
+                webhook_deliveries::last_status.eq(o.attempt.status.map(i32::from)),
+                webhook_deliveries::updated_at.eq(to_db(o.attempt.at)),
             ))
             .execute(conn)?;
         }
 
-        // Each endpoint once, in id order (so concurrent recorders never deadlock).
-        let mut endpoints: Vec<WebhookId> = outcomes.iter().map(|o| o.claimed.endpoint).collect();
+        // Each endpoint once, in id order, with statements that change only what they
+        // decide (an admin's change in between is never undone).
+        let mut endpoints: Vec<WebhookId> = current.iter().map(|o| o.claimed.endpoint).collect();
         endpoints.sort();
         endpoints.dedup();
         for id in endpoints {
-            let Some(mut endpoint) = get(conn, id)? else { continue };
-            let was = (endpoint.enabled, endpoint.failing_since);
-            let mut kind = None;
-            for o in outcomes.iter().filter(|o| o.claimed.endpoint == id) {
-                match o.next {
-                    Next::Delivered => endpoint.failing_since = None,
-                    _ => {
-                        endpoint.failing_since.get_or_insert(o.attempt.at);
+            let mine: Vec<&&Outcome> = current.iter().filter(|o| o.claimed.endpoint == id).collect();
+            let row = || webhook_endpoints::table.find(id.to_string());
+            match mine.iter().rev().find(|o| o.next == Next::Delivered) {
+                // A success ends the streak, unless a failure came after it.
+                Some(last) if !mine.iter().any(|o| o.next != Next::Delivered && o.attempt.at > last.attempt.at) => {
+                    diesel::update(row().filter(webhook_endpoints::failing_since.is_not_null()))
+                        .set(webhook_endpoints::failing_since.eq(None::<NaiveDateTime>))
+                        .execute(conn)?;
+                }
+                _ => {
+                    let first = mine.iter().filter(|o| o.next != Next::Delivered).map(|o| o.attempt.at).min();
+                    if let Some(first) = first {
+                        diesel::update(row().filter(webhook_endpoints::failing_since.is_null()))
+                            .set(webhook_endpoints::failing_since.eq(to_db(first)))
+                            .execute(conn)?;
                     }
                 }
-                if endpoint.enabled && o.next == Next::Gone {
-                    (endpoint.enabled, endpoint.disabled_reason) = (false, Some("gone".into()));
-                    kind = Some(EventKind::WebhookDisabled);
-                }
             }
-            if endpoint.enabled && endpoint.failing_since.is_some_and(|since| since <= failing_limit) {
-                (endpoint.enabled, endpoint.disabled_reason) = (false, Some("failing".into()));
-                kind = Some(EventKind::WebhookDisabled);
-            }
-            if (endpoint.enabled, endpoint.failing_since) != was {
-                endpoint.updated_at = crate::now();
-                save(conn, &endpoint)?;
-            }
-            if let Some(kind) = kind {
-                events::append(conn, vec![event(kind, &endpoint, endpoint.updated_at)?])?;
+            let now = crate::now();
+            let gone = mine.iter().any(|o| o.next == Next::Gone);
+            let disabled = if gone {
+                diesel::update(row().filter(webhook_endpoints::enabled.eq(true)))
+                    .set((
+                        webhook_endpoints::enabled.eq(false),
+                        webhook_endpoints::disabled_reason.eq("gone"),
+                        webhook_endpoints::updated_at.eq(to_db(now)),
+                    ))
+                    .execute(conn)?
+            } else {
+                diesel::update(
+                    row()
+                        .filter(webhook_endpoints::enabled.eq(true))
+                        .filter(webhook_endpoints::failing_since.le(to_db(failing_limit))),
+                )
+                .set((
+                    webhook_endpoints::enabled.eq(false),
+                    webhook_endpoints::disabled_reason.eq("failing"),
+                    webhook_endpoints::updated_at.eq(to_db(now)),
+                ))
+                .execute(conn)?
+            };
+            if disabled == 1
+                && let Some(endpoint) = get(conn, id)?
+            {
+                events::append(conn, vec![event(EventKind::WebhookDisabled, &endpoint, now)?])?;
             }
         }
         Ok(())
@@ -599,7 +656,7 @@ pub fn deliveries(
     let attempts: Vec<AttemptRow> = webhook_attempts::table
         .filter(dialect::planned_each_time())
         .filter(webhook_attempts::delivery_id.eq_any(&ids))
-        .order((webhook_attempts::delivery_id.asc(), webhook_attempts::attempt.asc()))
+        .order(webhook_attempts::id.asc())
         .select((
             webhook_attempts::delivery_id,
             webhook_attempts::attempt,
@@ -637,18 +694,34 @@ pub fn deliveries(
     Ok(Page::from_rows(deliveries, limit, |d| Cursor { at: d.created_at, id: d.id.clone() }))
 }
 
-/// Queues a delivery of the endpoint again, due now, with a fresh set of attempts (the
-/// same `webhook-id`, so a receiver that already has it knows it). `false` when the
-/// endpoint has no such delivery.
-pub fn redeliver(conn: &mut DbConn, id: WebhookId, delivery: &str, at: DateTime<Utc>) -> Result<bool, DbError> {
-    let changed = diesel::update(
+/// What a redelivery came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Redelivery {
+    Queued,
+    /// An attempt is under way; ask again when it is done.
+    InFlight,
+    NotFound,
+}
+
+/// Queues a delivery of the endpoint again, due now, with a fresh round of attempts (the
+/// same `webhook-id`, so a receiver that already has it knows it).
+pub fn redeliver(conn: &mut DbConn, id: WebhookId, delivery: &str, at: DateTime<Utc>) -> Result<Redelivery, DbError> {
+    let of_endpoint = || {
         webhook_deliveries::table
             .filter(webhook_deliveries::id.eq(delivery))
-            .filter(webhook_deliveries::endpoint_id.eq(id.to_string())),
+            .filter(webhook_deliveries::endpoint_id.eq(id.to_string()))
+    };
+    let changed = diesel::update(
+        of_endpoint()
+            .filter(webhook_deliveries::locked_until.is_null().or(webhook_deliveries::locked_until.lt(to_db(at)))),
     )
     .set(requeue(at))
     .execute(conn)?;
-    Ok(changed == 1)
+    if changed == 1 {
+        return Ok(Redelivery::Queued);
+    }
+    let exists: i64 = of_endpoint().count().get_result(conn)?;
+    Ok(if exists == 1 { Redelivery::InFlight } else { Redelivery::NotFound })
 }
 
 /// Queues again every failed delivery of the endpoint created since `since`; how many.
@@ -680,6 +753,32 @@ fn requeue(
         webhook_deliveries::locked_until.eq(None),
         webhook_deliveries::updated_at.eq(to_db(at)),
     )
+}
+
+/// Deletes up to `batch` finished deliveries (delivered or failed) last touched before
+/// `before`, with their attempts; how many went. Call again until none do.
+pub fn purge(conn: &mut DbConn, before: DateTime<Utc>, batch: i64) -> Result<usize, DbError> {
+    dialect::write_transaction(conn, |conn| {
+        let ids: Vec<String> = webhook_deliveries::table
+            .filter(webhook_deliveries::state.ne("pending"))
+            .filter(webhook_deliveries::updated_at.lt(to_db(before)))
+            .limit(batch)
+            .select(webhook_deliveries::id)
+            .load(conn)?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        diesel::delete(
+            webhook_attempts::table
+                .filter(dialect::planned_each_time())
+                .filter(webhook_attempts::delivery_id.eq_any(&ids)),
+        )
+        .execute(conn)?;
+        Ok(diesel::delete(
+            webhook_deliveries::table.filter(dialect::planned_each_time()).filter(webhook_deliveries::id.eq_any(&ids)),
+        )
+        .execute(conn)?)
+    })
 }
 
 /// How many deliveries wait, for `/metrics`.

@@ -56,6 +56,9 @@ CREATE TABLE webhook_deliveries (
 -- What is due, per endpoint: the deliverer claims endpoint by endpoint.
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (endpoint_id, state, next_attempt_at);
 CREATE INDEX webhook_deliveries_by_endpoint ON webhook_deliveries (endpoint_id, created_at, id);
+-- What /metrics counts, and what housekeeping purges.
+CREATE INDEX webhook_deliveries_pending ON webhook_deliveries (state) WHERE state = 'pending';
+CREATE INDEX webhook_deliveries_finished ON webhook_deliveries (updated_at) WHERE state <> 'pending';
 
 CREATE TABLE webhook_attempts (
     id          TEXT PRIMARY KEY,
