@@ -280,7 +280,7 @@ async fn create(
     tag = "webhooks",
     operation_id = "listWebhooks",
     params(PageParams),
-    responses((status = 200, description = "A page of endpoints.", body = Paged<WebhookView>), responses::Auth),
+    responses((status = 200, description = "A page of endpoints.", body = Paged<WebhookView>), responses::Auth, responses::BadQuery),
     security(("bearer" = [])),
 )]
 #[get("/v1/webhooks")]
@@ -417,8 +417,7 @@ async fn rotate(
     tag = "webhooks",
     operation_id = "listWebhookDeliveries",
     params(("id" = String, Path, format = Uuid), DeliveryFilter, PageParams),
-    responses((status = 200, description = "A page of deliveries.", body = Paged<DeliveryView>), responses::Auth, responses::NotFound,
-        (status = 422, description = "An unknown state.", body = crate::error::Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "A page of deliveries.", body = Paged<DeliveryView>), responses::Auth, responses::NotFound, responses::BadQuery),
     security(("bearer" = [])),
 )]
 #[get("/v1/webhooks/{id}/deliveries")]
