@@ -94,9 +94,12 @@ pub struct FeedPage {
 /// written by a transaction that has not committed yet comes in a later page, never
 /// before events already returned. Needs `events:read`.
 ///
-/// The log keeps events for `event_retention_days`; a cursor older than that answers
-/// `410` (`cursor_expired`) with `extra.restart_cursor`: reload what you mirror through the
-/// REST API, then follow the feed from there.
+/// The log keeps events for `event_retention_days`; a cursor older than that (or one this
+/// log never gave, as after a restore into another database) answers `410`
+/// (`cursor_expired`) with `extra.restart_cursor`, the log's head: reload what you mirror
+/// through the REST API, then follow the feed from there. A filtered page looks through at
+/// most 50,000 positions: it may come back empty with `has_more` true. A transaction of
+/// more than 10,000 events is split across pages.
 #[utoipa::path(
     tag = "events",
     operation_id = "listEvents",
@@ -133,11 +136,12 @@ async fn feed(
             next_cursor: page.next.to_string(),
             has_more: page.has_more,
         })),
-        Feed::Expired { pruned_through } => Err(ApiError::new(
+        Feed::Expired { restart } => Err(ApiError::new(
             ErrorCode::CursorExpired,
-            "the events after this cursor are older than the log keeps; reload state, then follow from `restart_cursor`",
+            "the log cannot continue from this cursor (its events were pruned, or it is not one this log gave); \
+             reload what you mirror, then follow from `restart_cursor`",
         )
-        .with_extra(serde_json::json!({"restart_cursor": pruned_through.to_string()}))),
+        .with_extra(serde_json::json!({"restart_cursor": restart.to_string()}))),
     }
 }
 

@@ -197,19 +197,30 @@ pub struct FeedPage {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Feed {
     Page(FeedPage),
-    /// The reader's position is older than what the log keeps: events after it were
-    /// pruned. The log starts after `pruned_through`.
+    /// The reader's position is not one the log can continue from: events after it were
+    /// pruned, or it is past anything the log ever gave (a database restored elsewhere).
+    /// `restart` is the log's last final position: reload what you mirror, then follow
+    /// from there.
     Expired {
-        pruned_through: Position,
+        restart: Position,
     },
 }
+
+/// Events one page may take past `limit` to end on a transaction's boundary; a larger
+/// transaction is split after this many (its positions still resume exactly).
+pub const MAX_EXTENSION: i64 = 10_000;
+
+/// Positions one filtered page looks through at most: a filter matching nothing for a
+/// long stretch answers "nothing yet, more to look at" instead of scanning the log.
+pub const MAX_SCAN: i64 = 50_000;
 
 /// The sync feed: final events after `after` (from the start of what the log keeps when
 /// `None`) of `kinds` (every kind when empty), in log order.
 ///
-/// A page holds at least `limit` events when that many are final, and never ends inside a
-/// transaction: the rest of the last event's transaction comes along (PostgreSQL; SQLite
-/// writes one transaction at a time and records none, its positions are all `0.<seq>`).
+/// A page holds at least `limit` events when that many are final, and ends on a
+/// transaction's boundary: the rest of the last event's transaction comes along, up to
+/// [`MAX_EXTENSION`] more (PostgreSQL; SQLite writes one transaction at a time and records
+/// none, its positions are all `0.<seq>`).
 pub fn feed(conn: &mut DbConn, after: Option<Position>, limit: i64, kinds: &[EventKind]) -> Result<Feed, DbError> {
     let horizon = dialect::event_horizon(conn)?;
     let start = match after {
@@ -217,6 +228,20 @@ pub fn feed(conn: &mut DbConn, after: Option<Position>, limit: i64, kinds: &[Eve
         None => pruned_through(conn)?,
     };
     let kinds: Vec<&str> = kinds.iter().map(|kind| kind.as_str()).collect();
+    // With a filter, look through at most MAX_SCAN positions.
+    let bound: Option<Position> = if kinds.is_empty() {
+        None
+    } else {
+        events::table
+            .filter(events::tx.ge(start.tx).and(events::tx.gt(start.tx).or(events::seq.gt(start.seq))))
+            .filter(events::tx.lt(horizon))
+            .order((events::tx.asc(), events::seq.asc()))
+            .offset(MAX_SCAN - 1)
+            .select((events::tx, events::seq))
+            .first::<(i64, i64)>(conn)
+            .optional()?
+            .map(|(tx, seq)| Position { tx, seq })
+    };
     let select = |conn: &mut DbConn, from: Position, only_tx: bool, limit: i64| -> Result<Vec<Event>, DbError> {
         let mut query = events::table
             .filter(events::tx.ge(from.tx).and(events::tx.gt(from.tx).or(events::seq.gt(from.seq))))
@@ -228,6 +253,9 @@ pub fn feed(conn: &mut DbConn, after: Option<Position>, limit: i64, kinds: &[Eve
         if !kinds.is_empty() {
             query = query.filter(events::kind.eq_any(&kinds));
         }
+        if let Some(bound) = bound {
+            query = query.filter(events::tx.le(bound.tx).and(events::tx.lt(bound.tx).or(events::seq.le(bound.seq))));
+        }
         let rows: Vec<Row> =
             query.order((events::tx.asc(), events::seq.asc())).limit(limit).select(COLUMNS).load(conn)?;
         rows.into_iter().map(from_row).collect()
@@ -238,22 +266,35 @@ pub fn feed(conn: &mut DbConn, after: Option<Position>, limit: i64, kinds: &[Eve
     if has_more && let Some(last) = events.last().map(|event| event.position) {
         // The rest of the last transaction (tx 0 is SQLite's: no transactions recorded).
         if last.tx != 0 {
-            let rest = select(conn, last, true, i64::MAX)?;
+            let mut rest = select(conn, last, true, MAX_EXTENSION + 1)?;
+            let split = rest.len() as i64 > MAX_EXTENSION;
+            rest.truncate(MAX_EXTENSION as usize);
             if !rest.is_empty() {
                 events.extend(rest);
                 let last = events.last().map(|event| event.position).unwrap_or(last);
-                has_more = !select(conn, last, false, 1)?.is_empty();
+                has_more = split || !select(conn, last, false, 1)?.is_empty();
             }
         }
     }
     let mut next = events.last().map(|event| event.position).unwrap_or(start).max(start);
+    let head = final_head(conn, horizon)?;
     if !has_more {
-        next = next.max(final_head(conn, horizon)?);
+        match bound {
+            // The scan stopped at its bound: more of the log waits behind it.
+            Some(bound) if bound < head => {
+                next = next.max(bound);
+                has_more = true;
+            }
+            _ => next = next.max(head),
+        }
     }
-    // Checked after reading: pruning that committed before the read is seen here.
+    // Checked after reading: pruning that committed before the read is seen here. A
+    // reader with no cursor started from what was kept, and is never told otherwise.
     let pruned = pruned_through(conn)?;
-    if start < pruned {
-        return Ok(Feed::Expired { pruned_through: pruned });
+    if let Some(after) = after
+        && (after < pruned || after > head.max(pruned))
+    {
+        return Ok(Feed::Expired { restart: head.max(pruned) });
     }
     Ok(Feed::Page(FeedPage { events, next, has_more }))
 }

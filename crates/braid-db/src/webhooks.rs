@@ -327,9 +327,9 @@ pub fn dispatch(conn: &mut DbConn, id: WebhookId, batch: i64, render: Render<'_>
             Feed::Page(page) => page,
             // The log was pruned past this endpoint (disabled longer than the retention):
             // it goes on from what the log still keeps.
-            Feed::Expired { pruned_through } => {
-                tracing_skip(id, pruned_through);
-                events::FeedPage { events: vec![], next: pruned_through, has_more: true }
+            Feed::Expired { restart } => {
+                tracing_skip(id, restart);
+                events::FeedPage { events: vec![], next: restart, has_more: false }
             }
         };
         let now = crate::now();
