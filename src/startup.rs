@@ -18,7 +18,7 @@ use braid_core::{AgentName, EmailAddress};
 use braid_db::{Db, agents};
 
 use crate::Settings;
-use crate::workers::{ChatFallback, EmailDelivery, Housekeeping, WebhookDelivery, Workers};
+use crate::workers::{ChatFallback, ConnectorDelivery, EmailDelivery, Housekeeping, WebhookDelivery, Workers};
 
 /// The credentials of an admin created on first start, shown once.
 #[derive(Debug, Clone)]
@@ -67,11 +67,14 @@ impl Application {
             concurrency: settings.webhook_concurrency.max(1),
             per_endpoint: (settings.webhook_concurrency / 2).max(1),
         };
+        let connectors =
+            ConnectorDelivery { db: db.clone(), sender: webhooks.sender.clone(), schedule: webhooks.schedule.clone() };
         let workers = Workers::start(
             housekeeping,
             email,
             ChatFallback { db: db.clone(), delay: chrono::Duration::seconds(settings.chat_fallback_delay_secs as i64) },
             webhooks,
+            connectors,
         );
         let live = braid_live::Hub::start(db.clone(), settings.redis_url.as_deref(), workers.stopped())
             .await

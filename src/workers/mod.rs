@@ -3,10 +3,12 @@
 //! the database (leases on outbox rows), so running them everywhere is safe.
 
 mod chat;
+mod connectors;
 mod email;
 mod webhooks;
 
 pub use chat::ChatFallback;
+pub use connectors::ConnectorDelivery;
 pub use email::EmailDelivery;
 pub use webhooks::WebhookDelivery;
 
@@ -29,12 +31,14 @@ impl Workers {
         email: Option<EmailDelivery>,
         chat: ChatFallback,
         webhooks: WebhookDelivery,
+        connectors: ConnectorDelivery,
     ) -> Self {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = vec![
             tokio::spawn(housekeeping.run(stopped.clone())),
             tokio::spawn(chat.run(stopped.clone())),
             tokio::spawn(webhooks.run(stopped.clone())),
+            tokio::spawn(connectors.run(stopped.clone())),
         ];
         match email {
             Some(email) => tasks.push(tokio::spawn(email.run(stopped))),

@@ -19,6 +19,7 @@ both_backends!(
     the_auth_endpoints_answer_without_credentials,
     a_deactivated_agents_unexpired_token_is_refused,
     a_revoked_api_key_is_refused,
+    a_connectors_key_acts_only_as_its_connector,
 );
 
 const ADMIN: &[&str] = &["admin"];
@@ -30,6 +31,11 @@ const THREAD: &[&str] = &["customers:read", "tickets:read"];
 /// Merges move tickets and messages.
 const MERGE: &[&str] = &["customers:write", "tickets:write"];
 const EVENTS_READ: &[&str] = &["events:read"];
+/// The connector's own routes: an admin, or the connector's own key (`|`: either will
+/// do). Every connector's key holds `connector`; the fixture's also `connector:own`.
+const CONNECTOR: &[&str] = &["admin|connector:own"];
+/// Uploads: `tickets:write`, or any connector's key (for its messages' files).
+const UPLOAD: &[&str] = &["tickets:write|connector"];
 
 /// Agents hold every scope but `admin`; admins (and API keys with `admin`) hold them all.
 const AGENT_SCOPES: &[&str] = &["tickets:read", "tickets:write", "customers:read", "customers:write", "events:read"];
@@ -118,7 +124,7 @@ fn matrix() -> Vec<Endpoint> {
         row(GET,    "/v1/tickets/{ticket}/messages",                      TICKETS_READ,    200, None),
         row(POST,   "/v1/tickets/{ticket}/replies",                       TICKETS_WRITE,   201, Some(reply)),
         row(POST,   "/v1/tickets/{ticket}/notes",                         TICKETS_WRITE,   201, Some(note)),
-        row(POST,   "/v1/attachments",                                    TICKETS_WRITE,   201, Some(note)),
+        row(POST,   "/v1/attachments",                                    UPLOAD,          201, Some(note)),
         row(POST,   "/v1/tickets/{ticket}/typing",                        TICKETS_WRITE,   204, Some(typing)),
         row(POST,   "/v1/messages/{message}/seen",                        TICKETS_READ,    404, None),
         // A plain GET is no WebSocket upgrade: past authorization, it is a 400.
@@ -131,6 +137,16 @@ fn matrix() -> Vec<Endpoint> {
         row(POST,   "/v1/chat/sites/{new_site}/secrets",                  ADMIN,           201, Some(empty)),
         // No secret has this key id.
         row(DELETE, "/v1/chat/sites/{site}/secrets/{kid}",                ADMIN,           404, None),
+        row(POST,   "/v1/connectors",                                     ADMIN,           201, Some(new_connector)),
+        row(GET,    "/v1/connectors",                                     ADMIN,           200, None),
+        row(GET,    "/v1/connectors/{connector}",                         CONNECTOR,       200, None),
+        row(PATCH,  "/v1/connectors/{connector}",                         ADMIN,           200, Some(connector_patch)),
+        row(POST,   "/v1/connectors/{connector}/keys",                    ADMIN,           201, None),
+        row(POST,   "/v1/connectors/{connector}/messages",                CONNECTOR,       201, Some(connector_message)),
+        row(PUT,    "/v1/connectors/{connector}/customers/{external}",    CONNECTOR,       201, Some(connector_customer)),
+        row(PUT,    "/v1/connectors/{connector}/tickets/{external}",      CONNECTOR,       201, Some(connector_ticket)),
+        // No reply of the connector has this id.
+        row(PUT,    "/v1/connectors/{connector}/messages/{message}/status", CONNECTOR,     404, Some(status_report)),
         row(POST,   "/v1/webhooks",                                       ADMIN,           201, Some(new_webhook)),
         row(GET,    "/v1/webhooks",                                       ADMIN,           200, None),
         row(GET,    "/v1/webhooks/{new_webhook}",                         ADMIN,           200, None),
@@ -164,6 +180,34 @@ fn new_site(_: &Fixture) -> Value {
 fn new_webhook(_: &Fixture) -> Value {
     // Nothing listens there; deliveries to it fail and wait, which is all this test needs.
     json!({"url": "http://127.0.0.1:9/hook", "events": ["ticket.*"]})
+}
+
+fn new_connector(_: &Fixture) -> Value {
+    json!({"name": format!("c-{}", uuid::Uuid::now_v7().simple())})
+}
+
+fn connector_patch(_: &Fixture) -> Value {
+    json!({"trusted": false})
+}
+
+fn connector_message(fixture: &Fixture) -> Value {
+    json!({
+        "external_id": unique("m"),
+        "customer": {"external_id": fixture.connector_customer},
+        "text": "Hello from the bridge",
+    })
+}
+
+fn connector_customer(_: &Fixture) -> Value {
+    json!({"name": "Ana Lima"})
+}
+
+fn connector_ticket(fixture: &Fixture) -> Value {
+    json!({"customer_external_id": fixture.connector_customer, "subject": "From the bridge"})
+}
+
+fn status_report(_: &Fixture) -> Value {
+    json!({"state": "delivered"})
 }
 
 fn webhook_patch(_: &Fixture) -> Value {
@@ -286,6 +330,10 @@ struct Fixture {
     attribute: String,
     note: String,
     site: String,
+    /// A connector's name, its key, and one of its customers' external id.
+    connector: String,
+    connector_key: String,
+    connector_customer: String,
 }
 
 impl Fixture {
@@ -303,6 +351,14 @@ impl Fixture {
         let notes = format!("/v1/customers/{}/notes", fixture.customer);
         fixture.note = created_id(app, &fixture.admin, &notes, new_note(&fixture)).await;
         fixture.site = created_id(app, &fixture.admin, "/v1/chat/sites", new_site(&fixture)).await;
+        let response = app.post_as("/v1/connectors", &fixture.admin, &new_connector(&fixture)).await;
+        assert_eq!(response.status(), 201);
+        let connector: Value = response.json().await.unwrap();
+        fixture.connector = connector["name"].as_str().unwrap().to_owned();
+        fixture.connector_key = connector["key"].as_str().unwrap().to_owned();
+        fixture.connector_customer = "customer-1".to_owned();
+        let upsert = format!("/v1/connectors/{}/customers/customer-1", fixture.connector);
+        assert_eq!(app.put_as(&upsert, &fixture.admin, &json!({"name": "Ana"})).await.status(), 201);
         fixture
     }
 
@@ -336,6 +392,9 @@ impl Fixture {
             .replace("{attribute}", &self.attribute)
             .replace("{note}", &self.note)
             .replace("{site}", &self.site)
+            .replace("{connector}", &self.connector)
+            // A connector's id for something new each time.
+            .replace("{external}", &uuid::Uuid::now_v7().simple().to_string())
             .replace("{kid}", "no-such-kid")
             .replace("{delivery}", "msg_0")
             // No blob has this hash: an allowed caller gets past authorization to a 404.
@@ -407,7 +466,9 @@ async fn check_matrix(app: &TestApp, fixture: &Fixture, callers: &[Caller]) {
             let response = request.send().await.expect("the server answers");
             let expected = match caller.holds {
                 None => (401, Some("unauthorized")),
-                Some(held) if endpoint.needs.iter().all(|scope| held.contains(scope)) => (endpoint.ok, None),
+                Some(held) if endpoint.needs.iter().all(|need| need.split('|').any(|s| held.contains(&s))) => {
+                    (endpoint.ok, None)
+                }
                 Some(_) => (403, Some("forbidden")),
             };
             if let Some(mismatch) = mismatch(response, expected).await {
@@ -548,4 +609,15 @@ async fn a_revoked_api_key_is_refused(backend: Backend) {
     assert_eq!(app.delete_as(&format!("/v1/api-keys/{id}"), &admin).await.status(), 200);
 
     assert_eq!(mismatch(app.get_as("/v1/tickets", secret).await, (401, Some("unauthorized"))).await, None);
+}
+
+async fn a_connectors_key_acts_only_as_its_connector(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let fixture = Fixture::create(&app).await;
+    let own = Caller::holding("the connector's key", fixture.connector_key.clone(), &["connector", "connector:own"]);
+    // Another connector's key may do nothing here: not even its own kind of route.
+    let other: Value =
+        app.post_as("/v1/connectors", &fixture.admin, &new_connector(&fixture)).await.json().await.unwrap();
+    let other = Caller::holding("another connector's key", other["key"].as_str().unwrap().to_owned(), &["connector"]);
+    check_matrix(&app, &fixture, &[own, other]).await;
 }

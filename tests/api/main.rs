@@ -12,6 +12,7 @@ mod binary;
 mod bounded_work;
 mod chat;
 mod chat_nodes;
+mod connectors;
 mod conventions;
 mod customer_attributes;
 mod customer_context;

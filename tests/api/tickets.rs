@@ -17,6 +17,7 @@ both_backends!(
     a_closed_ticket_takes_no_more_replies_and_a_deactivated_team_no_tickets,
     concurrent_patches_without_if_match_all_apply,
     replies_and_inbound_messages_on_one_ticket_at_once_all_land,
+    a_ticket_opens_with_its_first_message_in_one_call,
 );
 
 pub async fn customer(app: &TestApp, token: &str, email: &str) -> String {
@@ -220,8 +221,9 @@ async fn a_reply_is_queued_with_an_outbox_entry_and_a_note_is_not(backend: Backe
     assert_eq!(note["direction"], "note");
     assert_eq!(note["delivery_state"], Value::Null);
 
+    // No connector serves a ticket opened through the API: the reply goes by email.
     let outbox = outbox_rows(&app).await;
-    assert_eq!(outbox, vec![(reply["id"].as_str().unwrap().to_owned(), "api".to_owned(), "pending".to_owned())]);
+    assert_eq!(outbox, vec![(reply["id"].as_str().unwrap().to_owned(), "email".to_owned(), "pending".to_owned())]);
     let listed: Value = app.get_as(&format!("/v1/tickets/{id}/messages"), &token).await.json().await.unwrap();
     let texts: Vec<_> = listed["data"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap()).collect();
     assert_eq!(texts, ["Refund sent.", "Finance approved."]);
@@ -323,4 +325,45 @@ async fn replies_and_inbound_messages_on_one_ticket_at_once_all_land(backend: Ba
     let messages: Value =
         app.get_as(&format!("/v1/tickets/{ticket}/messages?limit=200"), &token).await.json().await.unwrap();
     assert_eq!(messages["data"].as_array().unwrap().len(), 21);
+}
+
+async fn a_ticket_opens_with_its_first_message_in_one_call(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let token = app.agent_token("agent").await;
+    let customer = customer(&app, &token, "caller@example.org").await;
+    let call = json!({
+        "customer_id": customer, "subject": "Phone: refund",
+        "message": { "text": "Ana called: order #881 never arrived." },
+    });
+    let response = app.post_as("/v1/tickets", &token, &call).await;
+    assert_eq!(response.status(), 201);
+    let opened: Value = response.json().await.unwrap();
+    let ticket = opened["id"].as_str().unwrap();
+    assert_eq!(opened["message"]["direction"], "inbound");
+    assert_eq!(opened["message"]["author"]["kind"], "customer");
+    assert_eq!(opened["message"]["ticket_id"], ticket);
+
+    let note = json!({ "customer_id": customer, "subject": "Follow up", "message": { "text": "Check stock", "kind": "note" } });
+    let noted: Value = app.post_as("/v1/tickets", &token, &note).await.json().await.unwrap();
+    assert_eq!(
+        (noted["message"]["direction"].as_str(), noted["message"]["author"]["kind"].as_str()),
+        (Some("note"), Some("agent"))
+    );
+
+    let listed: Value = app.get_as(&format!("/v1/tickets/{ticket}/messages"), &token).await.json().await.unwrap();
+    assert_eq!(listed["data"].as_array().unwrap().len(), 1);
+    // No connector serves a ticket opened through the API: the answer goes by email.
+    let reply: Value = app
+        .post_as(&format!("/v1/tickets/{ticket}/replies"), &token, &json!({ "text": "Refund sent." }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(reply["channel"], "email");
+
+    // A bad first message opens nothing.
+    let bad = json!({ "customer_id": customer, "subject": "x", "message": { "text": "  ", "kind": "customer" } });
+    assert_eq!(app.post_as("/v1/tickets", &token, &bad).await.status(), 422);
+    let all: Value = app.get_as(&format!("/v1/tickets?customer={customer}"), &token).await.json().await.unwrap();
+    assert_eq!(all["data"].as_array().unwrap().len(), 2);
 }

@@ -23,18 +23,18 @@ both_backends!(
 
 /// How the receiver answers.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Reply {
+pub(crate) enum Reply {
     Status(u16),
     RetryAfter(u16, u64),
     Redirect,
 }
 
 #[derive(Debug, Clone)]
-struct Received {
-    id: String,
-    headers: http::HeaderMap,
-    body: Vec<u8>,
-    answered: u16,
+pub(crate) struct Received {
+    pub(crate) id: String,
+    pub(crate) headers: http::HeaderMap,
+    pub(crate) body: Vec<u8>,
+    pub(crate) answered: u16,
 }
 
 #[derive(Debug, Default)]
@@ -46,24 +46,24 @@ struct Script {
 }
 
 /// A webhook receiver on a port of its own, which can be stopped and started again there.
-struct Receiver {
+pub(crate) struct Receiver {
     port: u16,
     script: Arc<Mutex<Script>>,
     server: Option<actix_web::dev::ServerHandle>,
 }
 
 impl Receiver {
-    async fn start() -> Receiver {
+    pub(crate) async fn start() -> Receiver {
         let mut receiver = Receiver { port: 0, script: Arc::default(), server: None };
         receiver.up().await;
         receiver
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}/hook", self.port)
     }
 
-    async fn up(&mut self) {
+    pub(crate) async fn up(&mut self) {
         let script = self.script.clone();
         let server = HttpServer::new(move || {
             App::new().app_data(web::Data::new(script.clone())).default_service(web::to(answer))
@@ -78,26 +78,26 @@ impl Receiver {
         tokio::spawn(server);
     }
 
-    async fn down(&mut self) {
+    pub(crate) async fn down(&mut self) {
         if let Some(server) = self.server.take() {
             server.stop(false).await;
         }
     }
 
-    fn answer_next(&self, replies: impl IntoIterator<Item = Reply>) {
+    pub(crate) fn answer_next(&self, replies: impl IntoIterator<Item = Reply>) {
         self.script.lock().unwrap().next.extend(replies);
     }
 
-    fn otherwise(&self, reply: Option<Reply>) {
+    pub(crate) fn otherwise(&self, reply: Option<Reply>) {
         self.script.lock().unwrap().otherwise = reply;
     }
 
-    fn got(&self) -> Vec<Received> {
+    pub(crate) fn got(&self) -> Vec<Received> {
         self.script.lock().unwrap().got.clone()
     }
 
     /// The requests answered 2xx.
-    fn delivered(&self) -> Vec<Received> {
+    pub(crate) fn delivered(&self) -> Vec<Received> {
         self.got().into_iter().filter(|r| (200..300).contains(&r.answered)).collect()
     }
 }
@@ -130,7 +130,7 @@ async fn answer(request: HttpRequest, body: web::Bytes, script: web::Data<Arc<Mu
 }
 
 /// Waits until `check` holds, up to 30 s.
-async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+pub(crate) async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     let started = std::time::Instant::now();
     while !check() {
         assert!(started.elapsed() < Duration::from_secs(30), "timed out waiting: {what}");
@@ -175,14 +175,14 @@ async fn settled_log(app: &TestApp, admin: &str, id: &str) -> Value {
     }
 }
 
-fn verify(secret: &str, received: &Received) -> Result<(), String> {
+pub(crate) fn verify(secret: &str, received: &Received) -> Result<(), String> {
     standardwebhooks::Webhook::new(secret)
         .map_err(|e| e.to_string())?
         .verify(&received.body, &received.headers)
         .map_err(|e| e.to_string())
 }
 
-fn body(received: &Received) -> Value {
+pub(crate) fn body(received: &Received) -> Value {
     serde_json::from_slice(&received.body).unwrap()
 }
 

@@ -24,6 +24,9 @@ pub struct ApiKeyView {
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The connector a connector's key acts as (and only as).
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub connector_id: Option<braid_core::ConnectorId>,
 }
 
 impl From<ApiKey> for ApiKeyView {
@@ -37,6 +40,7 @@ impl From<ApiKey> for ApiKeyView {
             created_at: key.created_at,
             last_used_at: key.last_used_at,
             revoked_at: key.revoked_at,
+            connector_id: key.connector_id,
         }
     }
 }
@@ -93,7 +97,8 @@ async fn create(
     let generated = tokens::new_api_key();
     let created_by = caller.agent_id();
     let (prefix, hash) = (generated.prefix.clone(), generated.secret_hash.clone());
-    let key = state.db.run(move |conn| auth::insert_api_key(conn, &name, &prefix, &hash, &scopes, created_by)).await?;
+    let key =
+        state.db.run(move |conn| auth::insert_api_key(conn, &name, &prefix, &hash, &scopes, created_by, None)).await?;
     let mut response = HttpResponse::Created()
         .insert_header(("location", format!("/v1/api-keys/{}", key.id)))
         .json(CreatedApiKey { key: key.into(), secret: generated.token });

@@ -1,4 +1,5 @@
-//! Attachments by id (their SHA-256): `POST /v1/attachments` uploads a file for a reply,
+//! Attachments by id (their SHA-256): `POST /v1/attachments` uploads a file for a reply
+//! (or a connector's message, which a connector's key may upload too),
 //! `GET /v1/attachments/{id}` downloads one: an inbound attachment or an upload (a raw
 //! message is its message's `original`). Always served as a download, never rendered, so
 //! a hostile file cannot run in the agent's browser.
@@ -10,6 +11,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::responses;
+use crate::messages::ReplyAttachment;
 use crate::{ApiError, AppState, ErrorCode, Principal};
 
 /// Download an attachment.
@@ -73,7 +75,9 @@ async fn upload(
     caller: Principal,
     mut payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Scope::TicketsWrite)?;
+    if !caller.is_connector() {
+        caller.require(Scope::TicketsWrite)?;
+    }
     let limit = state.email.max_bytes;
     let mut bytes = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
@@ -91,4 +95,47 @@ async fn upload(
     Ok(HttpResponse::Created()
         .insert_header(("location", format!("/v1/attachments/{}", blob.sha256)))
         .json(Uploaded { id: blob.sha256, size: blob.size }))
+}
+
+/// Checks attachments named by id for a message (an agent's reply, a connector's message):
+/// each uploaded, named like a file, typed `type/subtype`, and within the count and total
+/// size limits. Returns them as the message's `details.attachments` lists them.
+pub(crate) fn checked(state: &AppState, attachments: Vec<ReplyAttachment>) -> Result<Vec<serde_json::Value>, ApiError> {
+    let limits = &state.limits;
+    if attachments.len() > limits.reply_attachments {
+        return Err(ApiError::over_limit("attachments", limits.reply_attachments));
+    }
+    let mut files = Vec::with_capacity(attachments.len());
+    let mut total = 0;
+    for attachment in attachments {
+        let size = state.blobs.size(&attachment.id).ok_or_else(|| {
+            ApiError::new(ErrorCode::ValidationFailed, format!("no attachment with id {}", attachment.id))
+                .with_extra(serde_json::json!({ "field": "attachments" }))
+        })?;
+        let one_line = |v: &str| !v.trim().is_empty() && v.len() <= 255 && !v.chars().any(char::is_control);
+        let clean = braid_core::text::clean_filename(&attachment.filename);
+        if !one_line(&attachment.filename)
+            || clean.as_deref() != Some(attachment.filename.as_str())
+            || !one_line(&attachment.content_type)
+            || !attachment.content_type.contains('/')
+        {
+            return Err(ApiError::new(
+                ErrorCode::ValidationFailed,
+                "an attachment needs a file name (no path, control or direction characters) and a type/subtype content type",
+            )
+            .with_extra(serde_json::json!({ "field": "attachments" })));
+        }
+        total += size;
+        if total > limits.reply_attachment_bytes {
+            return Err(ApiError::new(
+                ErrorCode::ValidationFailed,
+                format!("a message's attachments total at most {} bytes", limits.reply_attachment_bytes),
+            )
+            .with_extra(serde_json::json!({ "field": "attachments" })));
+        }
+        files.push(serde_json::json!({
+            "id": attachment.id, "filename": attachment.filename, "content_type": attachment.content_type, "size": size,
+        }));
+    }
+    Ok(files)
 }

@@ -9,6 +9,7 @@ mod api_keys;
 mod attachments;
 mod chat_sites;
 pub mod client;
+pub mod connectors;
 pub mod cpu;
 mod customers;
 mod email;
@@ -161,6 +162,16 @@ fn routes(config: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
         .service(webhooks::deliveries)
         .service(webhooks::redeliver)
         .service(webhooks::recover);
+    config
+        .service(connectors::create)
+        .service(connectors::list)
+        .service(connectors::get)
+        .service(connectors::update)
+        .service(connectors::add_key)
+        .service(connectors::create_message)
+        .service(connectors::upsert_customer)
+        .service(connectors::upsert_ticket)
+        .service(connectors::report_status);
     config.service(stream::connect).service(messages::seen).service(tickets::typing);
     config
         .service(widget::script)

@@ -179,7 +179,7 @@ pub(crate) fn listed_page(page: Page<Message>, addresses: bool) -> Paged<Message
 }
 
 /// The largest message body accepted from an agent, in characters.
-const MAX_TEXT_CHARS: usize = 100_000;
+pub(crate) const MAX_TEXT_CHARS: usize = 100_000;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -187,7 +187,8 @@ const MAX_TEXT_CHARS: usize = 100_000;
 pub struct NewReply {
     pub text: String,
     /// Defaults to the channel the customer last wrote on in this ticket, else the
-    /// ticket's own channel.
+    /// ticket's own channel; `api` goes to the connector the customer wrote through, and
+    /// when none did (a ticket opened through the API), the reply goes by email.
     #[schema(value_type = Option<String>, example = "email")]
     pub channel: Option<Channel>,
     /// Files to send along, uploaded first with `POST /v1/attachments` (or received): at
@@ -286,42 +287,7 @@ async fn reply(
     caller.require(Scope::TicketsWrite)?;
     let NewReply { text, channel, attachments } = body.into_inner();
     let text = checked_text(text)?;
-    let limits = &state.limits;
-    if attachments.len() > limits.reply_attachments {
-        return Err(ApiError::over_limit("attachments", limits.reply_attachments));
-    }
-    let mut files = Vec::with_capacity(attachments.len());
-    let mut total = 0;
-    for attachment in attachments {
-        let size = state.blobs.size(&attachment.id).ok_or_else(|| {
-            ApiError::new(ErrorCode::ValidationFailed, format!("no attachment with id {}", attachment.id))
-                .with_extra(serde_json::json!({ "field": "attachments" }))
-        })?;
-        let one_line = |v: &str| !v.trim().is_empty() && v.len() <= 255 && !v.chars().any(char::is_control);
-        let clean = braid_core::text::clean_filename(&attachment.filename);
-        if !one_line(&attachment.filename)
-            || clean.as_deref() != Some(attachment.filename.as_str())
-            || !one_line(&attachment.content_type)
-            || !attachment.content_type.contains('/')
-        {
-            return Err(ApiError::new(
-                ErrorCode::ValidationFailed,
-                "an attachment needs a file name (no path, control or direction characters) and a type/subtype content type",
-            )
-            .with_extra(serde_json::json!({ "field": "attachments" })));
-        }
-        total += size;
-        if total > limits.reply_attachment_bytes {
-            return Err(ApiError::new(
-                ErrorCode::ValidationFailed,
-                format!("a reply's attachments total at most {} bytes", limits.reply_attachment_bytes),
-            )
-            .with_extra(serde_json::json!({ "field": "attachments" })));
-        }
-        files.push(serde_json::json!({
-            "id": attachment.id, "filename": attachment.filename, "content_type": attachment.content_type, "size": size,
-        }));
-    }
+    let files = crate::attachments::checked(&state, attachments)?;
     let (id, author) = (id.into_inner(), caller.agent_id());
     let message = state
         .db
@@ -332,7 +298,11 @@ async fn reply(
             }
             let channel = match channel {
                 Some(channel) => channel,
-                None => messages::last_inbound_channel(conn, id)?.unwrap_or(ticket.channel),
+                None => match messages::last_inbound_channel(conn, id)?.unwrap_or(ticket.channel) {
+                    // No connector serves this ticket (it was opened through the API).
+                    Channel::Api if braid_db::connectors::route_of(conn, id)?.is_none() => Channel::Email,
+                    channel => channel,
+                },
             };
             messages::reply(conn, message, channel)
         })

@@ -7,14 +7,22 @@ use std::pin::Pin;
 
 use actix_web::http::header::{AUTHORIZATION, HeaderMap};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
-use braid_core::{AgentId, Role, Scope};
+use braid_core::{AgentId, ConnectorId, Role, Scope};
 
 use crate::{ApiError, AppState, ErrorCode, tokens};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
-    Agent { id: AgentId, role: Role },
-    ApiKey { id: String, scopes: Vec<Scope> },
+    Agent {
+        id: AgentId,
+        role: Role,
+    },
+    /// A key with a `connector` acts only as that connector (its scopes are empty).
+    ApiKey {
+        id: String,
+        scopes: Vec<Scope>,
+        connector: Option<ConnectorId>,
+    },
 }
 
 impl Principal {
@@ -29,6 +37,21 @@ impl Principal {
         } else {
             Err(ApiError::new(ErrorCode::Forbidden, format!("this needs the `{scope}` scope")))
         }
+    }
+
+    /// 403 unless the caller may act as `connector`: its own key, or an admin.
+    pub fn require_connector(&self, connector: ConnectorId) -> Result<(), ApiError> {
+        match self {
+            Principal::ApiKey { connector: Some(own), .. } if *own == connector => Ok(()),
+            _ => self.require(Scope::Admin).map_err(|_| {
+                ApiError::new(ErrorCode::Forbidden, "this needs the connector's own key or the `admin` scope")
+            }),
+        }
+    }
+
+    /// Whether the caller is a connector's key.
+    pub fn is_connector(&self) -> bool {
+        matches!(self, Principal::ApiKey { connector: Some(_), .. })
     }
 
     pub fn agent_id(&self) -> Option<AgentId> {
@@ -87,7 +110,7 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Princ
             })
             .await?
             .ok_or_else(|| unauthorized("unknown or revoked API key"))?;
-        return Ok(Principal::ApiKey { id: key.id, scopes: key.scopes });
+        return Ok(Principal::ApiKey { id: key.id, scopes: key.scopes, connector: key.connector_id });
     }
 
     let verified = tokens::verify_access_token(&state.auth.keys, &token)

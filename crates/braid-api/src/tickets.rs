@@ -4,7 +4,8 @@
 use actix_web::http::header::{ETAG, IF_MATCH};
 use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 use braid_core::{
-    AgentId, Channel, CustomerId, Priority, Scope, Subject, Tag, TeamId, TicketId, TicketNumber, TicketStatus,
+    AgentId, Channel, CustomerId, Direction, Priority, Scope, Subject, Tag, TeamId, TicketId, TicketNumber,
+    TicketStatus,
 };
 use braid_db::tickets::{self, NewTicket, Ticket, TicketChanges, TicketFilter, TicketSort, UpdateError};
 use chrono::{DateTime, Utc};
@@ -73,7 +74,7 @@ fn etag(ticket: &Ticket) -> String {
     format!("\"{}\"", ticket.version)
 }
 
-fn with_etag(mut response: actix_web::HttpResponseBuilder, ticket: Ticket) -> HttpResponse {
+pub(crate) fn with_etag(mut response: actix_web::HttpResponseBuilder, ticket: Ticket) -> HttpResponse {
     response.insert_header((ETAG, etag(&ticket))).json(TicketView::from(ticket))
 }
 
@@ -93,7 +94,7 @@ fn tags(raw: Vec<String>) -> Result<Vec<Tag>, ApiError> {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"customer_id": "0190f5c4-0000-7000-8000-000000000000", "subject": "Called about a refund", "priority": "high"}))]
+#[schema(example = json!({"customer_id": "0190f5c4-0000-7000-8000-000000000000", "subject": "Called about a refund", "priority": "high", "message": {"text": "Ana called: order #881 never arrived, she wants a refund.", "kind": "customer"}}))]
 pub struct NewTicketRequest {
     #[schema(value_type = String, format = Uuid)]
     pub customer_id: CustomerId,
@@ -108,15 +109,46 @@ pub struct NewTicketRequest {
     #[serde(default)]
     #[schema(max_items = 50)]
     pub tags: Vec<String>,
+    /// What the ticket starts with, in the same transaction: what the customer said (a
+    /// phone call, logged as an inbound message) or an internal note.
+    pub message: Option<FirstMessageRequest>,
 }
 
-/// Open a ticket for a customer (after a phone call, say).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FirstMessageRequest {
+    pub text: String,
+    /// `customer` (what the customer said; the default) or `note` (internal).
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "customer")]
+    pub kind: FirstMessageKind,
+}
+
+#[derive(Debug, Default, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum FirstMessageKind {
+    #[default]
+    Customer,
+    Note,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OpenedTicket {
+    #[serde(flatten)]
+    pub ticket: TicketView,
+    /// The first message, when one was given (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<crate::messages::MessageView>,
+}
+
+/// Open a ticket for a customer, with its first message if given (a phone call logged,
+/// or a note), in one call.
 #[utoipa::path(
     tag = "tickets",
     operation_id = "createTicket",
     request_body = NewTicketRequest,
     responses(
-        (status = 201, description = "Opened.", body = TicketView, headers(("etag" = String))),
+        (status = 201, description = "Opened; `message` is the first message, when one was given.", body = OpenedTicket, headers(("etag" = String))),
         responses::Auth, responses::BadInput, responses::NotFound,
     ),
     security(("bearer" = [])),
@@ -139,14 +171,33 @@ async fn create(
         tags: tags(body.tags)?,
         at: braid_db::now(),
     };
+    let first = match body.message {
+        Some(first) => Some(tickets::FirstMessage {
+            text: braid_core::text::multiline("message.text", &first.text, crate::messages::MAX_TEXT_CHARS)?,
+            direction: match first.kind {
+                FirstMessageKind::Customer => Direction::Inbound,
+                FirstMessageKind::Note => Direction::Note,
+            },
+            author_agent_id: caller.agent_id(),
+        }),
+        None => None,
+    };
     check_references(&state, new.assignee_id, new.team_id).await?;
-    let ticket = state.db.run(move |conn| tickets::open(conn, new)).await.map_err(|e| match e {
-        braid_db::DbError::NotFound => ApiError::not_found("customer with this id"),
-        other => other.into(),
-    })?;
-    let mut response = HttpResponse::Created();
-    response.insert_header(("location", format!("/v1/tickets/{}", ticket.id)));
-    Ok(with_etag(response, ticket))
+    let (ticket, message) = state
+        .db
+        .run(move |conn| match first {
+            Some(first) => tickets::open_with_message(conn, new, first).map(|(t, m)| (t, Some(m))),
+            None => tickets::open(conn, new).map(|t| (t, None)),
+        })
+        .await
+        .map_err(|e| match e {
+            braid_db::DbError::NotFound => ApiError::not_found("customer with this id"),
+            other => other.into(),
+        })?;
+    Ok(HttpResponse::Created()
+        .insert_header(("location", format!("/v1/tickets/{}", ticket.id)))
+        .insert_header((ETAG, etag(&ticket)))
+        .json(OpenedTicket { ticket: ticket.into(), message: message.map(Into::into) }))
 }
 
 /// 422 when an assignee or team does not exist (or the agent is deactivated).
@@ -355,12 +406,16 @@ async fn update(
     check_references(&state, changes.assignee_id.flatten(), changes.team_id.flatten()).await?;
     let id = id.into_inner();
     let ticket =
-        state.db.run(move |conn| Ok(tickets::update(conn, id, expected, &changes))).await?.map_err(|e| match e {
-            UpdateError::Stale { .. } => ApiError::new(ErrorCode::PreconditionFailed, e.to_string()),
-            UpdateError::Transition { .. } => ApiError::new(ErrorCode::InvalidStatusTransition, e.to_string()),
-            UpdateError::Db(db) => ticket_not_found(db),
-        })?;
+        state.db.run(move |conn| Ok(tickets::update(conn, id, expected, &changes))).await?.map_err(update_error)?;
     Ok(with_etag(HttpResponse::Ok(), ticket))
+}
+
+pub(crate) fn update_error(error: UpdateError) -> ApiError {
+    match error {
+        UpdateError::Stale { .. } => ApiError::new(ErrorCode::PreconditionFailed, error.to_string()),
+        UpdateError::Transition { .. } => ApiError::new(ErrorCode::InvalidStatusTransition, error.to_string()),
+        UpdateError::Db(db) => ticket_not_found(db),
+    }
 }
 
 /// The version `If-Match` names: `"7"` (or `W/"7"`); `*` means any.

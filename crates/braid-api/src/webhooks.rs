@@ -220,7 +220,7 @@ fn description(input: &str) -> Result<String, ApiError> {
     Ok(description.to_owned())
 }
 
-async fn target(state: &AppState, url: &str) -> Result<String, ApiError> {
+pub(crate) async fn target(state: &AppState, url: &str) -> Result<String, ApiError> {
     if url.len() > 2000 {
         return Err(braid_core::InvalidValue::new("url", "at most 2000 characters").into());
     }

@@ -2,6 +2,7 @@
 //! running Braid server over HTTP. See `docs/benchmarks.md` and `docs/benchmarks-email.md`.
 
 mod chat;
+mod connector;
 mod db;
 mod email;
 mod feed;
@@ -45,6 +46,9 @@ enum Command {
     /// Deliver synthetic events as webhooks to a local receiver and print deliveries/s
     /// beside the receiver's own capacity.
     Webhooks(webhooks::WebhooksArgs),
+    /// Post connector messages through a connector's key and print messages/s beside
+    /// inbound email's in the same run.
+    Connector(connector::ConnectorArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -55,5 +59,6 @@ fn main() -> anyhow::Result<()> {
         Command::Chat(args) => chat::chat(args),
         Command::Feed(args) => feed::feed(args),
         Command::Webhooks(args) => webhooks::webhooks(args),
+        Command::Connector(args) => connector::connector(args),
     }
 }

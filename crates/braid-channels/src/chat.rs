@@ -45,7 +45,7 @@ pub fn inbound(
         sender_name: name,
         language: None,
         utc_offset: None,
-        subject: Some(subject(text)),
+        subject: Some(braid_core::text::first_line(text, 80, "Chat")),
         text: text.to_owned(),
         html: None,
         references: vec![],
@@ -54,16 +54,6 @@ pub fn inbound(
         original: None,
         received_at: at,
     }
-}
-
-/// A new chat ticket's subject: the first line of its first message, cut to 80 characters.
-fn subject(text: &str) -> String {
-    let line = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("Chat");
-    let mut subject: String = line.chars().take(80).collect();
-    if line.chars().count() > 80 {
-        subject.push('…');
-    }
-    subject
 }
 
 #[cfg(test)]

@@ -72,6 +72,10 @@ pub enum EventKind {
     WebhookDisabled,
     #[serde(rename = "webhook.deleted")]
     WebhookDeleted,
+    #[serde(rename = "connector.created")]
+    ConnectorCreated,
+    #[serde(rename = "connector.updated")]
+    ConnectorUpdated,
 }
 
 text_enum!(EventKind, "kind", {
@@ -94,6 +98,7 @@ text_enum!(EventKind, "kind", {
     MessageSeen => "message.seen",
     WebhookCreated => "webhook.created", WebhookUpdated => "webhook.updated",
     WebhookDisabled => "webhook.disabled", WebhookDeleted => "webhook.deleted",
+    ConnectorCreated => "connector.created", ConnectorUpdated => "connector.updated",
 });
 
 impl EventKind {

@@ -113,6 +113,10 @@ id_type!(
     /// An outbound webhook endpoint.
     WebhookId, "webhook_id"
 );
+id_type!(
+    /// A registered connector: an integration that brings its own channel.
+    ConnectorId, "connector_id"
+);
 
 #[cfg(test)]
 mod tests {

@@ -6,6 +6,7 @@ pub mod access;
 pub mod agent;
 pub mod attribute;
 pub mod chat;
+pub mod connector;
 pub mod customer;
 pub mod event;
 pub mod ids;
@@ -24,8 +25,8 @@ pub use attribute::{AttributeKey, AttributeKind, AttributeLabel, ListOptions};
 pub use customer::{CustomerName, EmailAddress, IdentityKind, IdentityValue, PhoneNumber, Trust, TrustSource};
 pub use event::EventKind;
 pub use ids::{
-    AgentId, CustomerId, IdentityId, MergeId, MessageId, NoteId, OutboxId, SiteId, SuggestionId, TeamId, ThreadId,
-    TicketId, VisitorId, WebhookId,
+    AgentId, ConnectorId, CustomerId, IdentityId, MergeId, MessageId, NoteId, OutboxId, SiteId, SuggestionId, TeamId,
+    ThreadId, TicketId, VisitorId, WebhookId,
 };
 pub use message::{AuthorKind, Channel, DeliveryState, Direction};
 pub use note::NoteBody;

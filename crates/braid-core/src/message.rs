@@ -47,12 +47,41 @@ pub enum DeliveryState {
     Queued,
     Sent,
     Delivered,
+    /// The recipient read it (a connector's read receipt).
+    Read,
     Failed,
 }
 
 text_enum!(DeliveryState, "delivery_state", {
-    Queued => "queued", Sent => "sent", Delivered => "delivered", Failed => "failed",
+    Queued => "queued", Sent => "sent", Delivered => "delivered", Read => "read", Failed => "failed",
 });
+
+impl DeliveryState {
+    /// Whether a message in this state may move to `next`. States only move forward:
+    /// `queued` → `sent` → `delivered` → `read`, skipping steps allowed; `failed` is
+    /// reachable until the message was delivered, and final.
+    pub fn may_become(self, next: DeliveryState) -> bool {
+        use DeliveryState::*;
+        let rank = |state: DeliveryState| match state {
+            Queued => 0,
+            Sent => 1,
+            Delivered => 2,
+            Read => 3,
+            Failed => 4,
+        };
+        match (self, next) {
+            (Failed, _) => false,
+            (Queued | Sent, Failed) => true,
+            (_, Failed) => false,
+            _ => rank(next) > rank(self),
+        }
+    }
+
+    /// The states that may move to `next`.
+    pub fn before(next: DeliveryState) -> Vec<DeliveryState> {
+        Self::ALL.iter().copied().filter(|state| state.may_become(next)).collect()
+    }
+}
 
 /// The text of an acknowledgement for a new ticket: `{number}`, `{subject}` and `{name}`
 /// (the sender's name, or "there") filled in from the ticket.
@@ -86,5 +115,17 @@ mod tests {
         for &s in DeliveryState::ALL {
             assert_eq!(s.as_str().parse::<DeliveryState>(), Ok(s));
         }
+    }
+
+    #[test]
+    fn delivery_states_only_move_forward() {
+        use DeliveryState::*;
+        for (from, to) in [(Queued, Sent), (Queued, Read), (Sent, Delivered), (Delivered, Read), (Sent, Failed)] {
+            assert!(from.may_become(to), "{from} → {to}");
+        }
+        for (from, to) in [(Sent, Queued), (Read, Delivered), (Delivered, Failed), (Failed, Sent), (Sent, Sent)] {
+            assert!(!from.may_become(to), "{from} → {to}");
+        }
+        assert_eq!(DeliveryState::before(Failed), vec![Queued, Sent]);
     }
 }

@@ -78,11 +78,14 @@ pub enum ReferenceSource {
     ChatSession,
     /// A ticket named by an API caller.
     Api,
+    /// A connector's conversation, following the ticket its earlier messages went to.
+    Conversation,
 }
 
 text_enum!(ReferenceSource, "source", {
     ReplyToken => "reply_token", InReplyTo => "in_reply_to", References => "references",
     SubjectTag => "subject_tag", ChatSession => "chat_session", Api => "api",
+    Conversation => "conversation",
 });
 
 /// Why an explicit reference was not followed.

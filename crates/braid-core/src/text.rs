@@ -56,6 +56,17 @@ pub fn multiline(field: &'static str, input: &str, max: usize) -> Result<String,
     Ok(text.to_owned())
 }
 
+/// A subject made from a message: its first non-blank line, cut to `max` characters (with
+/// `…` when cut), or `fallback` when it has none.
+pub fn first_line(text: &str, max: usize, fallback: &str) -> String {
+    let line = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or(fallback);
+    let mut subject: String = line.chars().take(max).collect();
+    if line.chars().count() > max {
+        subject.push('…');
+    }
+    subject
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

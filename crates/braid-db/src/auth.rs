@@ -2,7 +2,7 @@
 //! logins, and secrets Braid generates for itself. Only hashes of tokens and keys are stored; hashing is the
 //! API's business.
 
-use braid_core::{AgentId, Scope};
+use braid_core::{AgentId, ConnectorId, Scope};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::Serialize;
@@ -189,6 +189,8 @@ pub struct ApiKey {
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The connector this key acts as, and only as (its scopes are then empty).
+    pub connector_id: Option<ConnectorId>,
 }
 
 #[derive(Queryable, Selectable)]
@@ -202,6 +204,7 @@ struct ApiKeyRow {
     created_at: NaiveDateTime,
     last_used_at: Option<NaiveDateTime>,
     revoked_at: Option<NaiveDateTime>,
+    connector_id: Option<String>,
 }
 
 impl TryFrom<ApiKeyRow> for ApiKey {
@@ -217,6 +220,7 @@ impl TryFrom<ApiKeyRow> for ApiKey {
             created_at: from_db(row.created_at),
             last_used_at: row.last_used_at.map(from_db),
             revoked_at: row.revoked_at.map(from_db),
+            connector_id: row.connector_id.map(|id| id.parse()).transpose()?,
         })
     }
 }
@@ -228,6 +232,7 @@ pub fn insert_api_key(
     secret_hash: &str,
     scopes: &[Scope],
     created_by: Option<AgentId>,
+    connector: Option<ConnectorId>,
 ) -> Result<ApiKey, DbError> {
     let id = uuid::Uuid::now_v7().to_string();
     diesel::insert_into(api_keys::table)
@@ -239,6 +244,7 @@ pub fn insert_api_key(
             api_keys::scopes.eq(serde_json::to_string(scopes)?),
             api_keys::created_by.eq(created_by.map(|a| a.to_string())),
             api_keys::created_at.eq(to_db(crate::now())),
+            api_keys::connector_id.eq(connector.map(|c| c.to_string())),
         ))
         .execute(conn)?;
     get_api_key(conn, &id)

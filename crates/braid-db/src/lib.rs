@@ -9,6 +9,7 @@ pub mod agents;
 pub mod auth;
 pub mod chat;
 mod connection;
+pub mod connectors;
 pub mod customers;
 pub mod dialect;
 mod error;

@@ -158,12 +158,19 @@ fn finish_in(
         if let (Some(error), Some(object)) = (error, details.as_object_mut()) {
             object.insert("delivery_error".into(), serde_json::Value::String(error.to_owned()));
         }
-        diesel::update(messages_table::table.find(message.id.to_string()))
-            .set((
-                messages_table::delivery_state.eq(delivery_state.as_str()),
-                messages_table::details.eq(details.to_string()),
-            ))
-            .execute(conn)?;
+        // States only move forward: a connector may have reported `delivered` already.
+        let before: Vec<&str> = DeliveryState::before(delivery_state).into_iter().map(DeliveryState::as_str).collect();
+        let moved = diesel::update(
+            messages_table::table.find(message.id.to_string()).filter(messages_table::delivery_state.eq_any(before)),
+        )
+        .set((
+            messages_table::delivery_state.eq(delivery_state.as_str()),
+            messages_table::details.eq(details.to_string()),
+        ))
+        .execute(conn)?;
+        if moved == 0 {
+            continue;
+        }
         let message = messages::get(conn, message.id)?;
         let customer = crate::customers::owner_of_thread(conn, message.thread_id)?;
         let mut event = events::NewEvent::new(EventKind::MessageUpdated, message.id, &message, now)?.customer(customer);

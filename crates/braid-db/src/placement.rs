@@ -25,7 +25,7 @@ use chrono::{DateTime, Utc};
 use crate::customers::Holder;
 use crate::messages::{Message, NewMessage, Original};
 use crate::tickets::NewTicket;
-use crate::{DbConn, DbError, customers, dialect, events, messages, outbox, tickets};
+use crate::{DbConn, DbError, connectors, customers, dialect, events, messages, outbox, tickets};
 
 /// How often a placement is retried after losing a uniqueness race. One retry settles
 /// every race we know of; the rest is margin.
@@ -78,6 +78,15 @@ pub struct FollowUps {
     pub returns: Vec<String>,
     /// Queued as a system reply when the message opens a new ticket.
     pub acknowledgement: Option<Acknowledgement>,
+    /// A connector's conversation the message came in: it follows the ticket chosen.
+    pub conversation: Option<Conversation>,
+}
+
+/// A connector's conversation, by the connector's own id for it.
+#[derive(Debug, Clone)]
+pub struct Conversation {
+    pub connector: braid_core::ConnectorId,
+    pub external_id: String,
 }
 
 /// An acknowledgement of a new ticket: `template` takes `{number}`, `{subject}`, `{name}`.
@@ -294,6 +303,10 @@ fn place_once(conn: &mut DbConn, inbound: &Inbound, policy: &PlacementPolicy) ->
         events.push(acknowledge(conn, ack, ticket, customer_id, thread_id, inbound.subject.as_deref(), at)?);
     }
     events::append(conn, events)?;
+    if let (Some(conversation), Some(ticket)) = (&inbound.follow_ups.conversation, ticket) {
+        let kind = connectors::RefKind::Conversation;
+        connectors::remember(conn, conversation.connector, kind, &conversation.external_id, ticket.id, at)?;
+    }
     // In one order, so two reports returning the same replies cannot deadlock.
     let mut returns: Vec<&String> = inbound.follow_ups.returns.iter().collect();
     returns.sort();

@@ -218,6 +218,7 @@ diesel::table! {
         created_at -> Timestamp,
         last_used_at -> Nullable<Timestamp>,
         revoked_at -> Nullable<Timestamp>,
+        connector_id -> Nullable<Text>,
     }
 }
 
@@ -397,6 +398,28 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    connectors (id) {
+        id -> Text,
+        name -> Text,
+        callback_url -> Nullable<Text>,
+        trusted -> Bool,
+        secret -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    connector_refs (connector_id, kind, external_id) {
+        connector_id -> Text,
+        kind -> Text,
+        external_id -> Text,
+        ticket_id -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(identities -> customers (customer_id));
 diesel::joinable!(threads -> customers (customer_id));
 diesel::joinable!(tickets -> customers (customer_id));
@@ -440,6 +463,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhook_secrets,
     webhook_deliveries,
     webhook_attempts,
+    connectors,
+    connector_refs,
+    api_keys,
 );
 
 // The access-token check reads an agent and their session in one query.

@@ -564,6 +564,63 @@ pub fn open(conn: &mut DbConn, new: NewTicket) -> Result<Ticket, DbError> {
     })
 }
 
+/// What a ticket opened by an agent or an integration may start with.
+#[derive(Debug, Clone)]
+pub struct FirstMessage {
+    /// `Inbound`: what the customer said (a phone call logged); `Note`: an internal note.
+    pub direction: braid_core::Direction,
+    pub text: String,
+    /// The agent logging it, if an agent is.
+    pub author_agent_id: Option<AgentId>,
+}
+
+/// Opens a ticket with its first message, in one transaction: both or neither.
+pub fn open_with_message(
+    conn: &mut DbConn,
+    new: NewTicket,
+    first: FirstMessage,
+) -> Result<(Ticket, crate::messages::Message), DbError> {
+    use braid_core::{AuthorKind, Direction};
+    dialect::write_transaction(conn, |conn| {
+        let thread = crate::customers::lock_live(conn, new.customer_id)?;
+        let (channel, at) = (new.channel, new.at);
+        let ticket = create(conn, new)?;
+        let author_kind = match (first.direction, first.author_agent_id) {
+            (Direction::Inbound, _) => AuthorKind::Customer,
+            (_, Some(_)) => AuthorKind::Agent,
+            (_, None) => AuthorKind::System,
+        };
+        let message = crate::messages::insert(
+            conn,
+            crate::messages::NewMessage {
+                thread_id: thread,
+                ticket_id: Some(ticket.id),
+                channel,
+                direction: first.direction,
+                author_kind,
+                author_agent_id: first.author_agent_id,
+                text: first.text,
+                html: None,
+                channel_ref: None,
+                content_digest: None,
+                identity_id: None,
+                delivery_state: None,
+                placement: vec![],
+                details: serde_json::json!({}),
+                original: None,
+                at,
+            },
+        )?;
+        crate::customers::touch_thread(conn, thread, at)?;
+        let events = vec![
+            event(EventKind::TicketCreated, &ticket)?,
+            crate::messages::created_event(&message, ticket.customer_id)?,
+        ];
+        events::append(conn, events)?;
+        Ok((ticket, message))
+    })
+}
+
 /// An agent answered: the ticket is the most recently active, and its version moves so
 /// cached copies revalidate.
 pub fn touch(conn: &mut DbConn, id: TicketId, at: DateTime<Utc>) -> Result<(), DbError> {

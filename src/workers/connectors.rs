@@ -1,0 +1,164 @@
+//! Connector callbacks: drains the outbox's `api` entries (agents' replies on tickets the
+//! customer wrote through a connector) to the connector's callback URL, signed and retried
+//! as webhooks are. At-least-once: the `webhook-id` (the outbox entry) is the same on every
+//! attempt, so the connector can tell a repeat.
+
+use std::time::Duration;
+
+use braid_channels::webhooks::Sender;
+use braid_core::webhook::{self, Verdict};
+use braid_core::{Channel, IdentityKind};
+use braid_db::connectors::{self, Connector};
+use braid_db::outbox::{self, Delivery};
+use braid_db::{Db, DbError};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// How long a claimed delivery is ours: well past an attempt's 15-second limit.
+const LEASE: chrono::Duration = chrono::Duration::minutes(1);
+/// Deliveries claimed (and sent at once) per round.
+const BATCH: i64 = 32;
+/// The pause between rounds when there is nothing to send.
+const IDLE: Duration = Duration::from_millis(500);
+
+#[derive(Debug, Clone)]
+pub struct ConnectorDelivery {
+    pub db: Db,
+    pub sender: Sender,
+    /// The delays between attempts (the webhooks' schedule).
+    pub schedule: Vec<Duration>,
+}
+
+/// A reply ready to send, or why it cannot go.
+enum Prepared {
+    Send {
+        url: String,
+        key: Vec<u8>,
+        body: String,
+        to: String,
+    },
+    /// The connector has no callback URL yet: wait, as a failed attempt.
+    NoCallback,
+    /// Nothing can deliver it.
+    Undeliverable(String),
+}
+
+impl ConnectorDelivery {
+    pub async fn run(self, mut stopped: watch::Receiver<bool>) {
+        loop {
+            let claimed = match self.round().await {
+                Ok(count) => count,
+                Err(error) => {
+                    tracing::warn!(%error, "connector callback round failed; retrying");
+                    0
+                }
+            };
+            if *stopped.borrow() {
+                return;
+            }
+            if claimed == 0 {
+                tokio::select! {
+                    _ = tokio::time::sleep(IDLE) => {}
+                    _ = stopped.changed() => return,
+                }
+            }
+        }
+    }
+
+    /// Claims one batch and sends it, all at once; returns how many were claimed.
+    async fn round(&self) -> Result<usize, DbError> {
+        let deliveries = self.db.run(|conn| outbox::claim(conn, Channel::Api, LEASE, BATCH)).await?;
+        let count = deliveries.len();
+        let mut running = JoinSet::new();
+        for delivery in deliveries {
+            let worker = self.clone();
+            running.spawn(async move { worker.deliver(delivery).await });
+        }
+        while let Some(done) = running.join_next().await {
+            if let Ok(Err(error)) = done {
+                tracing::warn!(%error, "a connector callback could not be recorded; its lease will run out");
+            }
+        }
+        Ok(count)
+    }
+
+    async fn deliver(&self, delivery: Delivery) -> Result<(), DbError> {
+        let id = delivery.message.id;
+        let message = delivery.message.clone();
+        let entry = delivery.id;
+        let prepared = self.db.run(move |conn| prepare(conn, message, entry)).await?;
+        let (status, retry_after, error) = match prepared {
+            Prepared::Undeliverable(reason) => {
+                tracing::warn!(message = %id, %reason, "connector reply failed for good");
+                return self.db.run(move |conn| outbox::failed(conn, &delivery, &reason)).await;
+            }
+            Prepared::NoCallback => (None, None, "the connector has no callback_url".to_owned()),
+            Prepared::Send { url, key, body, to } => {
+                let answer = self.sender.send(&url, &entry.to_string(), &[key], &body).await;
+                if matches!(answer.status, Some(200..=299)) {
+                    tracing::info!(message = %id, "connector took the reply");
+                    return self.db.run(move |conn| outbox::sent(conn, &delivery, &to)).await;
+                }
+                let error = match (answer.status, answer.error) {
+                    (_, Some(error)) => error,
+                    (Some(status), None) => format!("the callback answered {status}"),
+                    (None, None) => "no answer".to_owned(),
+                };
+                (answer.status, answer.retry_after, error)
+            }
+        };
+        let attempt = u32::try_from(delivery.attempt).unwrap_or(u32::MAX);
+        match webhook::judge(&self.schedule, attempt, status, retry_after, rand::random()) {
+            Verdict::Retry(wait) => {
+                tracing::info!(message = %id, %error, retry_in_secs = wait.as_secs(), "connector reply will be retried");
+                let at = braid_db::now() + chrono::Duration::from_std(wait).unwrap_or(LEASE);
+                self.db.run(move |conn| outbox::retry_later(conn, &delivery, &error, at)).await
+            }
+            Verdict::Gone | Verdict::Failed | Verdict::Delivered => {
+                let reason = format!("gave up after {attempt} attempts: {error}");
+                tracing::warn!(message = %id, %reason, "connector reply failed for good");
+                self.db.run(move |conn| outbox::failed(conn, &delivery, &reason)).await
+            }
+        }
+    }
+}
+
+fn prepare(
+    conn: &mut braid_db::DbConn,
+    message: braid_db::messages::Message,
+    entry: braid_core::OutboxId,
+) -> Result<Prepared, DbError> {
+    let Some(ticket_id) = message.ticket_id else {
+        return Ok(Prepared::Undeliverable("the reply has no ticket".into()));
+    };
+    let Some(route) = connectors::route_of(conn, ticket_id)? else {
+        return Ok(Prepared::Undeliverable(
+            "no connector delivers this ticket's replies: its customer never wrote through one".into(),
+        ));
+    };
+    let (connector, secret) = connectors::with_secret(conn, route.connector)?;
+    let Some(url) = connector.callback_url.clone() else {
+        return Ok(Prepared::NoCallback);
+    };
+    let Some(key) = webhook::secret_key(&secret) else {
+        return Ok(Prepared::Undeliverable("the connector's signing secret is unreadable".into()));
+    };
+    let channel_ref = connectors::outbound_ref(&connector, entry);
+    outbox::assign_channel_ref(conn, &message, &channel_ref)?;
+    let message = braid_db::messages::get(conn, message.id)?;
+    let ticket = braid_db::tickets::get(conn, ticket_id)?;
+    let external = customer_external_id(conn, &connector, ticket.customer_id)?;
+    let body = braid_api::connectors::callback_body(&connector, message, Some(&ticket), &route, external.as_deref());
+    let to = external.unwrap_or_else(|| connector.name.clone());
+    Ok(Prepared::Send { url, key, body, to })
+}
+
+/// The connector's id for the customer (its `external:<name>` identity), if it has one.
+fn customer_external_id(
+    conn: &mut braid_db::DbConn,
+    connector: &Connector,
+    customer: braid_core::CustomerId,
+) -> Result<Option<String>, DbError> {
+    let kind = IdentityKind::External(connector.name.clone());
+    Ok(braid_db::customers::identities_of(conn, customer)?.into_iter().find(|i| i.kind == kind).map(|i| i.value))
+}
