@@ -20,6 +20,8 @@ const LEASE: chrono::Duration = chrono::Duration::minutes(1);
 const BATCH: i64 = 32;
 /// The pause between rounds when there is nothing to send.
 const IDLE: Duration = Duration::from_millis(500);
+/// How often a reply to a connector without a callback URL looks again.
+const NO_CALLBACK_WAIT: chrono::Duration = chrono::Duration::minutes(1);
 
 #[derive(Debug, Clone)]
 pub struct ConnectorDelivery {
@@ -37,7 +39,7 @@ enum Prepared {
         body: String,
         to: String,
     },
-    /// The connector has no callback URL yet: wait, as a failed attempt.
+    /// The connector has no callback URL yet: the reply waits for one (no attempt counted).
     NoCallback,
     /// Nothing can deliver it.
     Undeliverable(String),
@@ -92,7 +94,11 @@ impl ConnectorDelivery {
                 tracing::warn!(message = %id, %reason, "connector reply failed for good");
                 return self.db.run(move |conn| outbox::failed(conn, &delivery, &reason)).await;
             }
-            Prepared::NoCallback => (None, None, "the connector has no callback_url".to_owned()),
+            Prepared::NoCallback => {
+                let at = braid_db::now() + NO_CALLBACK_WAIT;
+                let reason = "waiting: the connector has no callback_url";
+                return self.db.run(move |conn| outbox::postpone(conn, &delivery, reason, at)).await;
+            }
             Prepared::Send { url, key, body, to } => {
                 let answer = self.sender.send(&url, &entry.to_string(), &[key], &body).await;
                 if matches!(answer.status, Some(200..=299)) {

@@ -16,6 +16,11 @@ both_backends!(
     replies_reach_the_callback_signed_and_retried_and_reports_only_move_forward,
     an_import_keeps_its_times_and_sends_nothing,
     bad_input_is_refused_and_stores_nothing,
+    first_upserts_of_one_ticket_at_once_make_one_ticket,
+    a_refused_message_and_a_replay_change_no_customer,
+    a_report_during_the_callback_is_never_undone_and_a_gone_callback_fails_only_the_reply,
+    without_a_callback_replies_wait_and_api_needs_a_connector,
+    connectors_and_chat_sites_never_share_a_namespace,
 );
 
 struct Connector {
@@ -268,9 +273,14 @@ async fn an_import_keeps_its_times_and_sends_nothing(backend: Backend) {
         ticket.get_or_insert(placed["ticket_id"].clone());
         assert_eq!(Some(&placed["ticket_id"]), ticket.as_ref(), "one conversation, one ticket");
     }
-    // No acknowledgement, nothing queued to anyone.
+    // No acknowledgement, nothing queued to anyone; the ticket changed now, so a sync by
+    // `updated_since` sees it.
     let queued = app.with_db(braid_db::outbox::pending).await;
     assert_eq!(queued, 0);
+    let ticket: Value =
+        app.get_as(&format!("/v1/tickets/{}", ticket.unwrap().as_str().unwrap()), &admin).await.json().await.unwrap();
+    assert_eq!(&ticket["created_at"].as_str().unwrap()[..10], "2024-03-01");
+    assert!(ticket["updated_at"].as_str().unwrap() > "2026", "{ticket}");
     let future = json!({"external_id": "h-3", "customer": {"external_id": "old-7"}, "text": "x", "sent_at": "2999-01-01T00:00:00Z"});
     let (status, problem) = send(&app, &import, future).await;
     assert_eq!((status, problem["extra"]["field"].as_str()), (422, Some("sent_at")), "{problem}");
@@ -321,4 +331,175 @@ async fn bad_input_is_refused_and_stores_nothing(backend: Backend) {
     assert_eq!(status, 201);
     let kept = placed["message"]["html"].as_str().unwrap();
     assert!(kept.contains("<p>see</p>") && !kept.contains("script") && !kept.contains("onerror"), "{kept}");
+}
+
+async fn first_upserts_of_one_ticket_at_once_make_one_ticket(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token().await;
+    let crm = register(&app, &admin, json!({"name": "crm"})).await;
+    let customer = app.put_as("/v1/connectors/crm/customers/u-1", &crm.key, &json!({"name": "Ana"})).await;
+    assert_eq!(customer.status(), 201);
+    let body = json!({"customer_external_id": "u-1", "subject": "Lost parcel"});
+    let puts = (0..6).map(|_| app.put_as("/v1/connectors/crm/tickets/T-9", &crm.key, &body));
+    let answers = futures_util::future::join_all(puts).await;
+    let mut ids = std::collections::BTreeSet::new();
+    let mut created = 0;
+    for answer in answers {
+        let status = answer.status().as_u16();
+        created += usize::from(status == 201);
+        let ticket: Value = answer.json().await.unwrap();
+        assert!(status == 201 || status == 200, "{status} {ticket}");
+        ids.insert(ticket["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!((created, ids.len()), (1, 1), "one ticket, made once");
+    let listed: Value = app.get_as("/v1/tickets?channel=api", &admin).await.json().await.unwrap();
+    assert_eq!(listed["data"].as_array().unwrap().len(), 1);
+    // A status no new ticket can take makes none.
+    let closed = json!({"customer_external_id": "u-1", "status": "closed"});
+    assert_eq!(app.put_as("/v1/connectors/crm/tickets/T-10", &crm.key, &closed).await.status(), 422);
+    let listed: Value = app.get_as("/v1/tickets?channel=api", &admin).await.json().await.unwrap();
+    assert_eq!(listed["data"].as_array().unwrap().len(), 1);
+}
+
+async fn a_refused_message_and_a_replay_change_no_customer(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token().await;
+    let crm = register(&app, &admin, json!({"name": "crm"})).await;
+    let refused = json!({
+        "external_id": "x-1", "customer": {"external_id": "new-1", "name": "Nobody", "email": "nobody@example.org"},
+        "ticket_external_id": "T-404", "text": "Hi",
+    });
+    assert_eq!(send(&app, &crm, refused).await.0, 422);
+    // The customer was not made on the way to the refusal.
+    let made = app.put_as("/v1/connectors/crm/customers/new-1", &crm.key, &json!({})).await;
+    assert_eq!(made.status(), 201, "the refused message made no customer");
+
+    let first = json!({"external_id": "m-1", "customer": {"external_id": "u-7", "name": "Old Name"}, "text": "Hi"});
+    assert_eq!(send(&app, &crm, first.clone()).await.0, 201);
+    let renamed = app.put_as("/v1/connectors/crm/customers/u-7", &crm.key, &json!({"name": "New Name"})).await;
+    assert_eq!(renamed.status(), 200);
+    let (status, replay) = send(&app, &crm, first).await;
+    assert_eq!(status, 200);
+    let profile: Value = app
+        .get_as(&format!("/v1/customers/{}", replay["customer_id"].as_str().unwrap()), &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(profile["name"], "New Name", "a replay does not bring the old name back");
+}
+
+async fn a_report_during_the_callback_is_never_undone_and_a_gone_callback_fails_only_the_reply(backend: Backend) {
+    let app = app(backend).await;
+    let admin = app.admin_token().await;
+    let receiver = Receiver::start().await;
+    // The connector takes its time to answer; it reports `delivered` before it does.
+    receiver.answer_next([Reply::Slow(1500)]);
+    let bridge = register(&app, &admin, json!({"name": "slow", "callback_url": receiver.url()})).await;
+    let (_, placed) =
+        send(&app, &bridge, json!({"external_id": "in-1", "customer": {"external_id": "c"}, "text": "Hi"})).await;
+    let ticket = placed["ticket_id"].as_str().unwrap().to_owned();
+    let reply: Value = app
+        .post_as(&format!("/v1/tickets/{ticket}/replies"), &admin, &json!({"text": "One"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let reply_id = reply["id"].as_str().unwrap().to_owned();
+    eventually("the callback arrives", || receiver.arrived() > 0).await;
+    let path = format!("/v1/connectors/slow/messages/{reply_id}/status");
+    assert_eq!(app.put_as(&path, &bridge.key, &json!({"state": "delivered"})).await.status(), 200);
+    eventually("the slow answer", || !receiver.delivered().is_empty()).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let message: Value = app.get_as(&format!("/v1/messages/{reply_id}"), &admin).await.json().await.unwrap();
+    assert_eq!(message["delivery_state"], "delivered", "the worker's `sent` never undoes the report");
+
+    // 410: the reply fails for good; the customer's message is untouched.
+    receiver.otherwise(Some(Reply::Status(410)));
+    let gone: Value = app
+        .post_as(&format!("/v1/tickets/{ticket}/replies"), &admin, &json!({"text": "Two"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let gone_id = gone["id"].as_str().unwrap().to_owned();
+    let started = std::time::Instant::now();
+    loop {
+        let message: Value = app.get_as(&format!("/v1/messages/{gone_id}"), &admin).await.json().await.unwrap();
+        if message["delivery_state"] == "failed" {
+            assert!(message["details"]["delivery_error"].as_str().unwrap().contains("410"), "{message}");
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{message}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let inbound = placed["message"]["id"].as_str().unwrap();
+    let inbound: Value = app.get_as(&format!("/v1/messages/{inbound}"), &admin).await.json().await.unwrap();
+    assert_eq!(inbound["delivery_state"], Value::Null);
+    assert_eq!(inbound["details"].get("delivery_error"), None);
+}
+
+async fn without_a_callback_replies_wait_and_api_needs_a_connector(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token().await;
+    let quiet = register(&app, &admin, json!({"name": "quiet"})).await;
+    let (_, placed) =
+        send(&app, &quiet, json!({"external_id": "in-1", "customer": {"external_id": "c"}, "text": "Hi"})).await;
+    let ticket = placed["ticket_id"].as_str().unwrap();
+    let reply: Value = app
+        .post_as(&format!("/v1/tickets/{ticket}/replies"), &admin, &json!({"text": "Hello"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(reply["channel"], "api");
+    let reply_id = reply["id"].as_str().unwrap().to_owned();
+    // The worker looked and found nowhere to send: the reply waits, no attempt spent.
+    let started = std::time::Instant::now();
+    let (attempts, error) = loop {
+        let id = reply_id.clone();
+        let row: (i32, Option<String>) = app
+            .with_db(move |conn| {
+                use braid_db::schema::outbox;
+                use diesel::prelude::*;
+                Ok(outbox::table
+                    .filter(outbox::message_id.eq(id))
+                    .select((outbox::attempts, outbox::last_error))
+                    .first(conn)?)
+            })
+            .await;
+        if row.1.is_some() {
+            break row;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "the worker never looked");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(attempts, 0);
+    assert!(error.unwrap().contains("callback_url"));
+    let message: Value = app.get_as(&format!("/v1/messages/{reply_id}"), &admin).await.json().await.unwrap();
+    assert_eq!(message["delivery_state"], "queued");
+
+    // `api` by hand on a ticket no connector serves is refused at once.
+    let customer = crate::tickets::customer(&app, &admin, "phone@example.org").await;
+    let opened: Value = app
+        .post_as("/v1/tickets", &admin, &json!({"customer_id": customer, "subject": "Call"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let path = format!("/v1/tickets/{}/replies", opened["id"].as_str().unwrap());
+    let refused = app.post_as(&path, &admin, &json!({"text": "Hi", "channel": "api"})).await;
+    assert_eq!(refused.status(), 422);
+}
+
+async fn connectors_and_chat_sites_never_share_a_namespace(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token().await;
+    let site = json!({"name": "Shop", "slug": "shop", "allowed_origins": ["https://shop.example"]});
+    assert_eq!(app.post_as("/v1/chat/sites", &admin, &site).await.status(), 201);
+    assert_eq!(app.post_as("/v1/connectors", &admin, &json!({"name": "shop"})).await.status(), 409);
+    register(&app, &admin, json!({"name": "sms"})).await;
+    let site = json!({"name": "SMS", "slug": "sms", "allowed_origins": ["https://sms.example"]});
+    assert_eq!(app.post_as("/v1/chat/sites", &admin, &site).await.status(), 409);
+    assert_eq!(app.post_as("/v1/connectors", &admin, &json!({"name": "unknown-sender"})).await.status(), 422);
 }

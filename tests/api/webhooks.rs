@@ -27,6 +27,8 @@ pub(crate) enum Reply {
     Status(u16),
     RetryAfter(u16, u64),
     Redirect,
+    /// `200`, after this many milliseconds.
+    Slow(u64),
 }
 
 #[derive(Debug, Clone)]
@@ -40,6 +42,7 @@ pub(crate) struct Received {
 #[derive(Debug, Default)]
 struct Script {
     got: Vec<Received>,
+    arrived: usize,
     /// Answers for the next requests, in order; then `otherwise`.
     next: VecDeque<Reply>,
     otherwise: Option<Reply>,
@@ -92,6 +95,11 @@ impl Receiver {
         self.script.lock().unwrap().otherwise = reply;
     }
 
+    /// Requests that arrived, answered or still being answered.
+    pub(crate) fn arrived(&self) -> usize {
+        self.script.lock().unwrap().arrived
+    }
+
     pub(crate) fn got(&self) -> Vec<Received> {
         self.script.lock().unwrap().got.clone()
     }
@@ -103,8 +111,15 @@ impl Receiver {
 }
 
 async fn answer(request: HttpRequest, body: web::Bytes, script: web::Data<Arc<Mutex<Script>>>) -> HttpResponse {
+    let reply = {
+        let mut script = script.lock().unwrap();
+        script.arrived += 1;
+        script.next.pop_front().or(script.otherwise).unwrap_or(Reply::Status(200))
+    };
+    if let Reply::Slow(millis) = reply {
+        tokio::time::sleep(Duration::from_millis(millis)).await;
+    }
     let mut script = script.lock().unwrap();
-    let reply = script.next.pop_front().or(script.otherwise).unwrap_or(Reply::Status(200));
     let mut headers = http::HeaderMap::new();
     for (name, value) in request.headers() {
         headers.append(
@@ -124,6 +139,7 @@ async fn answer(request: HttpRequest, body: web::Bytes, script: web::Data<Arc<Mu
                 .finish(),
         ),
         Reply::Redirect => (301, HttpResponse::MovedPermanently().insert_header(("location", "/elsewhere")).finish()),
+        Reply::Slow(_) => (200, HttpResponse::Ok().body("thanks, eventually")),
     };
     script.got.push(Received { id, headers, body: body.to_vec(), answered: status });
     response

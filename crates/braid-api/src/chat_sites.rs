@@ -142,7 +142,9 @@ fn lifetime(secs: i64) -> Result<i64, ApiError> {
 fn db_error(error: braid_db::DbError) -> ApiError {
     match error {
         braid_db::DbError::NotFound => ApiError::not_found("chat site with this id"),
-        braid_db::DbError::Conflict(_) => ApiError::new(ErrorCode::Conflict, "a site with this slug or key id exists"),
+        braid_db::DbError::Conflict(_) => {
+            ApiError::new(ErrorCode::Conflict, "a site (or a connector) with this slug, or this key id, exists")
+        }
         other => other.into(),
     }
 }

@@ -7,7 +7,7 @@
 use actix_web::{HttpResponse, get, patch, post, put, web};
 use braid_core::connector::{self, ConnectorName};
 use braid_core::{
-    CustomerId, CustomerName, DeliveryState, IdentityKind, IdentityValue, MessageId, Priority, Scope, Subject,
+    Channel, CustomerId, CustomerName, DeliveryState, IdentityKind, IdentityValue, MessageId, Priority, Scope, Subject,
     SuggestionId, TicketId, TicketStatus, webhook,
 };
 use braid_db::connectors::{self as store, Connector, RefKind};
@@ -225,7 +225,7 @@ async fn callback(state: &AppState, url: Option<String>) -> Result<Option<String
     request_body = NewConnector,
     responses(
         (status = 201, description = "Registered; `key` and `signing_secret` are shown only now.", body = CreatedConnector),
-        (status = 409, description = "A connector has this name (`conflict`).", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A connector, or a chat site's slug, has this name (`conflict`).", body = crate::error::Problem, content_type = "application/problem+json"),
         responses::Auth, responses::BadInput,
     ),
     security(("bearer" = [])),
@@ -253,7 +253,10 @@ async fn create(
         },
     };
     let (connector, key) = state.db.run(move |conn| store::create(conn, &new)).await.map_err(|e| match e {
-        braid_db::DbError::Conflict(_) => ApiError::new(ErrorCode::Conflict, "a connector has this name"),
+        braid_db::DbError::Conflict(_) => ApiError::new(
+            ErrorCode::Conflict,
+            "a connector or a chat site's slug has this name (their customers' ids share it)",
+        ),
         other => other.into(),
     })?;
     let mut response = HttpResponse::Created()
@@ -399,7 +402,8 @@ async fn upsert_customer(
 
 /// Create or update the connector's ticket by its own id. Making one needs its customer
 /// (`customer_external_id`, upserted first); after that the ticket's customer is fixed and
-/// `subject`, `status` and `priority` change it.
+/// `subject`, `status` and `priority` change it. A status the ticket cannot move to is
+/// `422 invalid_status_transition` (and makes no ticket).
 #[utoipa::path(
     tag = "connectors",
     operation_id = "upsertConnectorTicket",
@@ -411,7 +415,6 @@ async fn upsert_customer(
     responses(
         (status = 201, description = "Created.", body = TicketView, headers(("etag" = String))),
         (status = 200, description = "Updated.", body = TicketView, headers(("etag" = String))),
-        (status = 409, description = "The change is not a move the ticket can make (`conflict`).", body = crate::error::Problem, content_type = "application/problem+json"),
         responses::Auth, responses::NotFound, responses::BadInput,
     ),
     security(("bearer" = [])),
@@ -509,7 +512,7 @@ async fn create_message(
     let placed = state
         .db
         .run(move |conn| {
-            let created = has_profile && store::upsert_customer(conn, &connector, &customer_id, &profile)?.created;
+            // Refused before anything is written.
             let ticket = match ticket_ref {
                 Some(external) => match store::ticket_of(conn, connector.id, RefKind::Ticket, &external)? {
                     Some(ticket) => Some((external, ticket)),
@@ -517,6 +520,11 @@ async fn create_message(
                 },
                 None => None,
             };
+            // A replay answers the first placement and changes nothing, the customer included.
+            let (channel_ref, digest) = braid_channels::connector::reference(&connector.name, &message_id);
+            let replay = !braid_db::messages::earlier_under(conn, Channel::Api, &channel_ref, &digest)?.is_empty();
+            let created =
+                has_profile && !replay && store::upsert_customer(conn, &connector, &customer_id, &profile)?.created;
             let conversation = match conversation {
                 Some(external) => {
                     let ticket = store::ticket_of(conn, connector.id, RefKind::Conversation, &external)?;

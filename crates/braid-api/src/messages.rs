@@ -297,6 +297,13 @@ async fn reply(
                 message.details = serde_json::json!({ "attachments": files });
             }
             let channel = match channel {
+                // Only a connector delivers on `api`.
+                Some(Channel::Api) if braid_db::connectors::route_of(conn, id)?.is_none() => {
+                    return Err(braid_db::DbError::Invalid {
+                        field: "channel".into(),
+                        message: "no connector serves this ticket: its customer never wrote through one".into(),
+                    });
+                }
                 Some(channel) => channel,
                 None => match messages::last_inbound_channel(conn, id)?.unwrap_or(ticket.channel) {
                     // No connector serves this ticket (it was opened through the API).

@@ -37,10 +37,16 @@ pub struct Message {
     pub sent_at: DateTime<Utc>,
 }
 
+/// A connector message's channel reference and deduplication digest.
+pub fn reference(connector_name: &str, external_id: &str) -> (String, String) {
+    let channel_ref = format!("{connector_name}:{external_id}");
+    let digest = Sha256::digest(channel_ref.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    (channel_ref, digest)
+}
+
 /// The message as placement takes it.
 pub fn inbound(message: Message) -> Inbound {
-    let channel_ref = format!("{}:{}", message.connector_name, message.external_id);
-    let digest = Sha256::digest(channel_ref.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    let (channel_ref, digest) = reference(&message.connector_name, &message.external_id);
     let mut references = Vec::new();
     if let Some((external, ticket)) = &message.ticket {
         references.push(InboundReference {

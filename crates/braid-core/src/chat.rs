@@ -11,11 +11,13 @@ pub fn site_slug(input: &str) -> Result<String, InvalidValue> {
     let ok = !slug.is_empty()
         && slug.len() <= 64
         && slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-    if ok {
-        Ok(slug.to_owned())
-    } else {
-        Err(InvalidValue::new("slug", "1 to 64 lower-case letters, digits, `-` and `_`"))
+    if !ok {
+        return Err(InvalidValue::new("slug", "1 to 64 lower-case letters, digits, `-` and `_`"));
     }
+    if crate::customer::RESERVED_NAMESPACES.contains(&slug) {
+        return Err(InvalidValue::new("slug", format!("`{slug}` is reserved")));
+    }
+    Ok(slug.to_owned())
 }
 
 /// The most origins one site lists.

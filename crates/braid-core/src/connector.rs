@@ -12,18 +12,22 @@ use crate::InvalidValue;
 use crate::customer::is_slug;
 
 /// A connector's name: 1 to 64 of `a-z 0-9 - _`, unique. It names the connector in its
-/// routes (`/v1/connectors/{name}/…`) and its identities (`external:<name>`).
+/// routes (`/v1/connectors/{name}/…`) and its identities (`external:<name>`), a namespace
+/// it shares with no chat site (their signed users are `external:<slug>` too) and none
+/// Braid reserves.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
 pub struct ConnectorName(String);
 
 impl ConnectorName {
     pub fn parse(text: &str) -> Result<Self, InvalidValue> {
-        if is_slug(text) {
-            Ok(Self(text.to_owned()))
-        } else {
-            Err(InvalidValue::new("name", "1 to 64 characters of a-z, 0-9, `-` and `_`"))
+        if !is_slug(text) {
+            return Err(InvalidValue::new("name", "1 to 64 characters of a-z, 0-9, `-` and `_`"));
         }
+        if crate::customer::RESERVED_NAMESPACES.contains(&text) {
+            return Err(InvalidValue::new("name", format!("`{text}` is reserved")));
+        }
+        Ok(Self(text.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -81,7 +85,7 @@ mod tests {
     #[test]
     fn names_are_slugs() {
         assert!(ConnectorName::parse("whatsapp-eu_2").is_ok());
-        for bad in ["", "WhatsApp", "what sapp", "x/y", &"a".repeat(65)] {
+        for bad in ["", "WhatsApp", "what sapp", "x/y", &"a".repeat(65), "unknown-sender"] {
             assert!(ConnectorName::parse(bad).is_err(), "{bad}");
         }
     }

@@ -185,6 +185,10 @@ impl<'de> Deserialize<'de> for IdentityKind {
     }
 }
 
+/// `external:` namespaces Braid keeps for itself: mail no parser could read is filed under
+/// `external:unknown-sender`. No chat site or connector may take one.
+pub const RESERVED_NAMESPACES: &[&str] = &["unknown-sender"];
+
 pub(crate) fn is_slug(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64

@@ -85,9 +85,22 @@ pub struct NewKey {
     pub created_by: Option<braid_core::AgentId>,
 }
 
-/// Creates a connector and its first key; a name in use is [`DbError::Conflict`].
+/// Whether a connector or a chat site names the `external:` namespace `name` already:
+/// their customers' identities share it, so one name is one owner's.
+pub fn namespace_taken(conn: &mut DbConn, name: &str) -> Result<bool, DbError> {
+    use crate::schema::chat_sites;
+    let sites: i64 = chat_sites::table.filter(chat_sites::slug.eq(name)).count().get_result(conn)?;
+    let connectors: i64 = connectors::table.filter(connectors::name.eq(name)).count().get_result(conn)?;
+    Ok(sites + connectors > 0)
+}
+
+/// Creates a connector and its first key; a name in use (by a connector or a chat site's
+/// slug) is [`DbError::Conflict`].
 pub fn create(conn: &mut DbConn, new: &NewConnector) -> Result<(Connector, ApiKey), DbError> {
     dialect::write_transaction(conn, |conn| {
+        if namespace_taken(conn, new.name.as_str())? {
+            return Err(DbError::Conflict("external namespace".into()));
+        }
         let (id, at) = (ConnectorId::new(), crate::now());
         diesel::insert_into(connectors::table)
             .values((
@@ -286,20 +299,33 @@ pub fn remember(
     at: DateTime<Utc>,
 ) -> Result<(), DbError> {
     let key = (connector.to_string(), kind.as_str(), external_id);
-    let updated = diesel::update(connector_refs::table.find(key.clone()))
+    let updated = diesel::update(connector_refs::table.find(key))
         .set((connector_refs::ticket_id.eq(ticket.to_string()), connector_refs::updated_at.eq(to_db(at))))
         .execute(conn)?;
     if updated == 0 {
-        diesel::insert_into(connector_refs::table)
-            .values((
-                connector_refs::connector_id.eq(key.0),
-                connector_refs::kind.eq(key.1),
-                connector_refs::external_id.eq(key.2),
-                connector_refs::ticket_id.eq(ticket.to_string()),
-                connector_refs::updated_at.eq(to_db(at)),
-            ))
-            .execute(conn)?;
+        insert_ref(conn, connector, kind, external_id, ticket, at)?;
     }
+    Ok(())
+}
+
+/// Records a new id; one recorded already is [`DbError::Conflict`].
+fn insert_ref(
+    conn: &mut DbConn,
+    connector: ConnectorId,
+    kind: RefKind,
+    external_id: &str,
+    ticket: TicketId,
+    at: DateTime<Utc>,
+) -> Result<(), DbError> {
+    diesel::insert_into(connector_refs::table)
+        .values((
+            connector_refs::connector_id.eq(connector.to_string()),
+            connector_refs::kind.eq(kind.as_str()),
+            connector_refs::external_id.eq(external_id),
+            connector_refs::ticket_id.eq(ticket.to_string()),
+            connector_refs::updated_at.eq(to_db(at)),
+        ))
+        .execute(conn)?;
     Ok(())
 }
 
@@ -313,7 +339,9 @@ pub struct TicketUpsert {
     pub priority: Option<Priority>,
 }
 
-/// Creates or updates the connector's ticket `external_id`; whether it was created.
+/// Creates or updates the connector's ticket `external_id`; whether it was created. Two
+/// first upserts at once make one ticket: the one that loses the race on the id's row
+/// updates the winner's.
 pub fn upsert_ticket(
     conn: &mut DbConn,
     connector: ConnectorId,
@@ -322,21 +350,22 @@ pub fn upsert_ticket(
 ) -> Result<(Ticket, bool), UpdateError> {
     for attempt in 1..=3 {
         if let Some(ticket) = ticket_of(conn, connector, RefKind::Ticket, external_id)? {
-            let changes = TicketChanges {
-                subject: upsert.subject.clone(),
-                status: upsert.status,
-                priority: upsert.priority,
-                ..Default::default()
-            };
-            if changes.is_empty() {
-                return Ok((tickets::get(conn, ticket)?, false));
-            }
-            return Ok((tickets::update(conn, ticket, None, &changes)?, false));
+            return update_ticket(conn, ticket, upsert).map(|ticket| (ticket, false));
+        }
+        // A status a new ticket cannot take is refused before anything is made.
+        if let Some(status) = upsert.status.filter(|s| *s != TicketStatus::Open)
+            && !TicketStatus::Open.can_transition_to(status)
+        {
+            return Err(UpdateError::Transition { from: TicketStatus::Open, to: status });
         }
         let opened = dialect::write_transaction(conn, |conn| {
-            let at = crate::now();
+            // Made since the look-up (SQLite: by a writer that committed first).
+            if ticket_of(conn, connector, RefKind::Ticket, external_id)?.is_some() {
+                return Ok(None);
+            }
             // Inside this transaction: `tickets::open` would begin its own.
             customers::lock_live(conn, upsert.customer)?;
+            let at = crate::now();
             let ticket = tickets::create(
                 conn,
                 NewTicket {
@@ -350,26 +379,36 @@ pub fn upsert_ticket(
                     at,
                 },
             )?;
-            remember(conn, connector, RefKind::Ticket, external_id, ticket.id, at)?;
+            // Insert only: of two concurrent first upserts, the key lets one win.
+            insert_ref(conn, connector, RefKind::Ticket, external_id, ticket.id, at)?;
             events::append(conn, vec![tickets::event(EventKind::TicketCreated, &ticket)?])?;
-            Ok(ticket)
+            Ok(Some(ticket))
         });
         match opened {
-            Ok(ticket) => {
-                return match upsert.status.filter(|status| *status != ticket.status) {
-                    Some(status) => {
-                        let changes = TicketChanges { status: Some(status), ..Default::default() };
-                        Ok((tickets::update(conn, ticket.id, None, &changes)?, true))
-                    }
-                    None => Ok((ticket, true)),
-                };
+            Ok(Some(ticket)) if upsert.status.is_some_and(|status| status != ticket.status) => {
+                let status = TicketChanges { status: upsert.status, ..Default::default() };
+                return Ok((tickets::update(conn, ticket.id, None, &status)?, true));
             }
-            // A concurrent upsert made it first: update that one.
-            Err(DbError::Conflict(_)) if attempt < 3 => continue,
+            Ok(Some(ticket)) => return Ok((ticket, true)),
+            Ok(None) => {}
+            Err(DbError::Conflict(_)) if attempt < 3 => {}
             Err(other) => return Err(other.into()),
         }
     }
     Err(DbError::Conflict("connector_refs".into()).into())
+}
+
+fn update_ticket(conn: &mut DbConn, ticket: TicketId, upsert: &TicketUpsert) -> Result<Ticket, UpdateError> {
+    let changes = TicketChanges {
+        subject: upsert.subject.clone(),
+        status: upsert.status,
+        priority: upsert.priority,
+        ..Default::default()
+    };
+    if changes.is_empty() {
+        return Ok(tickets::get(conn, ticket)?);
+    }
+    tickets::update(conn, ticket, None, &changes)
 }
 
 /// Where a ticket's replies go through a connector: the connector the customer last

@@ -99,7 +99,7 @@ pub fn sent(conn: &mut DbConn, delivery: &Delivery, to: &str) -> Result<(), DbEr
                 .set(messages_table::sent_to.eq(to.to_lowercase()))
                 .execute(conn)?;
         }
-        finish_in(conn, delivery, "sent", DeliveryState::Sent, None)
+        finish_in(conn, delivery, "sent", DeliveryState::Sent, None, Only::Pending)
     })
 }
 
@@ -126,6 +126,21 @@ pub fn retry_later(
     Ok(())
 }
 
+/// Nothing could be tried (the channel has nowhere to send yet): wait until `at` without
+/// counting this as an attempt, so the entry waits as long as it must.
+pub fn postpone(conn: &mut DbConn, delivery: &Delivery, reason: &str, at: DateTime<Utc>) -> Result<(), DbError> {
+    diesel::update(outbox::table.find(delivery.id.to_string()).filter(outbox::state.eq("pending")))
+        .set((
+            outbox::locked_until.eq(None::<chrono::NaiveDateTime>),
+            outbox::attempts.eq(outbox::attempts - 1),
+            outbox::next_attempt_at.eq(to_db(at)),
+            outbox::last_error.eq(reason),
+            outbox::updated_at.eq(to_db(crate::now())),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
 fn finish(
     conn: &mut DbConn,
     delivery: &Delivery,
@@ -133,7 +148,17 @@ fn finish(
     delivery_state: DeliveryState,
     error: Option<&str>,
 ) -> Result<(), DbError> {
-    dialect::write_transaction(conn, |conn| finish_in(conn, delivery, state, delivery_state, error))
+    dialect::write_transaction(conn, |conn| finish_in(conn, delivery, state, delivery_state, error, Only::Pending))
+}
+
+/// Which outbox entries a finish may move.
+#[derive(Debug, Clone, Copy)]
+enum Only {
+    /// Those still pending: a worker's outcome never overrides what the channel reported
+    /// meanwhile (a connector's `failed`, or its `delivered` ending the retries).
+    Pending,
+    /// Sent ones too: a bounce fails what was handed over.
+    PendingOrSent,
 }
 
 fn finish_in(
@@ -142,9 +167,14 @@ fn finish_in(
     state: &str,
     delivery_state: DeliveryState,
     error: Option<&str>,
+    only: Only,
 ) -> Result<(), DbError> {
     let now = crate::now();
-    diesel::update(outbox::table.find(delivery.id.to_string()))
+    let from: &[&str] = match only {
+        Only::Pending => &["pending"],
+        Only::PendingOrSent => &["pending", "sent"],
+    };
+    let moved = diesel::update(outbox::table.find(delivery.id.to_string()).filter(outbox::state.eq_any(from)))
         .set((
             outbox::state.eq(state),
             outbox::locked_until.eq(None::<chrono::NaiveDateTime>),
@@ -152,6 +182,9 @@ fn finish_in(
             outbox::updated_at.eq(to_db(now)),
         ))
         .execute(conn)?;
+    if moved == 0 {
+        return Ok(());
+    }
     let mut changed = Vec::new();
     for message in delivery.messages() {
         let mut details = message.details.clone();
@@ -213,6 +246,6 @@ pub fn bounced(conn: &mut DbConn, channel: Channel, channel_ref: &str, reason: &
         None => vec![],
     };
     let delivery = Delivery { id: id.parse()?, attempt, message, bundle };
-    finish_in(conn, &delivery, "failed", DeliveryState::Failed, Some(reason))?;
+    finish_in(conn, &delivery, "failed", DeliveryState::Failed, Some(reason), Only::PendingOrSent)?;
     Ok(true)
 }

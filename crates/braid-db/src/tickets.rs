@@ -229,7 +229,7 @@ pub fn create(conn: &mut DbConn, new: NewTicket) -> Result<Ticket, DbError> {
         team_id: team.as_deref(),
         version: 1,
         created_at: to_db(new.at),
-        updated_at: to_db(new.at),
+        updated_at: to_db(changed_at(new.at)),
     };
     let number = dialect::insert_numbered_ticket(conn, row)?;
     let mut tags = new.tags;
@@ -241,7 +241,7 @@ pub fn create(conn: &mut DbConn, new: NewTicket) -> Result<Ticket, DbError> {
             .execute(conn)?;
     }
     // Everything is known: reading the row back would only cost a round trip.
-    let at = crate::truncate_to_micros(new.at);
+    let (at, updated_at) = (crate::truncate_to_micros(new.at), crate::truncate_to_micros(changed_at(new.at)));
     Ok(Ticket {
         id,
         number: TicketNumber::new(number)?,
@@ -255,9 +255,17 @@ pub fn create(conn: &mut DbConn, new: NewTicket) -> Result<Ticket, DbError> {
         tags,
         version: 1,
         created_at: at,
-        updated_at: at,
+        updated_at,
         solved_at: None,
     })
+}
+
+/// When a ticket changed because of something that happened at `at`: then, unless that
+/// was long ago (a connector importing history), when the change is made. So a ticket an
+/// import touched still shows up in `updated_since`, and never moves back in time.
+fn changed_at(at: DateTime<Utc>) -> DateTime<Utc> {
+    let now = crate::now();
+    if now - at > chrono::Duration::minutes(1) { now } else { at }
 }
 
 /// A new message arrived on the ticket: it becomes the most recently active, and its
@@ -275,7 +283,7 @@ pub fn on_new_message(
         .set((
             tickets::status.eq(status.as_str()),
             tickets::solved_at.eq(solved_at),
-            tickets::updated_at.eq(to_db(at)),
+            tickets::updated_at.eq(to_db(changed_at(at))),
             tickets::version.eq(tickets::version + 1),
         ))
         .execute(conn)?;

@@ -28,7 +28,3 @@ CREATE INDEX connector_refs_by_ticket ON connector_refs (ticket_id, kind);
 -- A key with a connector acts only as that connector.
 ALTER TABLE api_keys ADD COLUMN connector_id TEXT REFERENCES connectors (id);
 
--- A connector reports when its recipient read a reply.
-ALTER TABLE messages DROP CONSTRAINT messages_delivery_state_check;
-ALTER TABLE messages ADD CONSTRAINT messages_delivery_state_check
-    CHECK (delivery_state IN ('queued', 'sent', 'delivered', 'read', 'failed'));

@@ -38,8 +38,9 @@ use crate::blobs::Blob;
 pub use limits::{Limits, OverLimits};
 pub use parse::{Attachment, Mailbox, ParsedEmail};
 
-/// The identity unparseable mail is filed under, so it stays visible.
-pub const UNKNOWN_SENDER: &str = "unknown-sender";
+/// The identity unparseable mail is filed under, so it stays visible (reserved: see
+/// `braid_core::customer::RESERVED_NAMESPACES`).
+pub const UNKNOWN_SENDER: &str = braid_core::customer::RESERVED_NAMESPACES[0];
 
 /// What the message shows of its email envelope (`details` in the API).
 #[derive(Debug, Clone, Serialize)]

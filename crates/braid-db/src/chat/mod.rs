@@ -82,9 +82,13 @@ pub struct NewSite {
     pub secret: String,
 }
 
-/// Creates a site; a slug in use is [`DbError::Conflict`].
+/// Creates a site; a slug in use (by a site or a connector) is [`DbError::Conflict`].
 pub fn create(conn: &mut DbConn, new: &NewSite) -> Result<Site, DbError> {
     dialect::write_transaction(conn, |conn| {
+        // Its users' identities are `external:<slug>`, as a connector's customers are.
+        if crate::connectors::namespace_taken(conn, &new.slug)? {
+            return Err(DbError::Conflict("external namespace".into()));
+        }
         let (id, at) = (SiteId::new(), crate::now());
         diesel::insert_into(chat_sites::table)
             .values((
