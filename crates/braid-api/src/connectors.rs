@@ -522,9 +522,13 @@ async fn create_message(
             };
             // A replay answers the first placement and changes nothing, the customer included.
             let (channel_ref, digest) = braid_channels::connector::reference(&connector.name, &message_id);
-            let replay = !braid_db::messages::earlier_under(conn, Channel::Api, &channel_ref, &digest)?.is_empty();
-            let created =
-                has_profile && !replay && store::upsert_customer(conn, &connector, &customer_id, &profile)?.created;
+            let replay = has_profile
+                && !braid_db::messages::earlier_under(conn, Channel::Api, &channel_ref, &digest)?.is_empty();
+            // A new customer with only a name is made by placement, in its transaction.
+            let upsert = !replay
+                && has_profile
+                && (!profile.contacts.is_empty() || store::customer_of(conn, &connector, &customer_id)?.is_some());
+            let created = upsert && store::upsert_customer(conn, &connector, &customer_id, &profile)?.created;
             let conversation = match conversation {
                 Some(external) => {
                     let ticket = store::ticket_of(conn, connector.id, RefKind::Conversation, &external)?;

@@ -248,7 +248,8 @@ mod tests {
         for (method, path, operation) in operations() {
             let Some(body) = operation.get("requestBody") else {
                 // Actions on a resource that take nothing but the resource.
-                let action = ["/undo", "/dismiss", "/seen", "/redeliver", "/keys"].iter().any(|verb| path.ends_with(verb));
+                let action =
+                    ["/undo", "/dismiss", "/seen", "/redeliver", "/keys"].iter().any(|verb| path.ends_with(verb));
                 assert!(action || !matches!(method.as_str(), "POST" | "PATCH"), "{method} {path} documents no body");
                 continue;
             };
