@@ -16,8 +16,8 @@ use tokio::task::JoinSet;
 
 /// How long a claimed delivery is ours: well past an attempt's 15-second limit.
 const LEASE: chrono::Duration = chrono::Duration::minutes(1);
-/// Deliveries claimed (and sent at once) per round.
-const BATCH: i64 = 32;
+/// Callbacks in flight at once on this node.
+const IN_FLIGHT: usize = 32;
 /// The pause between rounds when there is nothing to send.
 const IDLE: Duration = Duration::from_millis(500);
 /// How often a reply to a connector without a callback URL looks again.
@@ -46,42 +46,53 @@ enum Prepared {
 }
 
 impl ConnectorDelivery {
+    /// Keeps up to [`IN_FLIGHT`] callbacks going, claiming more as each one ends, so a slow
+    /// connector holds only the slots its own callbacks take, never a whole round.
     pub async fn run(self, mut stopped: watch::Receiver<bool>) {
+        let mut running: JoinSet<Result<(), DbError>> = JoinSet::new();
         loop {
-            let claimed = match self.round().await {
-                Ok(count) => count,
-                Err(error) => {
-                    tracing::warn!(%error, "connector callback round failed; retrying");
-                    0
+            while let Some(done) = running.try_join_next() {
+                if let Ok(Err(error)) = done {
+                    tracing::warn!(%error, "a connector callback could not be recorded; its lease will run out");
                 }
-            };
+            }
             if *stopped.borrow() {
+                // Let what is in flight finish and record.
+                while running.join_next().await.is_some() {}
                 return;
             }
+            let free = IN_FLIGHT.saturating_sub(running.len());
+            let claimed = if free == 0 {
+                0
+            } else {
+                match self.db.run(move |conn| outbox::claim(conn, Channel::Api, LEASE, free as i64)).await {
+                    Ok(deliveries) => {
+                        let count = deliveries.len();
+                        for delivery in deliveries {
+                            let worker = self.clone();
+                            running.spawn(async move { worker.deliver(delivery).await });
+                        }
+                        count
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "claiming connector callbacks failed; retrying");
+                        0
+                    }
+                }
+            };
             if claimed == 0 {
+                // Nothing new (or no free slot): wait for one to end, or a while.
                 tokio::select! {
+                    done = running.join_next(), if !running.is_empty() => {
+                        if let Some(Ok(Err(error))) = done {
+                            tracing::warn!(%error, "a connector callback could not be recorded; its lease will run out");
+                        }
+                    }
                     _ = tokio::time::sleep(IDLE) => {}
-                    _ = stopped.changed() => return,
+                    _ = stopped.changed() => {}
                 }
             }
         }
-    }
-
-    /// Claims one batch and sends it, all at once; returns how many were claimed.
-    async fn round(&self) -> Result<usize, DbError> {
-        let deliveries = self.db.run(|conn| outbox::claim(conn, Channel::Api, LEASE, BATCH)).await?;
-        let count = deliveries.len();
-        let mut running = JoinSet::new();
-        for delivery in deliveries {
-            let worker = self.clone();
-            running.spawn(async move { worker.deliver(delivery).await });
-        }
-        while let Some(done) = running.join_next().await {
-            if let Ok(Err(error)) = done {
-                tracing::warn!(%error, "a connector callback could not be recorded; its lease will run out");
-            }
-        }
-        Ok(count)
     }
 
     async fn deliver(&self, delivery: Delivery) -> Result<(), DbError> {

@@ -21,6 +21,7 @@ both_backends!(
     a_report_during_the_callback_is_never_undone_and_a_gone_callback_fails_only_the_reply,
     without_a_callback_replies_wait_and_api_needs_a_connector,
     connectors_and_chat_sites_never_share_a_namespace,
+    a_slow_connector_never_holds_up_another,
 );
 
 struct Connector {
@@ -502,4 +503,25 @@ async fn connectors_and_chat_sites_never_share_a_namespace(backend: Backend) {
     let site = json!({"name": "SMS", "slug": "sms", "allowed_origins": ["https://sms.example"]});
     assert_eq!(app.post_as("/v1/chat/sites", &admin, &site).await.status(), 409);
     assert_eq!(app.post_as("/v1/connectors", &admin, &json!({"name": "unknown-sender"})).await.status(), 422);
+}
+
+async fn a_slow_connector_never_holds_up_another(backend: Backend) {
+    let app = app(backend).await;
+    let admin = app.admin_token().await;
+    let (slow, quick) = (Receiver::start().await, Receiver::start().await);
+    slow.answer_next([Reply::Slow(6000)]);
+    let mut tickets = vec![];
+    for (name, receiver) in [("slow-bridge", &slow), ("quick-bridge", &quick)] {
+        let connector = register(&app, &admin, json!({"name": name, "callback_url": receiver.url()})).await;
+        let message = json!({"external_id": "in-1", "customer": {"external_id": "c"}, "text": "Hi"});
+        let (_, placed) = send(&app, &connector, message).await;
+        tickets.push(placed["ticket_id"].as_str().unwrap().to_owned());
+    }
+    let (hello, paths) = (json!({"text": "Hello"}), tickets.iter().map(|t| format!("/v1/tickets/{t}/replies")));
+    let paths: Vec<String> = paths.collect();
+    assert_eq!(app.post_as(&paths[0], &admin, &hello).await.status(), 201);
+    eventually("the slow connector's callback is in flight", || slow.arrived() > 0).await;
+    assert_eq!(app.post_as(&paths[1], &admin, &hello).await.status(), 201);
+    eventually("the quick connector's callback", || !quick.delivered().is_empty()).await;
+    assert!(slow.delivered().is_empty(), "the quick one went while the slow one was still answering");
 }
