@@ -148,7 +148,7 @@ fn prepare(
     let Some(ticket_id) = message.ticket_id else {
         return Ok(Prepared::Undeliverable("the reply has no ticket".into()));
     };
-    let Some(route) = connectors::route_of(conn, ticket_id)? else {
+    let Some(route) = connectors::route_for_reply(conn, &message)? else {
         return Ok(Prepared::Undeliverable(
             "no connector delivers this ticket's replies: its customer never wrote through one".into(),
         ));
@@ -164,7 +164,10 @@ fn prepare(
     outbox::assign_channel_ref(conn, &message, &channel_ref)?;
     let message = braid_db::messages::get(conn, message.id)?;
     let ticket = braid_db::tickets::get(conn, ticket_id)?;
-    let external = customer_external_id(conn, &connector, ticket.customer_id)?;
+    let external = match route.customer_external_id.clone() {
+        Some(external) => Some(external),
+        None => customer_external_id(conn, &connector, ticket.customer_id)?,
+    };
     let body = braid_api::connectors::callback_body(&connector, message, Some(&ticket), &route, external.as_deref());
     let to = external.unwrap_or_else(|| connector.name.clone());
     Ok(Prepared::Send { url, key, body, to })

@@ -216,6 +216,8 @@ async fn replies_reach_the_callback_signed_and_retried_and_reports_only_move_for
     assert_eq!(data["message"]["text"], "On it!");
     assert_eq!(data["conversation_ref"], "room-9");
     assert_eq!(data["customer"]["external_id"], "chat-9");
+    // The reply keeps the route it was written for.
+    assert_eq!(data["message"]["details"]["route"]["conversation_ref"], "room-9");
 
     let started = std::time::Instant::now();
     loop {

@@ -297,13 +297,6 @@ async fn reply(
                 message.details = serde_json::json!({ "attachments": files });
             }
             let channel = match channel {
-                // Only a connector delivers on `api`.
-                Some(Channel::Api) if braid_db::connectors::route_of(conn, id)?.is_none() => {
-                    return Err(braid_db::DbError::Invalid {
-                        field: "channel".into(),
-                        message: "no connector serves this ticket: its customer never wrote through one".into(),
-                    });
-                }
                 Some(channel) => channel,
                 None => match messages::last_inbound_channel(conn, id)?.unwrap_or(ticket.channel) {
                     // No connector serves this ticket (it was opened through the API).
@@ -311,6 +304,19 @@ async fn reply(
                     channel => channel,
                 },
             };
+            if channel == Channel::Api {
+                // Only a connector delivers on `api`; the reply keeps the route it was
+                // written for.
+                let Some(route) = braid_db::connectors::route_of(conn, id)? else {
+                    return Err(braid_db::DbError::Invalid {
+                        field: "channel".into(),
+                        message: "no connector serves this ticket: its customer never wrote through one".into(),
+                    });
+                };
+                if let Some(details) = message.details.as_object_mut() {
+                    details.insert("route".into(), serde_json::to_value(route)?);
+                }
+            }
             messages::reply(conn, message, channel)
         })
         .await

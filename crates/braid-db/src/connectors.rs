@@ -412,32 +412,47 @@ fn update_ticket(conn: &mut DbConn, ticket: TicketId, upsert: &TicketUpsert) -> 
 }
 
 /// Where a ticket's replies go through a connector: the connector the customer last
-/// wrote through in this ticket, else the one whose ticket it is.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// wrote through in this ticket, else the one whose ticket it is. A reply keeps the route
+/// it was written for (`details.route`), so a later message or merge cannot redirect it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Route {
+    #[serde(rename = "connector_id")]
     pub connector: ConnectorId,
     /// The conversation the customer's last message came in (the connector threads the
     /// reply there).
     pub conversation_ref: Option<String>,
     /// The connector's own id for the ticket, when it gave one.
     pub ticket_external_id: Option<String>,
+    /// The connector's id for the customer who wrote that last message.
+    pub customer_external_id: Option<String>,
 }
 
 pub fn route_of(conn: &mut DbConn, ticket: TicketId) -> Result<Option<Route>, DbError> {
-    let last: Option<String> = messages_table::table
+    let last: Option<(String, Option<String>)> = messages_table::table
         .filter(messages_table::ticket_id.eq(ticket.to_string()))
         .filter(messages_table::channel.eq(Channel::Api.as_str()))
         .filter(messages_table::direction.eq(Direction::Inbound.as_str()))
         .order((messages_table::created_at.desc(), messages_table::id.desc()))
-        .select(messages_table::details)
+        .select((messages_table::details, messages_table::identity_id))
         .first(conn)
         .optional()?;
-    let from_message = last.and_then(|details| {
-        let details: serde_json::Value = serde_json::from_str(&details).ok()?;
-        let connector = details.get("connector_id")?.as_str()?.parse().ok()?;
-        let conversation = details.get("conversation_ref").and_then(|c| c.as_str()).map(str::to_owned);
-        Some((connector, conversation))
-    });
+    let from_message = match last {
+        Some((details, identity)) => {
+            let details: serde_json::Value = serde_json::from_str(&details)?;
+            let connector = details.get("connector_id").and_then(|c| c.as_str()).and_then(|c| c.parse().ok());
+            let conversation = details.get("conversation_ref").and_then(|c| c.as_str()).map(str::to_owned);
+            let sender: Option<String> = match identity {
+                Some(identity) => crate::schema::identities::table
+                    .find(identity)
+                    .select(crate::schema::identities::value)
+                    .first(conn)
+                    .optional()?,
+                None => None,
+            };
+            connector.map(|connector: ConnectorId| (connector, conversation, sender))
+        }
+        None => None,
+    };
     let owned: Option<(String, String)> = connector_refs::table
         .filter(connector_refs::ticket_id.eq(ticket.to_string()))
         .filter(connector_refs::kind.eq(RefKind::Ticket.as_str()))
@@ -447,16 +462,32 @@ pub fn route_of(conn: &mut DbConn, ticket: TicketId) -> Result<Option<Route>, Db
     let owned = owned.map(|(connector, external)| Ok::<_, DbError>((connector.parse::<ConnectorId>()?, external)));
     let owned = owned.transpose()?;
     Ok(match (from_message, owned) {
-        (Some((connector, conversation_ref)), owned) => Some(Route {
+        (Some((connector, conversation_ref, sender)), owned) => Some(Route {
             connector,
             conversation_ref,
             ticket_external_id: owned.filter(|(c, _)| *c == connector).map(|(_, external)| external),
+            customer_external_id: sender,
         }),
-        (None, Some((connector, external))) => {
-            Some(Route { connector, conversation_ref: None, ticket_external_id: Some(external) })
-        }
+        (None, Some((connector, external))) => Some(Route {
+            connector,
+            conversation_ref: None,
+            ticket_external_id: Some(external),
+            customer_external_id: None,
+        }),
         (None, None) => None,
     })
+}
+
+/// The route a reply was written for, else (a reply queued before routes were kept) the
+/// ticket's route now.
+pub fn route_for_reply(conn: &mut DbConn, reply: &Message) -> Result<Option<Route>, DbError> {
+    if let Some(route) = reply.details.get("route").and_then(|r| serde_json::from_value(r.clone()).ok()) {
+        return Ok(Some(route));
+    }
+    match reply.ticket_id {
+        Some(ticket) => route_of(conn, ticket),
+        None => Ok(None),
+    }
 }
 
 /// The channel reference a reply goes out with through `connector`: `<name>:<delivery>`,
