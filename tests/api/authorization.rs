@@ -147,6 +147,7 @@ fn matrix() -> Vec<Endpoint> {
         row(PUT,    "/v1/connectors/{connector}/tickets/{external}",      CONNECTOR,       201, Some(connector_ticket)),
         // No reply of the connector has this id.
         row(PUT,    "/v1/connectors/{connector}/messages/{message}/status", CONNECTOR,     404, Some(status_report)),
+        row(GET,    "/v1/connectors/{connector}/messages/{message}/attachments/{attachment}", CONNECTOR, 404, None),
         row(POST,   "/v1/webhooks",                                       ADMIN,           201, Some(new_webhook)),
         row(GET,    "/v1/webhooks",                                       ADMIN,           200, None),
         row(GET,    "/v1/webhooks/{new_webhook}",                         ADMIN,           200, None),

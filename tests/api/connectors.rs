@@ -197,7 +197,13 @@ async fn replies_reach_the_callback_signed_and_retried_and_reports_only_move_for
     let (_, placed) = send(&app, &bridge, message).await;
     let ticket = placed["ticket_id"].as_str().unwrap().to_owned();
 
-    let reply = app.post_as(&format!("/v1/tickets/{ticket}/replies"), &admin, &json!({"text": "On it!"})).await;
+    let upload =
+        app.request(reqwest::Method::POST, "/v1/attachments", &admin).body("label bytes").send().await.unwrap();
+    assert_eq!(upload.status(), 201);
+    let file = upload.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let attachments = json!([{"id": file, "filename": "label.pdf", "content_type": "application/pdf"}]);
+    let answer = json!({"text": "On it!", "attachments": attachments});
+    let reply = app.post_as(&format!("/v1/tickets/{ticket}/replies"), &admin, &answer).await;
     assert_eq!(reply.status(), 201);
     let reply: Value = reply.json().await.unwrap();
     assert_eq!(reply["channel"], "api", "a reply goes where the customer wrote");
@@ -218,6 +224,15 @@ async fn replies_reach_the_callback_signed_and_retried_and_reports_only_move_for
     assert_eq!(data["customer"]["external_id"], "chat-9");
     // The reply keeps the route it was written for.
     assert_eq!(data["message"]["details"]["route"]["conversation_ref"], "room-9");
+    // Its attachment: the connector's key fetches it through its own reply, and only there.
+    assert_eq!(data["message"]["details"]["attachments"][0]["id"], file.as_str());
+    let own = format!("/v1/connectors/bridge/messages/{reply_id}/attachments/{file}");
+    let fetched = app.get_as(&own, &bridge.key).await;
+    assert_eq!(fetched.status(), 200);
+    assert_eq!(fetched.bytes().await.unwrap().as_ref(), b"label bytes");
+    let other = format!("/v1/connectors/bridge/messages/{reply_id}/attachments/{}", "0".repeat(64));
+    assert_eq!(app.get_as(&other, &bridge.key).await.status(), 404);
+    assert_eq!(app.get_as(&format!("/v1/attachments/{file}"), &bridge.key).await.status(), 403);
 
     let started = std::time::Instant::now();
     loop {

@@ -32,8 +32,12 @@ async fn download(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::TicketsRead)?;
-    let (blobs, id) = (state.blobs.clone(), id.into_inner());
-    let name = id.clone();
+    serve(&state, id.into_inner()).await
+}
+
+/// The attachment's bytes as a download, never rendered.
+pub(crate) async fn serve(state: &AppState, id: String) -> Result<HttpResponse, ApiError> {
+    let (blobs, name) = (state.blobs.clone(), id.clone());
     let bytes = web::block(move || blobs.get(&id))
         .await
         .map_err(ApiError::internal)?

@@ -618,6 +618,53 @@ async fn report_status(
     Ok(HttpResponse::Ok().json(MessageView::from(message)))
 }
 
+/// Download an attachment of one of the connector's replies (its id from the callback's
+/// `message.details.attachments`).
+#[utoipa::path(
+    tag = "connectors",
+    operation_id = "downloadConnectorReplyAttachment",
+    params(
+        ("name" = String, Path, description = "The connector's name."),
+        ("id" = String, Path, format = Uuid, description = "The reply's id, as the callback gave it."),
+        ("attachment" = String, Path, description = "The attachment's id (its SHA-256)."),
+    ),
+    responses(
+        (status = 200, description = "The bytes, as `application/octet-stream` with `Content-Disposition: attachment`.", content_type = "application/octet-stream", body = Vec<u8>),
+        responses::Auth,
+        (status = 404, description = "No reply sent through this connector with this id, or it has no such attachment (`not_found`).", body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])),
+)]
+#[get("/v1/connectors/{name}/messages/{id}/attachments/{attachment}")]
+async fn reply_attachment(
+    state: web::Data<AppState>,
+    caller: Principal,
+    path: web::Path<(String, MessageId, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (name, id, attachment) = path.into_inner();
+    let connector = acting_as(&state, &caller, &name).await?;
+    let wanted = attachment.clone();
+    let listed = state
+        .db
+        .run(move |conn| {
+            let message = braid_db::messages::get(conn, id)?;
+            let listed = store::is_own_reply(&connector, &message)
+                && message.details["attachments"]
+                    .as_array()
+                    .is_some_and(|files| files.iter().any(|file| file["id"].as_str() == Some(wanted.as_str())));
+            Ok(listed)
+        })
+        .await
+        .or_else(|error| match error {
+            braid_db::DbError::NotFound => Ok(false),
+            other => Err(ApiError::from(other)),
+        })?;
+    if !listed {
+        return Err(ApiError::not_found("attachment of a reply sent through this connector"));
+    }
+    crate::attachments::serve(&state, attachment).await
+}
+
 /// The body of a reply's callback: `{"type": "message.reply", "timestamp", "data"}` with
 /// the reply as the API shows it and what the connector needs to route it.
 pub fn callback_body(

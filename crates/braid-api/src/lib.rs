@@ -171,7 +171,8 @@ fn routes(config: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
         .service(connectors::create_message)
         .service(connectors::upsert_customer)
         .service(connectors::upsert_ticket)
-        .service(connectors::report_status);
+        .service(connectors::report_status)
+        .service(connectors::reply_attachment);
     config.service(stream::connect).service(messages::seen).service(tickets::typing);
     config
         .service(widget::script)

@@ -496,6 +496,14 @@ pub fn outbound_ref(connector: &Connector, delivery: braid_core::OutboxId) -> St
     format!("{}:{delivery}", connector.name)
 }
 
+/// Whether `message` is a reply that went out through `connector` (its channel reference
+/// names it: see [`outbound_ref`]).
+pub fn is_own_reply(connector: &Connector, message: &Message) -> bool {
+    message.direction == Direction::Outbound
+        && message.channel == Channel::Api
+        && message.channel_ref.as_deref().is_some_and(|r| r.starts_with(&format!("{}:", connector.name)))
+}
+
 /// A report the connector may not make.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
@@ -518,10 +526,7 @@ pub fn report(
 ) -> Result<Message, ReportError> {
     let result = dialect::write_transaction(conn, |conn| {
         let current = messages::get(conn, message)?;
-        let ours = current.direction == Direction::Outbound
-            && current.channel == Channel::Api
-            && current.channel_ref.as_deref().is_some_and(|r| r.starts_with(&format!("{}:", connector.name)));
-        if !ours {
+        if !is_own_reply(connector, &current) {
             return Err(DbError::NotFound);
         }
         let now = current.delivery_state.unwrap_or(DeliveryState::Queued);
