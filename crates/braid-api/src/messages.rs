@@ -296,27 +296,31 @@ async fn reply(
             if !files.is_empty() {
                 message.details = serde_json::json!({ "attachments": files });
             }
-            let channel = match channel {
+            let asked = channel;
+            let channel = match asked {
                 Some(channel) => channel,
-                None => match messages::last_inbound_channel(conn, id)?.unwrap_or(ticket.channel) {
-                    // No connector serves this ticket (it was opened through the API).
-                    Channel::Api if braid_db::connectors::route_of(conn, id)?.is_none() => Channel::Email,
-                    channel => channel,
-                },
+                None => messages::last_inbound_channel(conn, id)?.unwrap_or(ticket.channel),
             };
-            if channel == Channel::Api {
-                // Only a connector delivers on `api`; the reply keeps the route it was
-                // written for.
-                let Some(route) = braid_db::connectors::route_of(conn, id)? else {
+            // Only a connector delivers on `api`; the reply keeps the route it was written for.
+            let route = if channel == Channel::Api { braid_db::connectors::route_of(conn, id)? } else { None };
+            let channel = match (channel, route) {
+                (Channel::Api, Some(route)) => {
+                    if let Some(details) = message.details.as_object_mut() {
+                        details.insert("route".into(), serde_json::to_value(route)?);
+                    }
+                    Channel::Api
+                }
+                // No connector serves this ticket (it was opened through the API): by email,
+                // unless `api` was asked for by name.
+                (Channel::Api, None) if asked.is_none() => Channel::Email,
+                (Channel::Api, None) => {
                     return Err(braid_db::DbError::Invalid {
                         field: "channel".into(),
                         message: "no connector serves this ticket: its customer never wrote through one".into(),
                     });
-                };
-                if let Some(details) = message.details.as_object_mut() {
-                    details.insert("route".into(), serde_json::to_value(route)?);
                 }
-            }
+                (channel, _) => channel,
+            };
             messages::reply(conn, message, channel)
         })
         .await
