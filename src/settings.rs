@@ -115,6 +115,24 @@ pub struct Settings {
     pub chat_address_reads_per_minute: u32,
     /// Typing and seen per visitor per minute (0: no limit).
     pub chat_signals_per_minute: u32,
+    /// Web form submissions per client address (an IPv6 client by its /64) per minute
+    /// (0: no limit).
+    pub form_submissions_per_minute: u32,
+    /// Submissions to one form per minute, from everyone (0: no limit).
+    pub form_form_submissions_per_minute: u32,
+    /// Form tokens per client address per minute (0: no limit).
+    pub form_tokens_per_minute: u32,
+    /// The largest web form submission, files included.
+    pub form_max_bytes: usize,
+    /// Files one web form submission may carry.
+    pub form_max_attachments: usize,
+    /// A captcha provider's secret (Cloudflare Turnstile, hCaptcha or reCAPTCHA): every
+    /// form then needs the captcha widget's answer. Unset: no captcha.
+    pub form_captcha_secret: Option<String>,
+    /// Where captcha answers are verified; Turnstile's by default (hCaptcha:
+    /// `https://api.hcaptcha.com/siteverify`, reCAPTCHA:
+    /// `https://www.google.com/recaptcha/api/siteverify`).
+    pub form_captcha_verify_url: String,
     /// Webhook (and connector callback) targets may be private, loopback or link-local
     /// addresses. Off: such a URL is refused when registered and when it is called.
     pub webhook_allow_private_targets: bool,
@@ -184,6 +202,13 @@ impl Default for Settings {
             chat_address_messages_per_minute: 120,
             chat_address_reads_per_minute: 120,
             chat_signals_per_minute: 120,
+            form_submissions_per_minute: 10,
+            form_form_submissions_per_minute: 120,
+            form_tokens_per_minute: 60,
+            form_max_bytes: 10 * 1024 * 1024,
+            form_max_attachments: 5,
+            form_captcha_secret: None,
+            form_captcha_verify_url: "https://challenges.cloudflare.com/turnstile/v0/siteverify".into(),
             webhook_allow_private_targets: false,
             webhook_retry_schedule_secs: braid_core::webhook::RETRY_DELAYS.iter().map(|d| d.as_secs()).collect(),
             webhook_concurrency: 64,
@@ -277,6 +302,7 @@ impl Settings {
         self.mailgun_signing_key = self.mailgun_signing_key.filter(|key| !key.is_empty());
         self.email_acknowledgement = self.email_acknowledgement.filter(|text| !text.trim().is_empty());
         self.redis_url = self.redis_url.filter(|url| !url.trim().is_empty());
+        self.form_captcha_secret = self.form_captcha_secret.filter(|secret| !secret.is_empty());
         self
     }
 

@@ -94,6 +94,25 @@ impl Application {
                 redis.clone(),
             ),
         };
+        let forms = braid_api::forms::FormsConfig {
+            limits: braid_api::forms::FormLimits::new(
+                braid_api::forms::Rates {
+                    submissions_per_address: settings.form_submissions_per_minute,
+                    submissions_per_form: settings.form_form_submissions_per_minute,
+                    tokens_per_address: settings.form_tokens_per_minute,
+                },
+                redis.clone(),
+            ),
+            max_bytes: settings.form_max_bytes,
+            max_attachments: settings.form_max_attachments,
+            captcha: match &settings.form_captcha_secret {
+                Some(secret) => Some(
+                    braid_channels::web_form::Captcha::new(settings.form_captcha_verify_url.clone(), secret.clone())
+                        .context("the captcha HTTP client")?,
+                ),
+                None => None,
+            },
+        };
 
         let listener =
             TcpListener::bind(&settings.listen).with_context(|| format!("cannot listen on {}", settings.listen))?;
@@ -120,6 +139,7 @@ impl Application {
             blobs: braid_channels::blobs::BlobStore::new(&settings.data_dir),
             cpu: braid_api::cpu::CpuPool::new(settings.parse_threads),
             chat,
+            forms,
             live,
             webhooks: braid_api::WebhookConfig { allow_private_targets: settings.webhook_allow_private_targets },
         });

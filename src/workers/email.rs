@@ -183,7 +183,9 @@ fn prepare(
         return Ok(Err("the message belongs to no ticket".into()));
     };
     let ticket = braid_db::tickets::get(conn, ticket_id)?;
-    let history = braid_db::messages::channel_history(conn, ticket_id, Channel::Email)?;
+    // A web form's message names the address typed into it (`details.from`), as a mail's
+    // From does: the answer goes there, so only the address's owner reads it.
+    let history = braid_db::messages::channel_history(conn, ticket_id, &[Channel::Email, Channel::WebForm])?;
     let last_inbound = history.iter().rev().find(|m| m.direction == Direction::Inbound);
 
     let from_details = last_inbound.and_then(|m| m.details.get("from")).filter(|from| from.is_object());

@@ -148,6 +148,10 @@ fn matrix() -> Vec<Endpoint> {
         // No reply of the connector has this id.
         row(PUT,    "/v1/connectors/{connector}/messages/{message}/status", CONNECTOR,     404, Some(status_report)),
         row(GET,    "/v1/connectors/{connector}/messages/{message}/attachments/{attachment}", CONNECTOR, 404, None),
+        row(POST,   "/v1/forms",                                          ADMIN,           201, Some(new_form)),
+        row(GET,    "/v1/forms",                                          ADMIN,           200, None),
+        row(GET,    "/v1/forms/{form}",                                   ADMIN,           200, None),
+        row(PATCH,  "/v1/forms/{form}",                                   ADMIN,           200, Some(form_patch)),
         row(POST,   "/v1/webhooks",                                       ADMIN,           201, Some(new_webhook)),
         row(GET,    "/v1/webhooks",                                       ADMIN,           200, None),
         row(GET,    "/v1/webhooks/{new_webhook}",                         ADMIN,           200, None),
@@ -176,6 +180,14 @@ const NEW_TARGETS: [(&str, &str, BodyFn); 8] = [
 fn new_site(_: &Fixture) -> Value {
     let slug = format!("site-{}", uuid::Uuid::now_v7().simple());
     json!({"name": "Shop", "slug": slug, "allowed_origins": ["https://shop.example"]})
+}
+
+fn new_form(_: &Fixture) -> Value {
+    json!({"name": "Contact", "allowed_origins": ["https://shop.example"]})
+}
+
+fn form_patch(_: &Fixture) -> Value {
+    json!({"redirect_url": "https://shop.example/thanks"})
 }
 
 fn new_webhook(_: &Fixture) -> Value {
@@ -331,6 +343,7 @@ struct Fixture {
     attribute: String,
     note: String,
     site: String,
+    form: String,
     /// A connector's name, its key, and one of its customers' external id.
     connector: String,
     connector_key: String,
@@ -352,6 +365,7 @@ impl Fixture {
         let notes = format!("/v1/customers/{}/notes", fixture.customer);
         fixture.note = created_id(app, &fixture.admin, &notes, new_note(&fixture)).await;
         fixture.site = created_id(app, &fixture.admin, "/v1/chat/sites", new_site(&fixture)).await;
+        fixture.form = created_id(app, &fixture.admin, "/v1/forms", new_form(&fixture)).await;
         let response = app.post_as("/v1/connectors", &fixture.admin, &new_connector(&fixture)).await;
         assert_eq!(response.status(), 201);
         let connector: Value = response.json().await.unwrap();
@@ -393,6 +407,7 @@ impl Fixture {
             .replace("{attribute}", &self.attribute)
             .replace("{note}", &self.note)
             .replace("{site}", &self.site)
+            .replace("{form}", &self.form)
             .replace("{connector}", &self.connector)
             // A connector's id for something new each time.
             .replace("{external}", &uuid::Uuid::now_v7().simple().to_string())

@@ -27,6 +27,7 @@ mod email_replies;
 mod email_senders;
 mod email_side_effects;
 mod events_feed;
+mod forms;
 mod input;
 mod operations;
 mod placement;

@@ -29,6 +29,8 @@ pub(crate) enum Reply {
     Redirect,
     /// `200`, after this many milliseconds.
     Slow(u64),
+    /// `200` with this JSON body.
+    Json(&'static str),
 }
 
 #[derive(Debug, Clone)]
@@ -140,6 +142,7 @@ async fn answer(request: HttpRequest, body: web::Bytes, script: web::Data<Arc<Mu
         ),
         Reply::Redirect => (301, HttpResponse::MovedPermanently().insert_header(("location", "/elsewhere")).finish()),
         Reply::Slow(_) => (200, HttpResponse::Ok().body("thanks, eventually")),
+        Reply::Json(body) => (200, HttpResponse::Ok().content_type("application/json").body(body)),
     };
     script.got.push(Received { id, headers, body: body.to_vec(), answered: status });
     response

@@ -192,13 +192,13 @@ async fn mailgun(
     Ok(answer)
 }
 
-fn essence(req: &HttpRequest) -> String {
+pub(crate) fn essence(req: &HttpRequest) -> String {
     let content_type = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()
 }
 
 /// Reads the body, refusing it as soon as it passes `limit`.
-async fn read_limited(mut payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
+pub(crate) async fn read_limited(mut payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
     let mut raw = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("cannot read the body: {e}")))?;

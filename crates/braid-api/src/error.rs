@@ -45,6 +45,10 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     /// Too many requests; retry later.
     RateLimited,
+    /// A public form's submission looks like spam (`extra.reason` says why when a person
+    /// can fix it: `too_fast`, `token_missing`, `token_expired`, `token_invalid`,
+    /// `captcha_missing`, `captcha_failed`). Nothing was stored.
+    SpamSuspected,
     /// A dependency (the database, Redis) is not answering.
     Unavailable,
     /// Something failed on our side; the logs have the cause.
@@ -55,7 +59,10 @@ impl ErrorCode {
     pub fn status(self) -> StatusCode {
         match self {
             Self::BadRequest | Self::InvalidJson => StatusCode::BAD_REQUEST,
-            Self::ValidationFailed | Self::InvalidStatusTransition | Self::IdempotencyKeyReused => {
+            Self::ValidationFailed
+            | Self::InvalidStatusTransition
+            | Self::IdempotencyKeyReused
+            | Self::SpamSuspected => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
@@ -89,6 +96,7 @@ impl ErrorCode {
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::RateLimited => "rate_limited",
+            Self::SpamSuspected => "spam_suspected",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
         }
@@ -324,6 +332,7 @@ mod tests {
             PayloadTooLarge,
             UnsupportedMediaType,
             RateLimited,
+            SpamSuspected,
             Unavailable,
             Internal,
         ];

@@ -9,12 +9,14 @@ mod api_keys;
 mod attachments;
 mod chat_sites;
 pub mod client;
+mod cors;
 pub mod connectors;
 pub mod cpu;
 mod customers;
 mod email;
 mod error;
 mod events;
+pub mod forms;
 mod health;
 mod idempotency;
 mod messages;
@@ -22,6 +24,7 @@ mod metrics;
 mod openapi;
 pub mod pagination;
 pub mod password;
+pub mod rates;
 mod principal;
 mod request_id;
 mod sessions;
@@ -32,6 +35,7 @@ mod teams;
 pub mod throttle;
 mod tickets;
 pub mod tokens;
+mod web_forms;
 mod webhooks;
 pub mod widget;
 
@@ -76,7 +80,7 @@ pub fn app(
         .service(web::redirect("/docs", "/docs/"))
         .wrap(from_fn(idempotency::guard))
         .wrap(from_fn(wake_after_writes))
-        .wrap(from_fn(widget::cors))
+        .wrap(from_fn(cors::cors))
         .wrap(from_fn(metrics::record))
         .wrap(from_fn(request_id::echo))
         .wrap(tracing_actix_web::TracingLogger::default())
@@ -182,6 +186,8 @@ fn routes(config: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
         .service(widget::messages::seen)
         .service(widget::messages::typing)
         .service(widget::socket::connect);
+    config.service(web_forms::create).service(web_forms::list).service(web_forms::get).service(web_forms::update);
+    config.service(forms::token).service(forms::submissions::submit);
 }
 
 /// Every write that succeeded may have appended events: wake the live follower (here and,
@@ -196,8 +202,9 @@ async fn wake_after_writes(
     );
     let state = request.app_data::<web::Data<AppState>>().cloned();
     let response = next.call(request).await?;
+    // A web form's browser is redirected (303) after a stored submission.
     if write
-        && response.status().is_success()
+        && (response.status().is_success() || response.status().is_redirection())
         && let Some(state) = state
     {
         state.live.wake();

@@ -188,7 +188,9 @@ pub struct NewReply {
     pub text: String,
     /// Defaults to the channel the customer last wrote on in this ticket, else the
     /// ticket's own channel; `api` goes to the connector the customer wrote through, and
-    /// when none did (a ticket opened through the API), the reply goes by email.
+    /// when none did (a ticket opened through the API), the reply goes by email. A web
+    /// form carries no replies: a customer who last wrote through one is answered by email,
+    /// at the address they typed (`web_form` asked by name is `422`).
     #[schema(value_type = Option<String>, example = "email")]
     pub channel: Option<Channel>,
     /// Files to send along, uploaded first with `POST /v1/attachments` (or received): at
@@ -317,6 +319,14 @@ async fn reply(
                     return Err(braid_db::DbError::Invalid {
                         field: "channel".into(),
                         message: "no connector serves this ticket: its customer never wrote through one".into(),
+                    });
+                }
+                // A web form carries nothing back: its answer goes to the address typed in it.
+                (Channel::WebForm, _) if asked.is_none() => Channel::Email,
+                (Channel::WebForm, _) => {
+                    return Err(braid_db::DbError::Invalid {
+                        field: "channel".into(),
+                        message: "a web form carries no replies; answer by email (the default)".into(),
                     });
                 }
                 (channel, _) => channel,

@@ -83,6 +83,8 @@ pub struct AppState {
     pub chat: crate::widget::ChatConfig,
     /// Live fan-out: what sockets listen to, and what writers wake.
     pub live: braid_live::Hub,
+    /// The web form channel: limits, rates, the captcha check.
+    pub forms: crate::forms::FormsConfig,
     /// Outbound webhooks: which targets may be registered.
     pub webhooks: crate::WebhookConfig,
 }

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use braid_core::{AgentId, Role};
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::RngCore;
@@ -158,6 +158,63 @@ pub fn verify_visitor_token(
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
     let claims = jsonwebtoken::decode::<VisitorClaims>(token, key, &validation).ok()?.claims;
     Some((claims.sub.parse().ok()?, claims.site.parse().ok()?))
+}
+
+/// A form token: proof that a page fetched the form before posting it, and when. Signed
+/// with the agents' keys for an audience of its own, so it passes for no other token.
+#[derive(Debug, Serialize, Deserialize)]
+struct FormClaims {
+    /// The form.
+    sub: String,
+    /// The token's own id: a submission's channel reference, so one token's post twice
+    /// is one message.
+    jti: String,
+    iss: String,
+    aud: String,
+    iat: i64,
+    exp: i64,
+    /// When it was issued, in milliseconds: a fill time of a few seconds needs better
+    /// than `iat`'s whole seconds.
+    issued_ms: i64,
+}
+
+const FORM_AUDIENCE: &str = "braid-form";
+
+/// A token for `form`, issued now; valid for [`braid_core::form::TOKEN_MAX_AGE`].
+pub fn issue_form_token(keys: &JwtKeys, form: braid_core::FormId) -> Result<String, jsonwebtoken::errors::Error> {
+    let now = Utc::now();
+    let claims = FormClaims {
+        sub: form.to_string(),
+        jti: random_token()[..16].to_owned(),
+        iss: ISSUER.into(),
+        aud: FORM_AUDIENCE.into(),
+        iat: now.timestamp(),
+        exp: now.timestamp() + braid_core::form::TOKEN_MAX_AGE.num_seconds(),
+        issued_ms: now.timestamp_millis(),
+    };
+    let header = Header { kid: Some(keys.kid.clone()), ..Header::new(Algorithm::HS256) };
+    jsonwebtoken::encode(&header, &claims, &keys.signing)
+}
+
+/// A form token's form, id and issue time, when its signature is ours. Its age is judged
+/// by the spam rules (`braid_core::form::fill_time`), not here.
+pub fn read_form_token(keys: &JwtKeys, token: &str) -> Option<(braid_core::FormId, String, DateTime<Utc>)> {
+    let header = jsonwebtoken::decode_header(token).ok()?;
+    if header.alg != Algorithm::HS256 {
+        return None;
+    }
+    let key = keys.verifying.get(header.kid.as_deref()?)?;
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.validate_exp = false;
+    validation.set_issuer(&[ISSUER]);
+    validation.set_audience(&[FORM_AUDIENCE]);
+    validation.set_required_spec_claims(&["iss", "aud", "sub"]);
+    let claims = jsonwebtoken::decode::<FormClaims>(token, key, &validation).ok()?.claims;
+    let jti = claims.jti;
+    if jti.is_empty() || jti.len() > 64 || !jti.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        return None;
+    }
+    Some((claims.sub.parse().ok()?, jti, DateTime::from_timestamp_millis(claims.issued_ms)?))
 }
 
 /// What a site's own backend says about its user, in a token signed with the site's

@@ -13,4 +13,5 @@ pub mod connector;
 pub mod email;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod web_form;
 pub mod webhooks;

@@ -76,6 +76,10 @@ pub enum EventKind {
     ConnectorCreated,
     #[serde(rename = "connector.updated")]
     ConnectorUpdated,
+    #[serde(rename = "form.created")]
+    FormCreated,
+    #[serde(rename = "form.updated")]
+    FormUpdated,
 }
 
 text_enum!(EventKind, "kind", {
@@ -99,6 +103,7 @@ text_enum!(EventKind, "kind", {
     WebhookCreated => "webhook.created", WebhookUpdated => "webhook.updated",
     WebhookDisabled => "webhook.disabled", WebhookDeleted => "webhook.deleted",
     ConnectorCreated => "connector.created", ConnectorUpdated => "connector.updated",
+    FormCreated => "form.created", FormUpdated => "form.updated",
 });
 
 impl EventKind {

@@ -114,6 +114,10 @@ id_type!(
     WebhookId, "webhook_id"
 );
 id_type!(
+    /// A web form a website posts to.
+    FormId, "form_id"
+);
+id_type!(
     /// A registered connector: an integration that brings its own channel.
     ConnectorId, "connector_id"
 );

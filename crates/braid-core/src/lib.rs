@@ -9,6 +9,7 @@ pub mod chat;
 pub mod connector;
 pub mod customer;
 pub mod event;
+pub mod form;
 pub mod ids;
 pub mod merge;
 pub mod message;
@@ -25,7 +26,7 @@ pub use attribute::{AttributeKey, AttributeKind, AttributeLabel, ListOptions};
 pub use customer::{CustomerName, EmailAddress, IdentityKind, IdentityValue, PhoneNumber, Trust, TrustSource};
 pub use event::EventKind;
 pub use ids::{
-    AgentId, ConnectorId, CustomerId, IdentityId, MergeId, MessageId, NoteId, OutboxId, SiteId, SuggestionId, TeamId,
+    AgentId, ConnectorId, CustomerId, FormId, IdentityId, MergeId, MessageId, NoteId, OutboxId, SiteId, SuggestionId, TeamId,
     ThreadId, TicketId, VisitorId, WebhookId,
 };
 pub use message::{AuthorKind, Channel, DeliveryState, Direction};

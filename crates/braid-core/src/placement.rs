@@ -38,6 +38,10 @@ pub enum PlacementReason {
     /// The sender's own header named no usable address; the sender was taken from
     /// `header` (`reply_to`, `sender` or `return_path`).
     SenderFallback { header: String },
+    /// The sender only typed their identity (a web form's email): a claim, not a proof.
+    /// The message joins that identity's customer, unverified; answers go to the
+    /// identity, so only its owner reads them.
+    ClaimedSender { kind: String, value: String },
     /// The sender's identity belongs to a known customer.
     KnownIdentity { kind: String, value: String },
     /// Nobody had the sender's identity: a new customer, with a new thread.

@@ -14,6 +14,7 @@ pub mod customers;
 pub mod dialect;
 mod error;
 pub mod events;
+pub mod forms;
 pub mod idempotency;
 pub mod messages;
 mod migrate;

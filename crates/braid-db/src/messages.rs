@@ -440,11 +440,12 @@ fn without_nul(text: String) -> String {
     if text.contains('\0') { text.replace('\0', "\u{FFFD}") } else { text }
 }
 
-/// A ticket's messages on one channel, oldest first: what an email reply needs to thread
-/// (their Message-IDs) and to address (who wrote last).
-pub fn channel_history(conn: &mut DbConn, ticket: TicketId, channel: Channel) -> Result<Vec<Message>, DbError> {
+/// A ticket's messages on some channels, oldest first: what an email reply needs to thread
+/// (the email Message-IDs) and to address (who wrote last, by email or a web form).
+pub fn channel_history(conn: &mut DbConn, ticket: TicketId, channels: &[Channel]) -> Result<Vec<Message>, DbError> {
+    let channels: Vec<&str> = channels.iter().map(|c| c.as_str()).collect();
     messages::table
-        .filter(messages::ticket_id.eq(ticket.to_string()).and(messages::channel.eq(channel.as_str())))
+        .filter(messages::ticket_id.eq(ticket.to_string()).and(messages::channel.eq_any(channels)))
         .order((messages::created_at.asc(), messages::id.asc()))
         .select(MessageRow::as_select())
         .load(conn)?

@@ -411,6 +411,22 @@ diesel::table! {
 }
 
 diesel::table! {
+    forms (id) {
+        id -> Text,
+        form_key -> Text,
+        name -> Text,
+        allowed_origins -> Text,
+        redirect_url -> Nullable<Text>,
+        fields -> Text,
+        honeypot -> Text,
+        min_fill_secs -> Integer,
+        enabled -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     connector_refs (connector_id, kind, external_id) {
         connector_id -> Text,
         kind -> Text,
@@ -465,6 +481,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhook_attempts,
     connectors,
     connector_refs,
+    forms,
     api_keys,
 );
 

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::frames;
-use super::limits::{Limit, address_key};
+use super::limits::Limit;
+use crate::rates::address_key;
 use super::{VisitorAuth, too_many};
 use crate::error::responses;
 use crate::{ApiError, AppState, ErrorCode};

@@ -13,11 +13,12 @@ pub mod socket;
 use std::future::Future;
 use std::pin::Pin;
 
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, get, web};
 use braid_db::chat::Site;
 use braid_db::chat::visitors::Visitor;
 
+use crate::cors::AllowedOrigin;
 use crate::{ApiError, AppState, ErrorCode, tokens};
 
 /// The chat channel's settings.
@@ -58,44 +59,6 @@ pub fn check_origin(request: &HttpRequest, site: &Site) -> Result<String, ApiErr
     } else {
         Err(ApiError::new(ErrorCode::Forbidden, "this page's origin is not among the site's allowed origins"))
     }
-}
-
-/// The origin a CORS answer names, once a handler checked it.
-#[derive(Debug, Clone)]
-pub struct AllowedOrigin(pub String);
-
-/// Adds CORS headers to widget answers: preflights are answered for any origin (they
-/// carry no site key to check against), and a real answer names the origin only when
-/// its handler checked it against the site.
-pub async fn cors(
-    request: actix_web::dev::ServiceRequest,
-    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
-) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
-    let widget = request.path().starts_with("/widget/");
-    if widget && request.method() == actix_web::http::Method::OPTIONS {
-        let origin = request.headers().get(header::ORIGIN).cloned();
-        let mut response = HttpResponse::NoContent();
-        if let Some(origin) = origin {
-            response.insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, origin));
-        }
-        response
-            .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST"))
-            .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, "authorization, content-type"))
-            .insert_header((header::ACCESS_CONTROL_MAX_AGE, "600"))
-            .insert_header((header::VARY, "Origin"));
-        return Ok(request.into_response(response.finish()));
-    }
-    let mut response = next.call(request).await?.map_into_boxed_body();
-    if widget {
-        let allowed = response.request().extensions().get::<AllowedOrigin>().cloned();
-        if let Some(AllowedOrigin(origin)) = allowed
-            && let Ok(value) = HeaderValue::from_str(&origin)
-        {
-            response.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
-            response.headers_mut().insert(header::VARY, HeaderValue::from_static("Origin"));
-        }
-    }
-    Ok(response)
 }
 
 /// A visitor, from `Authorization: Bearer <visitor token>`, on a page of their site.

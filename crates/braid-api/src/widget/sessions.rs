@@ -7,8 +7,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::limits::{Limit, address_key};
-use super::{AllowedOrigin, check_origin, too_many};
+use super::limits::Limit;
+use crate::rates::address_key;
+use super::{check_origin, too_many};
+use crate::cors::AllowedOrigin;
 use crate::error::responses;
 use crate::{ApiError, AppState, ErrorCode, tokens};
 
