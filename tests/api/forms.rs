@@ -110,8 +110,12 @@ async fn a_submission_joins_the_typed_emails_customer_unverified_and_shows_the_s
     assert_eq!(placed["details"]["sender_verified"], false);
     assert_eq!(placed["details"]["fields"], json!({"order-number": "1042"}));
     assert_eq!(placed["details"]["origin"], ORIGIN);
-    let ticket: Value =
-        app.get_as(&format!("/v1/tickets/{}", placed["ticket_id"].as_str().unwrap()), &admin).await.json().await.unwrap();
+    let ticket: Value = app
+        .get_as(&format!("/v1/tickets/{}", placed["ticket_id"].as_str().unwrap()), &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(ticket["customer_id"], ana.as_str(), "the message joined the address's customer");
     assert_eq!(ticket["subject"], "Order late");
     assert_eq!(ticket["channel"], "web_form");
@@ -128,15 +132,24 @@ async fn a_submission_joins_the_typed_emails_customer_unverified_and_shows_the_s
     let (status, problem) =
         submit(&app, &form, json!({"email": "new@example.org", "message": "Hi", "order-number": "  "})).await;
     assert_eq!((status, &problem["extra"]["field"]), (422, &json!("order-number")), "{problem}");
-    let (status, _) = submit(&app, &form, json!({"email": "new@example.org", "message": "Hi", "order-number": "7"})).await;
+    let (status, _) =
+        submit(&app, &form, json!({"email": "new@example.org", "message": "Hi", "order-number": "7"})).await;
     assert_eq!(status, 201);
     let kept = stored(&app).await;
     let placed = message(&app, &admin, &kept[1].0).await;
     assert_eq!(placed["placement"][1]["rule"], "new_customer");
-    let ticket: Value =
-        app.get_as(&format!("/v1/tickets/{}", placed["ticket_id"].as_str().unwrap()), &admin).await.json().await.unwrap();
-    let newcomer: Value =
-        app.get_as(&format!("/v1/customers/{}", ticket["customer_id"].as_str().unwrap()), &admin).await.json().await.unwrap();
+    let ticket: Value = app
+        .get_as(&format!("/v1/tickets/{}", placed["ticket_id"].as_str().unwrap()), &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let newcomer: Value = app
+        .get_as(&format!("/v1/customers/{}", ticket["customer_id"].as_str().unwrap()), &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(newcomer["identities"][0]["value"], "new@example.org");
     assert_eq!(newcomer["identities"][0]["trust"], "claimed");
     assert_eq!(newcomer["identities"][0]["trust_source"], "form");

@@ -62,9 +62,7 @@ impl ErrorCode {
             Self::ValidationFailed
             | Self::InvalidStatusTransition
             | Self::IdempotencyKeyReused
-            | Self::SpamSuspected => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            | Self::SpamSuspected => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,

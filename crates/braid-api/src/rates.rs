@@ -56,7 +56,9 @@ impl Counters {
         if let Some(redis) = &self.redis {
             match counted_in_redis(redis.clone(), self.surface, index, key, rate).await {
                 Ok(result) => return result,
-                Err(error) => tracing::debug!(%error, surface = self.surface, "rate counted on this node: Redis did not answer"),
+                Err(error) => {
+                    tracing::debug!(%error, surface = self.surface, "rate counted on this node: Redis did not answer")
+                }
             }
         }
         let Some(Some(limiter)) = self.local.get(index) else { return Ok(()) };

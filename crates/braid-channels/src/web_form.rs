@@ -105,7 +105,9 @@ pub fn inbound(submission: Submission) -> Inbound {
         sender_name: submission.name,
         language: None,
         utc_offset: None,
-        subject: Some(submission.subject.unwrap_or_else(|| braid_core::text::first_line(&submission.message, 80, "Web form"))),
+        subject: Some(
+            submission.subject.unwrap_or_else(|| braid_core::text::first_line(&submission.message, 80, "Web form")),
+        ),
         text: submission.message,
         html: None,
         references: vec![],

@@ -74,7 +74,8 @@ fn too_many(seconds: u64) -> ApiError {
 /// The enabled form a public key names. Keys are `form_` and URL-safe base64: anything
 /// else is nobody's and never reaches the database (PostgreSQL refuses NUL bytes).
 async fn form_of(state: &AppState, form_key: String) -> Result<Form, ApiError> {
-    let well_formed = form_key.len() <= 64 && form_key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    let well_formed =
+        form_key.len() <= 64 && form_key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     let found = match well_formed {
         true => state.db.run(move |conn| braid_db::forms::by_key(conn, &form_key)).await?,
         false => None,

@@ -26,7 +26,7 @@ use crate::email::{essence, read_limited};
 use crate::rates::address_key;
 use crate::{ApiError, AppState, ErrorCode, tokens};
 
-/// The fields a form takes (documentation: the body is read by hand, in three encodings).
+/// The fields a form takes, in any of the three encodings.
 /// The standard fields may also be named as other form tools name them (`_replyto`,
 /// `your-email`, `body`, …); the form's declared fields, its honeypot, and a captcha
 /// widget's answer (`cf-turnstile-response`, `h-captcha-response`,
@@ -246,7 +246,10 @@ impl Submitted {
 
     /// The first non-blank value of a standard field, by any of its names.
     fn standard(&self, which: Standard) -> Option<&str> {
-        self.values.iter().find(|(n, v)| form::standard(n) == Some(which) && !v.trim().is_empty()).map(|(_, v)| v.as_str())
+        self.values
+            .iter()
+            .find(|(n, v)| form::standard(n) == Some(which) && !v.trim().is_empty())
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -398,6 +401,9 @@ mod tests {
             "https://shop.example/thanks?error=spam_suspected&reason=too_fast"
         );
         let limited = ApiError::new(ErrorCode::RateLimited, "x");
-        assert_eq!(with_error("https://s.example/t?a=1#top", &limited), "https://s.example/t?a=1&error=rate_limited#top");
+        assert_eq!(
+            with_error("https://s.example/t?a=1#top", &limited),
+            "https://s.example/t?a=1&error=rate_limited#top"
+        );
     }
 }

@@ -9,9 +9,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::frames;
 use super::limits::Limit;
-use crate::rates::address_key;
 use super::{VisitorAuth, too_many};
 use crate::error::responses;
+use crate::rates::address_key;
 use crate::{ApiError, AppState, ErrorCode};
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -8,10 +8,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::limits::Limit;
-use crate::rates::address_key;
 use super::{check_origin, too_many};
 use crate::cors::AllowedOrigin;
 use crate::error::responses;
+use crate::rates::address_key;
 use crate::{ApiError, AppState, ErrorCode, tokens};
 
 #[derive(Debug, Deserialize, ToSchema)]

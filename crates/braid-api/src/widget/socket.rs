@@ -13,9 +13,9 @@ use utoipa::IntoParams;
 
 use super::frames::{Reader, catch_up, message_view};
 use super::limits::Limit;
-use crate::rates::address_key;
 use super::messages::{mark_seen, parse_position, send, visitor_typing};
 use super::{VisitorAuth, check_origin, visitor_of};
+use crate::rates::address_key;
 use crate::sockets::{self, Heard, Socket};
 use crate::{ApiError, AppState};
 
