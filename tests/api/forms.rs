@@ -20,6 +20,7 @@ both_backends!(
     spam_is_refused_and_stores_nothing,
     origins_rates_sizes_and_bad_bodies_are_refused_and_store_nothing,
     a_captcha_is_checked_with_its_provider_and_an_outage_loses_nothing,
+    one_busy_form_is_limited_alone,
 );
 
 const ORIGIN: &str = "https://shop.example";
@@ -442,4 +443,33 @@ async fn a_captcha_is_checked_with_its_provider_and_an_outage_loses_nothing(back
     assert_eq!(kept.len(), 2);
     assert_eq!(message(&app, &admin, &kept[0].0).await["details"]["captcha"], "passed");
     assert_eq!(message(&app, &admin, &kept[1].0).await["details"]["captcha"], "unavailable");
+}
+
+async fn one_busy_form_is_limited_alone(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .with_settings(|s| {
+            s.form_submissions_per_minute = 0;
+            s.form_form_submissions_per_minute = 3;
+        })
+        .start()
+        .await;
+    let admin = app.admin_token().await;
+    let (busy, quiet) = (quick_form(&app, &admin).await, quick_form(&app, &admin).await);
+    let body = |n: usize| json!({"email": format!("p{n}@example.org"), "message": format!("Hello {n}")});
+    // Three a minute, refilled one every twenty seconds: a slow machine gets one more at most.
+    let mut accepted = 0;
+    loop {
+        match submit(&app, &busy, body(accepted)).await {
+            (201, _) => accepted += 1,
+            (429, problem) => {
+                assert_eq!(problem["code"], "rate_limited");
+                break;
+            }
+            (other, problem) => panic!("{other} {problem}"),
+        }
+        assert!(accepted <= 4, "the form is never limited");
+    }
+    assert!(accepted >= 3, "{accepted}");
+    assert_eq!(submit(&app, &quiet, body(99)).await.0, 201, "another form is not held up");
+    assert_eq!(stored(&app).await.len(), accepted + 1);
 }
