@@ -189,7 +189,13 @@ fn prepare(
     let last_inbound = history.iter().rev().find(|m| m.direction == Direction::Inbound);
 
     let from_details = last_inbound.and_then(|m| m.details.get("from")).filter(|from| from.is_object());
+    // A name typed into a form is the submitter's claim: the address's owner is greeted by
+    // the name their customer record has.
+    let typed = last_inbound.is_some_and(|m| m.channel == Channel::WebForm);
     let (to_address, to_name) = match from_details {
+        Some(from) if typed => {
+            (from["address"].as_str().map(str::to_owned), braid_db::customers::get(conn, ticket.customer_id)?.name)
+        }
         Some(from) => (from["address"].as_str().map(str::to_owned), from["name"].as_str().map(str::to_owned)),
         None => {
             let identities = braid_db::customers::identities_of(conn, ticket.customer_id)?;
@@ -224,7 +230,12 @@ fn prepare(
         to_name,
         subject: outbound::reply_subject(ticket.subject.as_str(), ticket.number),
         message_id,
-        in_reply_to: last_inbound.and_then(|m| m.channel_ref.clone()).filter(|r| r.starts_with('<')),
+        in_reply_to: history
+            .iter()
+            .rev()
+            .find(|m| m.direction == Direction::Inbound && m.channel == Channel::Email)
+            .and_then(|m| m.channel_ref.clone())
+            .filter(|r| r.starts_with('<')),
         references,
         text: message.text.clone(),
         attachments: vec![],

@@ -299,6 +299,17 @@ async fn an_import_keeps_its_times_and_sends_nothing(backend: Backend) {
         app.get_as(&format!("/v1/tickets/{}", ticket.unwrap().as_str().unwrap()), &admin).await.json().await.unwrap();
     assert_eq!(&ticket["created_at"].as_str().unwrap()[..10], "2024-03-01");
     assert!(ticket["updated_at"].as_str().unwrap() > "2026", "{ticket}");
+    // History that arrives after the ticket was solved (an import marks its tickets solved
+    // as it goes) joins it and leaves it solved.
+    let path = format!("/v1/tickets/{}", ticket["id"].as_str().unwrap());
+    assert_eq!(app.patch_as(&path, &admin, &json!({"status": "solved"})).await.status(), 200);
+    let late = json!({"external_id": "h-0", "customer": {"external_id": "old-7"}, "conversation_ref": "case-7",
+                      "text": "An older note", "sent_at": "2024-03-01T08:55:00Z"});
+    let (status, placed) = send(&app, &import, late).await;
+    assert_eq!((status, &placed["ticket_id"]), (201, &ticket["id"]), "{placed}");
+    assert!(placed["message"]["placement"].to_string().contains("written_before_solved"), "{placed}");
+    let after: Value = app.get_as(&path, &admin).await.json().await.unwrap();
+    assert_eq!(after["status"], "solved");
     let future = json!({"external_id": "h-3", "customer": {"external_id": "old-7"}, "text": "x", "sent_at": "2999-01-01T00:00:00Z"});
     let (status, problem) = send(&app, &import, future).await;
     assert_eq!((status, problem["extra"]["field"].as_str()), (422, Some("sent_at")), "{problem}");

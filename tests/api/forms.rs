@@ -123,10 +123,28 @@ async fn a_submission_joins_the_typed_emails_customer_unverified_and_shows_the_s
     let profile: Value = app.get_as(&format!("/v1/customers/{ana}"), &admin).await.json().await.unwrap();
     assert_eq!(profile["name"], "Ana", "a typed name changes nobody's profile");
 
+    // Whether the address is a customer's or nobody's, the answer is the same.
+    let answer_to = |email: &str| {
+        let request = post(&app, &form).json(&json!({"email": email, "message": "Same words", "order-number": "1"}));
+        async move {
+            let response = request.send().await.unwrap();
+            let mut headers: Vec<(String, String)> = response
+                .headers()
+                .iter()
+                .filter(|(name, _)| !["date", "x-request-id", "content-length"].contains(&name.as_str()))
+                .map(|(name, value)| (name.to_string(), value.to_str().unwrap().to_owned()))
+                .collect();
+            headers.sort();
+            (response.status(), headers, response.text().await.unwrap())
+        }
+    };
+    assert_eq!(answer_to("ana@example.org").await, answer_to("nobody-yet@example.org").await);
+    assert_eq!(stored(&app).await.len(), 3);
+
     // The same submission again (a double click) is one message.
     let (status, answer) = submit(&app, &form, body).await;
     assert_eq!((status, answer), (200, json!({"status": "received"})));
-    assert_eq!(stored(&app).await.len(), 1);
+    assert_eq!(stored(&app).await.len(), 3);
 
     // A required declared field left out is refused; a new address is a new customer,
     // holding it as a claim typed into a form.
@@ -137,7 +155,7 @@ async fn a_submission_joins_the_typed_emails_customer_unverified_and_shows_the_s
         submit(&app, &form, json!({"email": "new@example.org", "message": "Hi", "order-number": "7"})).await;
     assert_eq!(status, 201);
     let kept = stored(&app).await;
-    let placed = message(&app, &admin, &kept[1].0).await;
+    let placed = message(&app, &admin, &kept[3].0).await;
     assert_eq!(placed["placement"][1]["rule"], "new_customer");
     let ticket: Value = app
         .get_as(&format!("/v1/tickets/{}", placed["ticket_id"].as_str().unwrap()), &admin)
@@ -164,7 +182,8 @@ async fn the_answer_goes_by_email_to_the_typed_address_and_the_owners_answer_ver
     let form = quick_form(&app, &admin).await;
     // The customer holds two addresses; the form names the second.
     let ana = customer_with(&app, &admin, &["ana@work.example", "ana@home.example"]).await;
-    let (status, _) = submit(&app, &form, json!({"email": "ana@home.example", "message": "Hello from the form"})).await;
+    let typed = json!({"name": "Someone Else", "email": "ana@home.example", "message": "Hello from the form"});
+    let (status, _) = submit(&app, &form, typed).await;
     assert_eq!(status, 201);
     let placed = message(&app, &admin, &stored(&app).await[0].0).await;
     let ticket = placed["ticket_id"].as_str().unwrap().to_owned();
@@ -181,6 +200,7 @@ async fn the_answer_goes_by_email_to_the_typed_address_and_the_owners_answer_ver
     let mail = String::from_utf8_lossy(&sink.wait_for(1, Duration::from_secs(10)).await[0]).into_owned();
     let to = mail.lines().find(|l| l.starts_with("To: ")).unwrap();
     assert!(to.contains("ana@home.example"), "the typed address, not another of the customer's: {to}");
+    assert!(to.contains("Ana") && !to.contains("Someone Else"), "the owner is greeted by their own name: {to}");
 
     // The identity was Ana's own, unproven: her answer to our mail proves it.
     let trust = || async {
@@ -246,6 +266,21 @@ async fn plain_html_forms_are_redirected_and_scripts_get_json(backend: Backend) 
     let download = app.get_as(&format!("/v1/attachments/{}", files[0]["id"].as_str().unwrap()), &admin).await;
     assert_eq!(download.bytes().await.unwrap().as_ref(), b"\x89PNG not really");
 
+    // A page in Latin-1 sends its text so; a hundred and one fields are too many.
+    let latin = reqwest::multipart::Form::new()
+        .text("email", "zoe@example.org")
+        .part("message", reqwest::multipart::Part::bytes(b"Ol\xe1, pre\xe7o?".to_vec()));
+    assert_eq!(post(&app, &form).multipart(latin).send().await.unwrap().status(), 201);
+    let kept = stored(&app).await;
+    assert_eq!(kept.last().unwrap().1, "Olá, preço?");
+    let mut parts = reqwest::multipart::Form::new();
+    for i in 0..101 {
+        parts = parts.text(format!("f{i}"), "");
+    }
+    let response = post(&app, &form).multipart(parts).send().await.unwrap();
+    assert_eq!(response.status(), 422);
+    assert_eq!(response.json::<Value>().await.unwrap()["extra"]["field"], "fields");
+
     // Without a redirect URL a browser gets a page of ours; a script always gets JSON.
     let plain = quick_form(&app, &admin).await;
     let response = post(&app, &plain)
@@ -272,7 +307,7 @@ async fn spam_is_refused_and_stores_nothing(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let admin = app.admin_token().await;
     let form =
-        create_form(&app, &admin, json!({"name": "Contact", "allowed_origins": [ORIGIN], "min_fill_secs": 3})).await;
+        create_form(&app, &admin, json!({"name": "Contact", "allowed_origins": [ORIGIN], "min_fill_secs": 5})).await;
     let other = quick_form(&app, &admin).await;
     let token_of = |form: &Form| {
         let url = app.url(&format!("/forms/v1/{}/token", form.key));
@@ -306,7 +341,7 @@ async fn spam_is_refused_and_stores_nothing(backend: Backend) {
     let flipped = if signature.starts_with('A') { 'B' } else { 'A' };
     let forged = format!("{signed}.{flipped}{}", &signature[1..]);
     assert_eq!(refused(submit(&app, &form, message(Some(&forged))).await).as_deref(), Some("token_invalid"));
-    tokio::time::sleep(Duration::from_millis(3100)).await;
+    tokio::time::sleep(Duration::from_millis(5100)).await;
     let mut bot = message(Some(&early));
     bot["_gotcha"] = "http://cheap.example".into();
     assert_eq!(refused(submit(&app, &form, bot).await), None, "a bot is not told what gave it away");
@@ -321,7 +356,7 @@ async fn spam_is_refused_and_stores_nothing(backend: Backend) {
 async fn origins_rates_sizes_and_bad_bodies_are_refused_and_store_nothing(backend: Backend) {
     let app = TestApp::builder(backend)
         .with_settings(|s| {
-            s.form_submissions_per_minute = 12;
+            s.form_submissions_per_minute = 14;
             s.form_max_bytes = 4096;
             s.form_max_attachments = 1;
         })
@@ -372,7 +407,16 @@ async fn origins_rates_sizes_and_bad_bodies_are_refused_and_store_nothing(backen
         (response.status(), response.json::<Value>().await.unwrap())
     };
     assert_eq!((status.as_u16(), &problem["extra"]["field"]), (422, &json!("attachments")));
+    let nul = post(&app, &form).form(&[("email", "gus@example.org"), ("message", "a\u{0}b")]).send().await.unwrap();
+    assert_eq!(nul.status(), 422);
+    // A part whose headers never end.
+    let endless = format!("--b\r\nContent-Disposition: form-data; name=\"x\"\r\nX-Pad: {}", "p".repeat(8000));
+    let response =
+        post(&app, &form).header("content-type", "multipart/form-data; boundary=b").body(endless).send().await;
+    assert_eq!(response.unwrap().status(), 413);
     assert!(stored(&app).await.is_empty(), "nothing refused was stored");
+    let clash = json!({"name": "C", "allowed_origins": [ORIGIN], "honeypot": "order", "fields": [{"name": "order"}]});
+    assert_eq!(app.post_as("/v1/forms", &admin, &clash).await.status(), 422, "a honeypot people would fill in");
 
     // A disabled form is as unknown as none.
     let path = format!("/v1/forms/{}", form.id);
@@ -380,7 +424,7 @@ async fn origins_rates_sizes_and_bad_bodies_are_refused_and_store_nothing(backen
     assert_eq!(submit(&app, &form, good.clone()).await.0, 404);
     assert_eq!(app.patch_as(&path, &admin, &json!({"enabled": true})).await.status(), 200);
 
-    // Rates: every post from the address counts, refused or not (11 so far, of 12 a
+    // Rates: every post from the address counts, refused or not (13 so far, of 14 a
     // minute); the limiter refills one every five seconds, so a slow machine may get one
     // or two more through, never twenty.
     let mut accepted = 0;
@@ -392,7 +436,7 @@ async fn origins_rates_sizes_and_bad_bodies_are_refused_and_store_nothing(backen
             429 => break response,
             other => panic!("{other}"),
         }
-        assert!(accepted < 5, "the address is never limited");
+        assert!(accepted < 8, "the address is never limited");
     };
     assert!(limited.headers().contains_key("retry-after"));
     assert_eq!(limited.json::<Value>().await.unwrap()["code"], "rate_limited");
@@ -433,16 +477,43 @@ async fn a_captcha_is_checked_with_its_provider_and_an_outage_loses_nothing(back
     assert!(asked.contains("secret=captcha-secret") && asked.contains("response=a-good-answer"), "{asked}");
     assert!(asked.contains("remoteip=127.0.0.1"), "{asked}");
 
+    // A double click: the provider takes an answer once, so the repeat is not asked about.
+    let asked_before = provider.got().len();
+    let (status, _) = submit(&app, &form, body(Some("a-good-answer"))).await;
+    assert_eq!((status, provider.got().len()), (200, asked_before));
+    // An answer no provider would take is not sent; one it cannot read is refused.
+    let other = |answer: &str| {
+        let mut other = body(Some(answer));
+        other["message"] = "Something else".into();
+        other
+    };
+    let (status, problem) = submit(&app, &form, other(&"x".repeat(3000))).await;
+    assert_eq!(
+        (status, &problem["extra"]["reason"], provider.got().len()),
+        (422, &json!("captcha_failed"), asked_before)
+    );
+    provider.answer_next([Reply::Status(400)]);
+    let (status, problem) = submit(&app, &form, other("unreadable")).await;
+    assert_eq!((status, &problem["extra"]["reason"]), (422, &json!("captcha_failed")));
+    assert_eq!(stored(&app).await.len(), 1);
+
     // The provider down: the submission is kept, and agents see the check did not run.
     provider.down().await;
     let mut again = body(Some("another-answer"));
     again["message"] = "Hello again".into();
     let (status, _) = submit(&app, &form, again).await;
     assert_eq!(status, 201);
+    // Our secret refused by the provider is our mistake, not the submitter's: kept too.
+    provider.up().await;
+    provider.answer_next([Reply::Json(r#"{"success": false, "error-codes": ["invalid-input-secret"]}"#)]);
+    let mut third = body(Some("yet-another-answer"));
+    third["message"] = "Hello a third time".into();
+    assert_eq!(submit(&app, &form, third).await.0, 201);
     let kept = stored(&app).await;
-    assert_eq!(kept.len(), 2);
+    assert_eq!(kept.len(), 3);
     assert_eq!(message(&app, &admin, &kept[0].0).await["details"]["captcha"], "passed");
     assert_eq!(message(&app, &admin, &kept[1].0).await["details"]["captcha"], "unavailable");
+    assert_eq!(message(&app, &admin, &kept[2].0).await["details"]["captcha"], "unavailable");
 }
 
 async fn one_busy_form_is_limited_alone(backend: Backend) {

@@ -26,6 +26,7 @@ mod email_dedup;
 mod email_replies;
 mod email_senders;
 mod email_side_effects;
+mod event_payloads;
 mod events_feed;
 mod forms;
 mod input;

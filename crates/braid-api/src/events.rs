@@ -40,7 +40,9 @@ pub struct EventView {
     pub customer_id: Option<String>,
     /// The ticket the change belongs to, when it belongs to one.
     pub ticket_id: Option<String>,
-    /// What changed, as it is after the change.
+    /// What changed, as it is after the change: the resource as the API shows it, or a
+    /// record of its own. The schema of each kind's payload is its entry in the document's
+    /// `webhooks`.
     #[schema(value_type = Object)]
     pub payload: serde_json::Value,
     pub created_at: DateTime<Utc>,
@@ -154,21 +156,11 @@ fn parse_cursor(text: &str) -> Result<Position, ApiError> {
 
 /// The kinds `types` names; every kind when it names them all.
 fn parse_types(text: &str) -> Result<Vec<EventKind>, ApiError> {
-    let mut kinds = Vec::new();
-    for selector in text.split(',').map(str::trim) {
-        let Some(named) = EventKind::matching(selector) else {
-            return Err(ApiError::new(
-                ErrorCode::BadRequest,
-                format!("types: `{selector}` names no event kind (a kind like `ticket.created`, a family like `message.*`, or `*`)"),
-            )
-            .with_extra(serde_json::json!({"field": "types"})));
-        };
-        kinds.extend(named);
-    }
-    kinds.sort_by_key(|kind| kind.as_str());
-    kinds.dedup();
-    if kinds.len() == EventKind::ALL.len() {
-        kinds.clear();
-    }
-    Ok(kinds)
+    EventKind::selected(text.split(',').map(str::trim)).map_err(|selector| {
+        ApiError::new(
+            ErrorCode::BadRequest,
+            format!("types: `{selector}` names no event kind (a kind like `ticket.created`, a family like `message.*`, or `*`)"),
+        )
+        .with_extra(serde_json::json!({"field": "types"}))
+    })
 }

@@ -15,6 +15,7 @@ pub mod cpu;
 mod customers;
 mod email;
 mod error;
+mod event_payloads;
 mod events;
 pub mod forms;
 mod health;

@@ -2,7 +2,9 @@
 //! replies (queued for delivery through the outbox) and internal notes.
 
 use actix_web::{HttpResponse, get, post, web};
-use braid_core::{AgentId, AuthorKind, Channel, DeliveryState, Direction, MessageId, Scope, ThreadId, TicketId};
+use braid_core::{
+    AgentId, AuthorKind, Channel, DeliveryState, Direction, IdentityId, MessageId, Scope, ThreadId, TicketId,
+};
 use braid_db::messages::{self, AgentMessage, Message};
 use braid_db::{Cursor, Page};
 use chrono::{DateTime, Utc};
@@ -54,6 +56,9 @@ pub struct MessageView {
     /// (and `parser_failed` when a parser broke on it). The original has it all.
     #[schema(value_type = Object)]
     pub details: serde_json::Value,
+    /// The customer's identity an inbound message came from (`null` for ours).
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub identity_id: Option<IdentityId>,
     pub created_at: DateTime<Utc>,
     /// In a list, `text`, `html` and the long parts of `details` (`quoted`, `signature`)
     /// are cut at 64 KiB each; `true` when any was. `GET /v1/messages/{id}` has the whole
@@ -87,6 +92,7 @@ impl From<Message> for MessageView {
             sent_via: m.sent_via,
             placement: m.placement.iter().filter_map(|reason| serde_json::to_value(reason).ok()).collect(),
             details: m.details,
+            identity_id: m.identity_id,
             created_at: m.created_at,
             truncated: false,
         }

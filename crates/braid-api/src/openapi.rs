@@ -14,7 +14,19 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
                        (RFC 9457) with a stable `code`.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
-    components(schemas(crate::error::Problem, crate::error::ErrorCode)),
+    components(schemas(
+        crate::error::Problem,
+        crate::error::ErrorCode,
+        crate::event_payloads::IdentityUpdatedPayload,
+        crate::event_payloads::IdentityRemovedPayload,
+        crate::event_payloads::CustomerMergedPayload,
+        crate::event_payloads::CustomerUnmergedPayload,
+        crate::event_payloads::CustomerAttributesUpdatedPayload,
+        crate::event_payloads::CustomerPreferencesUpdatedPayload,
+        crate::event_payloads::AttributeDefinitionDeletedPayload,
+        crate::event_payloads::CustomerNoteDeletedPayload,
+        crate::event_payloads::MessageSeenPayload,
+    )),
     modifiers(&BearerAuth),
     tags(
         (name = "auth", description = "Agent sign-in: access tokens and rotating refresh tokens."),
@@ -129,7 +141,49 @@ pub(crate) fn finish(mut doc: Document) -> Document {
             });
         }
     }
+    doc.webhooks = Some(event_webhooks(&doc));
     doc
+}
+
+/// One `webhooks` entry per event kind: the body Braid POSTs (`{"type", "timestamp",
+/// "data"}`), whose `data` is the event as the feed and the stream carry it, with the
+/// kind's own payload schema (`event_payloads::schema_of`).
+fn event_webhooks(doc: &Document) -> utoipa::openapi::path::Paths {
+    use serde_json::json;
+    let event = doc.components.as_ref().and_then(|c| c.schemas.get("EventView")).map(serde_json::to_value);
+    let Some(Ok(event)) = event else { return Default::default() };
+    let mut webhooks = serde_json::Map::new();
+    for &kind in braid_core::EventKind::ALL {
+        let mut data = event.clone();
+        data["properties"]["kind"] = json!({"type": "string", "enum": [kind.as_str()]});
+        data["properties"]["payload"] = json!({
+            "$ref": format!("#/components/schemas/{}", crate::event_payloads::schema_of(kind)),
+            "description": "What changed, as it is after the change.",
+        });
+        data.as_object_mut().map(|d| d.remove("example"));
+        let body = json!({
+            "type": "object",
+            "required": ["type", "timestamp", "data"],
+            "properties": {
+                "type": {"type": "string", "enum": [kind.as_str()]},
+                "timestamp": {"type": "string", "format": "date-time"},
+                "data": data,
+            },
+        });
+        webhooks.insert(
+            kind.as_str().to_owned(),
+            json!({"post": {
+                "tags": ["webhooks"],
+                "summary": crate::event_payloads::describe(kind),
+                "description": "Signed as Standard Webhooks are (`webhook-id`, `webhook-timestamp`, `webhook-signature`). \
+                                The feed (`GET /v1/events`) and the live stream carry the same `data`.",
+                "operationId": format!("event_{}", kind.as_str().replace('.', "_")),
+                "requestBody": {"required": true, "content": {"application/json": {"schema": body}}},
+                "responses": {"200": {"description": "Any 2xx acknowledges the delivery; anything else is retried."}},
+            }}),
+        );
+    }
+    serde_json::from_value(serde_json::Value::Object(webhooks)).unwrap_or_default()
 }
 
 /// `/openapi.json` and `/docs`. The UI's assets are compiled in and it never calls out

@@ -141,6 +141,21 @@ fn form_not_found(error: braid_db::DbError) -> ApiError {
     }
 }
 
+fn honeypot_clash(honeypot: &str) -> braid_core::InvalidValue {
+    braid_core::InvalidValue::new(
+        "honeypot",
+        format!("`{honeypot}` is one of the form's fields: people would fill it in"),
+    )
+}
+
+/// A honeypot that is also a declared field would take every real submission for spam.
+fn distinct_honeypot(honeypot: &str, fields: &[FormField]) -> Result<(), ApiError> {
+    match fields.iter().any(|f| f.name == honeypot) {
+        true => Err(honeypot_clash(honeypot).into()),
+        false => Ok(()),
+    }
+}
+
 /// Create a web form; its `form_key` goes in the page's form action.
 #[utoipa::path(
     tag = "forms",
@@ -166,6 +181,7 @@ async fn create(
         honeypot: form::honeypot(body.honeypot.as_deref().unwrap_or(form::DEFAULT_HONEYPOT))?,
         min_fill_secs: form::min_fill_secs(body.min_fill_secs.unwrap_or(form::DEFAULT_MIN_FILL_SECS))?,
     };
+    distinct_honeypot(&new.honeypot, &new.fields)?;
     let form = state.db.run(move |conn| forms::create(conn, &new)).await?;
     Ok(HttpResponse::Created().insert_header(("location", format!("/v1/forms/{}", form.id))).json(FormView::from(form)))
 }
@@ -228,6 +244,19 @@ async fn update(
         enabled: body.enabled,
     };
     let id = id.into_inner();
-    let form = state.db.run(move |conn| forms::update(conn, id, &changes)).await.map_err(form_not_found)?;
+    let form = state
+        .db
+        .run(move |conn| {
+            // Checked against what the form will be, inside the update's own reads.
+            let now = forms::get(conn, id)?;
+            let (honeypot, fields) =
+                (changes.honeypot.as_ref().unwrap_or(&now.honeypot), changes.fields.as_ref().unwrap_or(&now.fields));
+            if fields.iter().any(|f| &f.name == honeypot) {
+                return Err(braid_db::DbError::invalid("honeypot", honeypot_clash(honeypot)));
+            }
+            forms::update(conn, id, &changes)
+        })
+        .await
+        .map_err(form_not_found)?;
     Ok(HttpResponse::Ok().json(FormView::from(form)))
 }

@@ -139,6 +139,8 @@ pub enum CaptchaOutcome {
 #[derive(serde::Deserialize)]
 struct Verdict {
     success: bool,
+    #[serde(default, rename = "error-codes")]
+    error_codes: Vec<String>,
 }
 
 impl Captcha {
@@ -157,12 +159,22 @@ impl Captcha {
         }
         let answer = match self.client.post(&self.verify_url).form(&form).send().await {
             Ok(answer) if answer.status().is_success() => answer,
-            Ok(answer) => return CaptchaOutcome::Unavailable(format!("the provider answered {}", answer.status())),
+            // The provider is overloaded or down: not the submitter's doing.
+            Ok(answer) if answer.status().is_server_error() || answer.status().as_u16() == 429 => {
+                return CaptchaOutcome::Unavailable(format!("the provider answered {}", answer.status()));
+            }
+            // It refused what was asked (an answer it cannot read).
+            Ok(_) => return CaptchaOutcome::Refused,
             Err(error) => return CaptchaOutcome::Unavailable(error.to_string()),
         };
         match answer.json::<Verdict>().await {
-            Ok(Verdict { success: true }) => CaptchaOutcome::Passed,
-            Ok(Verdict { success: false }) => CaptchaOutcome::Refused,
+            Ok(Verdict { success: true, .. }) => CaptchaOutcome::Passed,
+            // Our secret is wrong: every submission would be refused for our mistake.
+            Ok(Verdict { error_codes, .. }) if error_codes.iter().any(|c| c.contains("secret")) => {
+                tracing::error!(?error_codes, "the captcha provider refuses our secret: check form_captcha_secret");
+                CaptchaOutcome::Unavailable(format!("the provider refuses the secret: {error_codes:?}"))
+            }
+            Ok(_) => CaptchaOutcome::Refused,
             Err(error) => CaptchaOutcome::Unavailable(format!("unreadable answer: {error}")),
         }
     }

@@ -28,6 +28,9 @@ pub enum EventKind {
     MergeSuggestionUpdated,
     #[serde(rename = "customer.attributes_updated")]
     CustomerAttributesUpdated,
+    /// An agent set or cleared a customer's language, time zone or channel.
+    #[serde(rename = "customer.preferences_updated")]
+    CustomerPreferencesUpdated,
     #[serde(rename = "attribute_definition.created")]
     AttributeDefinitionCreated,
     #[serde(rename = "attribute_definition.updated")]
@@ -89,6 +92,7 @@ text_enum!(EventKind, "kind", {
     CustomerMerged => "customer.merged", CustomerUnmerged => "customer.unmerged",
     MergeSuggestionCreated => "merge_suggestion.created", MergeSuggestionUpdated => "merge_suggestion.updated",
     CustomerAttributesUpdated => "customer.attributes_updated",
+    CustomerPreferencesUpdated => "customer.preferences_updated",
     AttributeDefinitionCreated => "attribute_definition.created",
     AttributeDefinitionUpdated => "attribute_definition.updated",
     AttributeDefinitionDeleted => "attribute_definition.deleted",
@@ -123,11 +127,34 @@ impl EventKind {
         };
         (!kinds.is_empty()).then_some(kinds)
     }
+
+    /// The kinds a list of selectors names, sorted and each once; empty when they name
+    /// every kind (no filter at all). `Err` holds the first selector that names none.
+    pub fn selected<'a>(selectors: impl IntoIterator<Item = &'a str>) -> Result<Vec<EventKind>, &'a str> {
+        let mut kinds = Vec::new();
+        for selector in selectors {
+            kinds.extend(Self::matching(selector).ok_or(selector)?);
+        }
+        kinds.sort_by_key(|kind| kind.as_str());
+        kinds.dedup();
+        if kinds.len() == Self::ALL.len() {
+            kinds.clear();
+        }
+        Ok(kinds)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn selectors_name_kinds_once_and_every_kind_is_no_filter() {
+        let kinds = EventKind::selected(["message.*", "message.created"]).unwrap();
+        assert_eq!(kinds, vec![EventKind::MessageCreated, EventKind::MessageSeen, EventKind::MessageUpdated]);
+        assert_eq!(EventKind::selected(["ticket.*", "*"]), Ok(vec![]));
+        assert_eq!(EventKind::selected(["ticket.created", "nope.*"]), Err("nope.*"));
+    }
 
     #[test]
     fn a_selector_names_a_kind_a_family_or_everything() {

@@ -98,7 +98,7 @@ pub fn honeypot(input: &str) -> Result<String, InvalidValue> {
     let ok = !input.is_empty()
         && input.len() <= 64
         && input.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if !ok || standard(input).is_some() || input == TOKEN_FIELD {
+    if !ok || standard(input).is_some() || input == TOKEN_FIELD || CAPTCHA_FIELDS.contains(&input) {
         return Err(InvalidValue::new("honeypot", "1 to 64 of A-Z, a-z, 0-9, `-` and `_`, not a standard field"));
     }
     Ok(input.to_owned())
@@ -158,13 +158,18 @@ impl SpamReason {
     }
 }
 
+/// How far another node's clock may run ahead of ours: a token it issued looks that much
+/// younger here.
+const CLOCK_SKEW: Duration = Duration::seconds(5);
+
 /// Checks a form token's age: issued at least `min_secs` before `now`, at most
-/// [`TOKEN_MAX_AGE`] before, and not in the future (a token is ours: our clock issued it).
+/// [`TOKEN_MAX_AGE`] before, and not in the future beyond the nodes' clock skew.
 pub fn fill_time(issued_at: DateTime<Utc>, now: DateTime<Utc>, min_secs: u32) -> Result<(), SpamReason> {
     let age = now - issued_at;
-    if age < Duration::zero() {
+    if age < -CLOCK_SKEW {
         return Err(SpamReason::TokenInvalid);
     }
+    let age = age.max(Duration::zero());
     if age > TOKEN_MAX_AGE {
         return Err(SpamReason::TokenExpired);
     }
@@ -172,6 +177,13 @@ pub fn fill_time(issued_at: DateTime<Utc>, now: DateTime<Utc>, min_secs: u32) ->
         return Err(SpamReason::TooFast);
     }
     Ok(())
+}
+
+/// Whether a captcha widget's answer could be one: the providers' tokens are printable
+/// ASCII of a few hundred bytes (at most 2048, Turnstile says); anything else is not sent
+/// on to them.
+pub fn captcha_answer_plausible(answer: &str) -> bool {
+    !answer.is_empty() && answer.len() <= 2048 && answer.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// Whether a honeypot's value shows a bot: anything but blank.
@@ -222,7 +234,11 @@ mod tests {
         assert_eq!(fill_time(now - Duration::seconds(3), now, 3), Ok(()));
         assert_eq!(fill_time(now, now, 0), Ok(()));
         assert_eq!(fill_time(now - Duration::hours(25), now, 3), Err(SpamReason::TokenExpired));
-        assert_eq!(fill_time(now + Duration::seconds(5), now, 0), Err(SpamReason::TokenInvalid));
+        assert_eq!(fill_time(now + Duration::seconds(3), now, 0), Ok(()), "another node's clock may run ahead");
+        assert_eq!(fill_time(now + Duration::seconds(30), now, 0), Err(SpamReason::TokenInvalid));
+        assert!(captcha_answer_plausible("0.zX9-abc_DEF"));
+        assert!(!captcha_answer_plausible(&"a".repeat(2049)));
+        assert!(!captcha_answer_plausible("a b"));
     }
 
     #[test]
@@ -233,6 +249,7 @@ mod tests {
         assert!(honeypot("website").is_ok());
         assert!(honeypot("email").is_err());
         assert!(honeypot("a b").is_err());
+        assert!(honeypot("cf-turnstile-response").is_err());
     }
 
     #[test]

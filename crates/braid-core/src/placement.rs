@@ -58,6 +58,9 @@ pub enum PlacementReason {
     LatestUnsolved { ticket: TicketNumber },
     /// The chosen ticket was solved and comes back to the agents.
     Reopened { ticket: TicketNumber },
+    /// The message was written before its solved ticket was solved (history a connector
+    /// imports): it joins the ticket, which stays solved.
+    WrittenBeforeSolved { ticket: TicketNumber },
     /// The latest solved ticket was solved too long ago to reopen.
     SolvedOutsideWindow { ticket: TicketNumber, solved_at: DateTime<Utc> },
     /// Nothing to continue: a new ticket.
@@ -257,18 +260,18 @@ pub fn choose_ticket(candidates: &TicketCandidates, policy: &PlacementPolicy) ->
             detail: reference.detail.clone(),
             ticket: target.number,
         });
-        return (continue_ticket(target, automated, &mut reasons), reasons);
+        return (continue_ticket(target, automated, candidates.now, &mut reasons), reasons);
     }
 
     if let Some(ticket) = candidates.latest_unsolved {
         reasons.push(PlacementReason::LatestUnsolved { ticket: ticket.number });
-        return (continue_ticket(ticket, automated, &mut reasons), reasons);
+        return (continue_ticket(ticket, automated, candidates.now, &mut reasons), reasons);
     }
 
     if let Some(ticket) = candidates.latest_solved {
         let solved_at = ticket.solved_at.unwrap_or(candidates.now);
         if candidates.now - solved_at <= policy.reopen_window {
-            return (continue_ticket(ticket, automated, &mut reasons), reasons);
+            return (continue_ticket(ticket, automated, candidates.now, &mut reasons), reasons);
         }
         reasons.push(PlacementReason::SolvedOutsideWindow { ticket: ticket.number, solved_at });
     }
@@ -281,9 +284,18 @@ pub fn choose_ticket(candidates: &TicketCandidates, policy: &PlacementPolicy) ->
     (TicketChoice::New, reasons)
 }
 
-fn continue_ticket(ticket: TicketSnapshot, automated: bool, reasons: &mut Vec<PlacementReason>) -> TicketChoice {
+fn continue_ticket(
+    ticket: TicketSnapshot,
+    automated: bool,
+    written_at: DateTime<Utc>,
+    reasons: &mut Vec<PlacementReason>,
+) -> TicketChoice {
     if automated {
         reasons.push(PlacementReason::AutomatedNoReopen { ticket: Some(ticket.number) });
+        return TicketChoice::Existing { ticket, status: ticket.status };
+    }
+    if ticket.status == TicketStatus::Solved && ticket.solved_at.is_some_and(|solved| written_at < solved) {
+        reasons.push(PlacementReason::WrittenBeforeSolved { ticket: ticket.number });
         return TicketChoice::Existing { ticket, status: ticket.status };
     }
     if ticket.status == TicketStatus::Solved {
@@ -499,6 +511,26 @@ mod tests {
         assert_eq!(
             reasons,
             vec![PlacementReason::SolvedOutsideWindow { ticket: solved.number, solved_at }, PlacementReason::NewTicket]
+        );
+    }
+
+    #[test]
+    fn history_written_before_the_solve_joins_without_reopening() {
+        let me = CustomerId::new();
+        let mut solved = ticket(me, 1001, TicketStatus::Solved);
+        solved.solved_at = Some(now() - Duration::hours(1));
+        let mut c = candidates(me);
+        c.latest_solved = Some(solved);
+        c.now = now() - Duration::hours(2);
+        let (choice, reasons) = choose(&c);
+        assert_eq!(choice, TicketChoice::Existing { ticket: solved, status: TicketStatus::Solved });
+        assert_eq!(reasons, vec![PlacementReason::WrittenBeforeSolved { ticket: solved.number }]);
+        c.now = now();
+        let (choice, _) = choose(&c);
+        assert_eq!(
+            choice,
+            TicketChoice::Existing { ticket: solved, status: TicketStatus::Open },
+            "a new message reopens"
         );
     }
 

@@ -560,11 +560,7 @@ pub fn report(
         .execute(conn)?;
         let updated = messages::get(conn, message)?;
         let customer = customers::owner_of_thread(conn, updated.thread_id)?;
-        let mut event =
-            NewEvent::new(EventKind::MessageUpdated, updated.id, &updated, crate::now())?.customer(customer);
-        if let Some(ticket) = updated.ticket_id {
-            event = event.ticket(ticket);
-        }
+        let event = messages::updated_event(&updated, customer, crate::now())?;
         events::append(conn, vec![event])?;
         Ok(Ok(updated))
     });

@@ -292,12 +292,82 @@ pub fn insert(conn: &mut DbConn, mut new: NewMessage) -> Result<Message, DbError
 
 /// The `message.created` event.
 pub fn created_event(message: &Message, customer_id: impl ToString) -> Result<NewEvent, DbError> {
-    let event =
-        NewEvent::new(EventKind::MessageCreated, message.id, message, message.created_at)?.customer(customer_id);
+    event(EventKind::MessageCreated, message, customer_id, message.created_at)
+}
+
+/// The `message.updated` event (a delivery state, a fallback channel).
+pub fn updated_event(message: &Message, customer_id: impl ToString, at: DateTime<Utc>) -> Result<NewEvent, DbError> {
+    event(EventKind::MessageUpdated, message, customer_id, at)
+}
+
+fn event(
+    kind: EventKind,
+    message: &Message,
+    customer_id: impl ToString,
+    at: DateTime<Utc>,
+) -> Result<NewEvent, DbError> {
+    let event = NewEvent::new(kind, message.id, &Shown::from(message), at)?.customer(customer_id);
     Ok(match message.ticket_id {
         Some(ticket) => event.ticket(ticket),
         None => event,
     })
+}
+
+/// A message as the API shows it (`GET /v1/messages/{id}`) and events carry it, so a
+/// webhook, the feed and the stream need no second call.
+pub fn shown(message: &Message) -> Result<serde_json::Value, DbError> {
+    Ok(serde_json::to_value(Shown::from(message))?)
+}
+
+/// The message as [`shown`]: which address an email went to stays out, as in the API.
+#[derive(Serialize)]
+struct Shown<'a> {
+    id: MessageId,
+    thread_id: ThreadId,
+    ticket_id: Option<TicketId>,
+    channel: Channel,
+    direction: Direction,
+    author: ShownAuthor,
+    text: &'a str,
+    html: Option<&'a str>,
+    channel_ref: Option<&'a str>,
+    delivery_state: Option<DeliveryState>,
+    sent_via: Option<Channel>,
+    placement: &'a [PlacementReason],
+    details: &'a serde_json::Value,
+    identity_id: Option<IdentityId>,
+    created_at: DateTime<Utc>,
+    /// Events carry the whole message, never a list's cut.
+    truncated: bool,
+}
+
+#[derive(Serialize)]
+struct ShownAuthor {
+    kind: AuthorKind,
+    agent_id: Option<AgentId>,
+}
+
+impl<'a> From<&'a Message> for Shown<'a> {
+    fn from(m: &'a Message) -> Self {
+        Shown {
+            id: m.id,
+            thread_id: m.thread_id,
+            ticket_id: m.ticket_id,
+            channel: m.channel,
+            direction: m.direction,
+            author: ShownAuthor { kind: m.author_kind, agent_id: m.author_agent_id },
+            text: &m.text,
+            html: m.html.as_deref(),
+            channel_ref: m.channel_ref.as_deref(),
+            delivery_state: m.delivery_state,
+            sent_via: m.sent_via,
+            placement: &m.placement,
+            details: &m.details,
+            identity_id: m.identity_id,
+            created_at: m.created_at,
+            truncated: false,
+        }
+    }
 }
 
 /// A thread or a ticket's messages, oldest first.

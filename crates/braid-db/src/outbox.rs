@@ -6,7 +6,7 @@ use braid_core::{Channel, MessageId, OutboxId};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
-use braid_core::{DeliveryState, EventKind};
+use braid_core::DeliveryState;
 
 use crate::messages::{self, Message};
 use crate::schema::{messages as messages_table, outbox};
@@ -206,11 +206,7 @@ fn finish_in(
         }
         let message = messages::get(conn, message.id)?;
         let customer = crate::customers::owner_of_thread(conn, message.thread_id)?;
-        let mut event = events::NewEvent::new(EventKind::MessageUpdated, message.id, &message, now)?.customer(customer);
-        if let Some(ticket) = message.ticket_id {
-            event = event.ticket(ticket);
-        }
-        changed.push(event);
+        changed.push(messages::updated_event(&message, customer, now)?);
     }
     events::append(conn, changed)?;
     Ok(())

@@ -211,8 +211,9 @@ fn place_once(conn: &mut DbConn, inbound: &Inbound, policy: &PlacementPolicy) ->
                         at,
                         &seen,
                     )?;
-                    events.push(customers::created_event(&customer, &inbound.sender, inbound.sender_trust)?);
-                    let sender = Holder { identity, customer: customer.id, trust: inbound.sender_trust, moves: 0 };
+                    events.push(customers::created_event(&customer, &identity)?);
+                    let sender =
+                        Holder { identity: identity.id, customer: customer.id, trust: inbound.sender_trust, moves: 0 };
                     (customer.id, thread, false, identified, Some(sender))
                 }
             }

@@ -61,15 +61,11 @@ impl EndpointRow {
     }
 }
 
-/// The kinds an endpoint's selectors name (empty: every kind).
+/// The kinds an endpoint's selectors name (empty: every kind). They were checked when
+/// registered; one that names nothing now is passed over.
 fn kinds(selectors: &[String]) -> Vec<EventKind> {
-    if selectors.iter().any(|s| s == "*") {
-        return vec![];
-    }
-    let mut kinds: Vec<EventKind> = selectors.iter().filter_map(|s| EventKind::matching(s)).flatten().collect();
-    kinds.sort_by_key(|kind| kind.as_str());
-    kinds.dedup();
-    kinds
+    let known = selectors.iter().map(String::as_str).filter(|s| EventKind::matching(s).is_some());
+    EventKind::selected(known).unwrap_or_default()
 }
 
 /// An event about an endpoint. Its URL may hold a token in its path, and events reach

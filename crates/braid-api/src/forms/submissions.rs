@@ -13,9 +13,10 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, post, web};
+use braid_channels::blobs::Blob;
 use braid_channels::web_form::{CaptchaOutcome, Submission};
 use braid_core::form::{self, SpamReason, Standard};
-use braid_core::{CustomerName, EmailAddress};
+use braid_core::{Channel, CustomerName, EmailAddress};
 use braid_db::forms::Form;
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -95,7 +96,12 @@ async fn submit(
     let redirect = form.redirect_url.as_deref().filter(|_| html);
     match (outcome, redirect) {
         (Ok(_), Some(url)) => Ok(see_other(url)),
-        (Err(error), Some(url)) => Ok(see_other(&with_error(url, &error))),
+        (Err(error), Some(url)) => {
+            if error.code.status().is_server_error() {
+                tracing::error!(code = error.code.as_str(), detail = %error.detail, cause = ?error.cause, "web form submission failed");
+            }
+            Ok(see_other(&with_error(url, &error)))
+        }
         (Ok(_), None) if html => Ok(HttpResponse::Ok()
             .content_type("text/html; charset=utf-8")
             .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -140,8 +146,7 @@ fn with_error(url: &str, error: &ApiError) -> String {
 async fn accept(state: &AppState, request: &HttpRequest, form: &Form, payload: web::Payload) -> Result<bool, ApiError> {
     let origin = check_origin(request, form)?;
     let client = crate::client::address(request, &state.auth.trusted_proxies);
-    state.forms.limits.admit(Limit::SubmissionsPerForm, &form.id.to_string()).await.map_err(too_many)?;
-    let submitted = read(request, payload, state.forms.max_bytes, state.forms.max_attachments).await?;
+    let mut submitted = read(request, payload, state.forms.max_bytes, state.forms.max_attachments).await?;
 
     // The spam rules, cheapest first; the captcha last, as its answer is good only once.
     if form::honeypot_filled(submitted.value(&form.honeypot)) {
@@ -159,43 +164,23 @@ async fn accept(state: &AppState, request: &HttpRequest, form: &Form, payload: w
             Some(id)
         }
     };
+    // Counted only now: what the rules above refuse never spends the form's budget, so a
+    // few bots cannot hold a form shut for everyone.
+    state.forms.limits.admit(Limit::SubmissionsPerForm, &form.id.to_string()).await.map_err(too_many)?;
     let fields = Fields::checked(&submitted, form)?;
-    let captcha = match &state.forms.captcha {
-        None => None,
-        Some(captcha) => {
-            let answer = form::CAPTCHA_FIELDS.iter().find_map(|name| submitted.value(name).filter(|v| !v.is_empty()));
-            let answer = answer.ok_or_else(|| spam(form, SpamReason::CaptchaMissing))?;
-            match captcha.check(answer, client).await {
-                CaptchaOutcome::Passed => Some("passed"),
-                CaptchaOutcome::Refused => return Err(spam(form, SpamReason::CaptchaFailed)),
-                CaptchaOutcome::Unavailable(why) => {
-                    // A real submission is never lost to the provider's outage: kept, flagged.
-                    tracing::warn!(form = %form.id, %why, "captcha provider unavailable; the submission is kept, flagged");
-                    Some("unavailable")
-                }
-            }
-        }
-    };
 
-    // Files are written before the message that names them commits.
-    let blobs = state.blobs.clone();
-    let files = submitted.files;
-    let attachments = web::block(move || {
-        files
-            .into_iter()
-            .map(|file| {
-                let blob = blobs.put(&file.bytes)?;
-                Ok(serde_json::json!({
-                    "id": blob.sha256, "filename": file.filename, "content_type": file.content_type, "size": blob.size,
-                }))
+    // Files are named by their hashes now and written only once the submission passed.
+    let files: Vec<(Blob, File)> =
+        std::mem::take(&mut submitted.files).into_iter().map(|file| (Blob::of(&file.bytes), file)).collect();
+    let attachments = files
+        .iter()
+        .map(|(blob, file)| {
+            serde_json::json!({
+                "id": blob.sha256, "filename": file.filename, "content_type": file.content_type, "size": blob.size,
             })
-            .collect::<std::io::Result<Vec<_>>>()
-    })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(ApiError::internal)?;
-
-    let inbound = braid_channels::web_form::inbound(Submission {
+        })
+        .collect();
+    let mut submission = Submission {
         form: form.id,
         form_name: form.name.clone(),
         token_id,
@@ -206,9 +191,41 @@ async fn accept(state: &AppState, request: &HttpRequest, form: &Form, payload: w
         fields: fields.declared,
         attachments,
         origin,
-        captcha,
+        captcha: None,
         received_at: now,
-    });
+    };
+
+    // The same submission again (a double click, a retry after an error) is answered from
+    // the first without asking the captcha provider, which takes an answer only once.
+    let (channel_ref, digest) = braid_channels::web_form::reference(&submission);
+    let before = state
+        .db
+        .run(move |conn| braid_db::messages::earlier_under(conn, Channel::WebForm, &channel_ref, &digest))
+        .await?;
+    let repeated = before.iter().any(|earlier| earlier.inbound && earlier.content_digest.is_some());
+    if let (Some(captcha), false) = (&state.forms.captcha, repeated) {
+        let answer = form::CAPTCHA_FIELDS.iter().find_map(|name| submitted.value(name).filter(|v| !v.is_empty()));
+        let answer = answer.ok_or_else(|| spam(form, SpamReason::CaptchaMissing))?;
+        if !form::captcha_answer_plausible(answer) {
+            return Err(spam(form, SpamReason::CaptchaFailed));
+        }
+        submission.captcha = match captcha.check(answer, client).await {
+            CaptchaOutcome::Passed => Some("passed"),
+            CaptchaOutcome::Refused => return Err(spam(form, SpamReason::CaptchaFailed)),
+            CaptchaOutcome::Unavailable(why) => {
+                // A real submission is never lost to the provider's outage: kept, flagged.
+                tracing::warn!(form = %form.id, %why, "captcha check unavailable; the submission is kept, flagged");
+                Some("unavailable")
+            }
+        };
+    }
+
+    let blobs = state.blobs.clone();
+    web::block(move || files.iter().try_for_each(|(blob, file)| blobs.write(blob, &file.bytes)))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    let inbound = braid_channels::web_form::inbound(submission);
     let policy = state.placement;
     let placement = state.db.run(move |conn| braid_db::placement::place(conn, &inbound, &policy)).await?;
     tracing::info!(form = %form.id, message = %placement.message.id, duplicate = placement.duplicate, "web form placed");
@@ -297,7 +314,12 @@ fn malformed(detail: impl std::fmt::Display) -> ApiError {
     ApiError::new(ErrorCode::BadRequest, format!("malformed form: {detail}"))
 }
 
-/// Reads the body in the encoding it names, at most `limit` bytes, `max_files` files and
+/// The most a submission without files may weigh: a message of 20,000 characters and every
+/// declared field at its longest fit many times over.
+const TEXT_BODY_BYTES: usize = 256 * 1024;
+
+/// Reads the body in the encoding it names: JSON and URL-encoded up to [`TEXT_BODY_BYTES`],
+/// multipart up to `limit` raw bytes with at most `max_files` files; at most
 /// [`form::MAX_SUBMITTED_FIELDS`] fields in all.
 async fn read(
     request: &HttpRequest,
@@ -305,13 +327,17 @@ async fn read(
     limit: usize,
     max_files: usize,
 ) -> Result<Submitted, ApiError> {
+    let too_many_fields = || ApiError::over_limit("fields", form::MAX_SUBMITTED_FIELDS);
     let mut submitted = Submitted::default();
     match essence(request).as_str() {
         "application/json" => {
-            let body = read_limited(payload, limit).await?;
+            let body = read_limited(payload, TEXT_BODY_BYTES.min(limit)).await?;
             let object: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&body).map_err(|e| {
                 ApiError::new(ErrorCode::InvalidJson, format!("the body is not a JSON object of fields: {e}"))
             })?;
+            if object.len() > form::MAX_SUBMITTED_FIELDS {
+                return Err(too_many_fields());
+            }
             for (name, value) in object {
                 let value = match value {
                     serde_json::Value::Null => continue,
@@ -326,31 +352,56 @@ async fn read(
             }
         }
         "application/x-www-form-urlencoded" => {
-            let body = read_limited(payload, limit).await?;
-            submitted.values = serde_urlencoded::from_bytes(&body).map_err(malformed)?;
+            let body = read_limited(payload, TEXT_BODY_BYTES.min(limit)).await?;
+            for (name, value) in form_urlencoded::parse(&body) {
+                if submitted.values.len() == form::MAX_SUBMITTED_FIELDS {
+                    return Err(too_many_fields());
+                }
+                submitted.values.push((name.into_owned(), value.into_owned()));
+            }
         }
         "multipart/form-data" => {
-            let mut multipart = actix_multipart::Multipart::new(request.headers(), payload.into_inner());
-            let mut total = 0usize;
+            // Every raw byte counts (part headers and boundaries too), so no part can grow
+            // without end before its body starts.
+            let overflowed = std::rc::Rc::new(std::cell::Cell::new(false));
+            let counted = {
+                let (overflowed, mut total) = (overflowed.clone(), 0usize);
+                payload.into_inner().map(move |chunk| {
+                    let chunk = chunk?;
+                    total += chunk.len();
+                    if total > limit {
+                        overflowed.set(true);
+                        return Err(actix_web::error::PayloadError::Overflow);
+                    }
+                    Ok(chunk)
+                })
+            };
+            let too_large = || {
+                ApiError::new(
+                    ErrorCode::PayloadTooLarge,
+                    format!("the submission is larger than the limit of {limit} bytes"),
+                )
+            };
+            let failed =
+                |error: actix_multipart::MultipartError| if overflowed.get() { too_large() } else { malformed(error) };
+            let mut multipart = actix_multipart::Multipart::new(request.headers(), counted);
+            let mut parts = 0;
             while let Some(part) = multipart.next().await {
-                let mut part = part.map_err(malformed)?;
-                if submitted.values.len() + submitted.files.len() >= form::MAX_SUBMITTED_FIELDS {
-                    return Err(ApiError::over_limit("fields", form::MAX_SUBMITTED_FIELDS));
+                let mut part = part.map_err(failed)?;
+                parts += 1;
+                if parts > form::MAX_SUBMITTED_FIELDS {
+                    return Err(too_many_fields());
                 }
                 let name = part.name().unwrap_or_default().to_owned();
-                let filename = part.content_disposition().and_then(|d| d.get_filename()).map(str::to_owned);
+                let filename = part.content_disposition().and_then(|d| {
+                    d.get_filename()
+                        .map(str::to_owned)
+                        .or_else(|| d.get_filename_ext().map(|ext| String::from_utf8_lossy(&ext.value).into_owned()))
+                });
                 let content_type = part.content_type().map(|m| m.essence_str().to_owned());
                 let mut bytes = web::BytesMut::new();
                 while let Some(chunk) = part.next().await {
-                    let chunk = chunk.map_err(malformed)?;
-                    total += chunk.len();
-                    if total > limit {
-                        return Err(ApiError::new(
-                            ErrorCode::PayloadTooLarge,
-                            format!("the submission is larger than the limit of {limit} bytes"),
-                        ));
-                    }
-                    bytes.extend_from_slice(&chunk);
+                    bytes.extend_from_slice(&chunk.map_err(failed)?);
                 }
                 match filename {
                     // A file input left empty still sends a part, named "" and empty.
@@ -368,11 +419,7 @@ async fn read(
                             bytes: bytes.freeze(),
                         });
                     }
-                    None => {
-                        let value = String::from_utf8(bytes.to_vec())
-                            .map_err(|_| malformed(format!("the field `{name}` is not UTF-8 text")))?;
-                        submitted.values.push((name, value));
-                    }
+                    None => submitted.values.push((name, text_of(&bytes))),
                 }
             }
         }
@@ -383,10 +430,17 @@ async fn read(
             ));
         }
     }
-    if submitted.values.len() > form::MAX_SUBMITTED_FIELDS {
-        return Err(ApiError::over_limit("fields", form::MAX_SUBMITTED_FIELDS));
-    }
     Ok(submitted)
+}
+
+/// A multipart text field: browsers send it in the page's encoding, UTF-8 nearly always;
+/// anything else is read as windows-1252, which is what browsers send for pages in Latin-1
+/// (and every byte means something in it, so nothing is lost).
+fn text_of(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.to_owned(),
+        Err(_) => encoding_rs::WINDOWS_1252.decode_without_bom_handling(bytes).0.into_owned(),
+    }
 }
 
 #[cfg(test)]

@@ -67,15 +67,15 @@ impl Reader {
         }
     }
 
-    /// Whether a `customer.created` payload holds the visitor's identity: placement's names
-    /// one `identity`, the API's lists `identities`. Read in place: every customer-less
-    /// socket looks at every new customer.
+    /// Whether a `customer.created` payload (the customer as the API shows it) holds the
+    /// visitor's identity. Read in place: every customer-less socket looks at every new
+    /// customer.
     fn names_me(&self, payload: &Value) -> bool {
         let mine = |identity: &Value| {
             identity["value"].as_str() == Some(self.visitor.identity.value.as_str())
                 && identity["kind"].as_str() == Some(self.visitor.identity.kind.as_string().as_str())
         };
-        mine(&payload["identity"]) || payload["identities"].as_array().is_some_and(|all| all.iter().any(mine))
+        payload["identities"].as_array().is_some_and(|all| all.iter().any(mine))
     }
 
     /// The frames `events` make for this visitor, in order.
@@ -148,7 +148,7 @@ impl Reader {
         if !visitors::may_read(&self.visitor, Some(identity), &self.own, &readable) {
             return Ok(None);
         }
-        let agent: Option<AgentId> = payload["author_agent_id"].as_str().and_then(|a| a.parse().ok());
+        let agent: Option<AgentId> = payload["author"]["agent_id"].as_str().and_then(|a| a.parse().ok());
         let name = match agent {
             Some(agent) => self.agent_name(conn, agent)?,
             None => None,
@@ -179,7 +179,7 @@ impl Reader {
                 Some(agent) => self.agent_name(conn, agent)?,
                 None => None,
             };
-            let payload = serde_json::to_value(&message)?;
+            let payload = braid_db::messages::shown(&message)?;
             frames.push(json!({"type": "message", "position": head.to_string(), "message": view(&payload, name)}));
         }
         // The latest read receipt, so seen ticks survive a reload.
@@ -198,7 +198,8 @@ fn ticket_of(value: &Value) -> Option<TicketId> {
     value.as_str().and_then(|t| t.parse().ok())
 }
 
-/// What a visitor sees of a message: no placement reasons, no envelope, no internals.
+/// What a visitor sees of a message (as events carry it): no placement reasons, no
+/// envelope, no internals.
 fn view(message: &Value, agent_name: Option<String>) -> Value {
     let client_msg_id = message["channel_ref"]
         .as_str()
@@ -209,7 +210,7 @@ fn view(message: &Value, agent_name: Option<String>) -> Value {
         "ticket_id": message["ticket_id"],
         "direction": message["direction"],
         "channel": message["channel"],
-        "author": {"kind": message["author_kind"], "name": agent_name},
+        "author": {"kind": message["author"]["kind"], "name": agent_name},
         "text": message["text"],
         "created_at": message["created_at"],
         "client_msg_id": client_msg_id,
@@ -220,7 +221,7 @@ fn view(message: &Value, agent_name: Option<String>) -> Value {
 
 /// A stored message as the visitor sees it (the answer to a send).
 pub fn message_view(message: &Message) -> Value {
-    view(&serde_json::to_value(message).unwrap_or_default(), None)
+    view(&braid_db::messages::shown(message).unwrap_or_default(), None)
 }
 
 /// Pages of events a reconnect replays; further behind, the visitor gets their history

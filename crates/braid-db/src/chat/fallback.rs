@@ -7,12 +7,12 @@
 //! transaction that closes their chat entries, so no reply is emailed twice or lost.
 
 use braid_core::chat::{self, Fallback};
-use braid_core::{Channel, DeliveryState, EventKind, IdentityKind, OutboxId};
+use braid_core::{Channel, DeliveryState, IdentityKind, OutboxId};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
 use crate::customers;
-use crate::events::{self, NewEvent};
+use crate::events;
 use crate::messages::{self, Message};
 use crate::outbox::Delivery;
 use crate::schema::{messages as messages_table, outbox};
@@ -134,11 +134,7 @@ fn bundle_as_email(
             .set(messages_table::sent_via.eq(Channel::Email.as_str()))
             .execute(conn)?;
         let message = messages::get(conn, message.id)?;
-        let mut event = NewEvent::new(EventKind::MessageUpdated, message.id, &message, now)?.customer(customer);
-        if let Some(ticket) = message.ticket_id {
-            event = event.ticket(ticket);
-        }
-        changed.push(event);
+        changed.push(crate::messages::updated_event(&message, customer, now)?);
     }
     events::append(conn, changed)?;
     Ok(entry)

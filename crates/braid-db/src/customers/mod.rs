@@ -37,6 +37,8 @@ pub struct Customer {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Identity {
     pub id: IdentityId,
+    /// Events name the customer beside the payload; the API shows an identity without it.
+    #[serde(skip_serializing)]
     pub customer_id: CustomerId,
     pub kind: IdentityKind,
     pub value: String,
@@ -186,7 +188,7 @@ pub fn create_with_identity(
     source: TrustSource,
     at: DateTime<Utc>,
     seen: &Seen<'_>,
-) -> Result<(Customer, ThreadId, IdentityId), DbError> {
+) -> Result<(Customer, ThreadId, Identity), DbError> {
     let customer = Customer {
         id: CustomerId::new(),
         name: name.map(|n| n.as_str().to_owned()),
@@ -209,12 +211,22 @@ pub fn create_with_identity(
         at: to_db(at),
     };
     if dialect::insert_customer_with_identity(conn, &rows)? {
-        return Ok((customer, thread, identity_id));
+        let held = Identity {
+            id: identity_id,
+            customer_id: customer.id,
+            kind: identity.kind.clone(),
+            value: identity.value.clone(),
+            trust,
+            trust_source: source,
+            trust_changed_at: None,
+            created_at: at,
+        };
+        return Ok((customer, thread, held));
     }
     let (customer, thread) = insert_customer(conn, name, at, Some(at))?;
     diesel::update(threads::table.find(thread.to_string())).set(seen).execute(conn)?;
     let held = insert_identity(conn, customer.id, &NewIdentity { value: identity.clone(), trust, source }, at)?;
-    Ok((customer, thread, held.id))
+    Ok((customer, thread, held))
 }
 
 /// A customer row and its thread; `last_message_at` when the thread starts with a message.
@@ -364,10 +376,11 @@ pub fn touch_thread(conn: &mut DbConn, thread: ThreadId, at: DateTime<Utc>) -> R
     Ok(())
 }
 
-/// The `customer.created` event for a customer made with its first identity.
-pub fn created_event(customer: &Customer, identity: &IdentityValue, trust: Trust) -> Result<NewEvent, DbError> {
-    let payload = serde_json::json!({ "customer": customer, "identity": identity, "trust": trust });
-    Ok(NewEvent::new(EventKind::CustomerCreated, customer.id, &payload, customer.created_at)?.customer(customer.id))
+/// The `customer.created` event for a customer made with its first identity: the customer
+/// as the API shows it, however it was made.
+pub fn created_event(customer: &Customer, identity: &Identity) -> Result<NewEvent, DbError> {
+    let profile = CustomerProfile { customer: customer.clone(), identities: vec![identity.clone()] };
+    Ok(NewEvent::new(EventKind::CustomerCreated, customer.id, &profile, customer.created_at)?.customer(customer.id))
 }
 
 pub fn owner_of_thread(conn: &mut DbConn, thread: ThreadId) -> Result<CustomerId, DbError> {

@@ -59,7 +59,7 @@ pub(crate) fn combine(
 }
 
 /// Sets (or, with `None`, clears back to what is learnt) the agent's value of each listed
-/// preference; values are checked by the caller. Records `customer.updated`.
+/// preference; values are checked by the caller. Records `customer.preferences_updated`.
 pub fn set(
     conn: &mut DbConn,
     customer: CustomerId,
@@ -83,11 +83,9 @@ pub fn set(
             .set((customers::preferences.eq(serde_json::to_string(&set)?), customers::updated_at.eq(crate::to_db(at))))
             .execute(conn)?;
         let preferences = of(conn, customer)?;
-        let payload = serde_json::json!({ "id": customer, "preferences": preferences });
-        events::append(
-            conn,
-            vec![NewEvent::new(EventKind::CustomerUpdated, customer, &payload, at)?.customer(customer)],
-        )?;
+        let payload = serde_json::json!({ "customer_id": customer, "preferences": preferences });
+        let kind = EventKind::CustomerPreferencesUpdated;
+        events::append(conn, vec![NewEvent::new(kind, customer, &payload, at)?.customer(customer)])?;
         Ok(preferences)
     })
 }
