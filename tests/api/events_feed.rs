@@ -194,7 +194,11 @@ async fn bad_cursors_types_and_limits_are_clear_errors(backend: Backend) {
 async fn a_cursor_older_than_the_retention_answers_410_with_where_to_restart(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (admin, key) = (app.admin_token().await, app.api_key(&["events:read"]).await);
-    customer(&app, &admin, "old@example.org").await;
+    let old = customer(&app, &admin, "old@example.org").await;
+    // A ticket with its first message: two events of one transaction.
+    let opened =
+        json!({"customer_id": old, "subject": "Called", "message": {"text": "About a refund", "kind": "customer"}});
+    assert_eq!(app.post_as("/v1/tickets", &admin, &opened).await.status(), 201);
     let (first, _) = drain_until(&app, &key, None, "limit=1", 1).await;
     let old_cursor = first[0]["position"].as_str().unwrap().to_owned();
 
@@ -205,10 +209,19 @@ async fn a_cursor_older_than_the_retention_answers_410_with_where_to_restart(bac
     // back for a moment.
     while !stored(&app).await.is_empty() {
         assert!(started.elapsed() < Duration::from_secs(30));
-        match app.with_db(move |conn| braid_db::events::prune(conn, cutoff, 2)).await {
+        match app.with_db(move |conn| braid_db::events::prune(conn, cutoff, 1)).await {
             0 => tokio::time::sleep(Duration::from_millis(20)).await,
             n => pruned += n,
         }
+        // A batch of one never ends inside the ticket's transaction: what is kept starts
+        // at a transaction's first event.
+        let (cut, kept) = app
+            .with_db(|conn| Ok((braid_db::events::pruned_through(conn)?, braid_db::events::since(conn, None, 1000)?)))
+            .await;
+        assert!(
+            cut.tx == 0 || kept.iter().all(|e| e.position.tx != cut.tx),
+            "pruned through {cut}, inside a transaction"
+        );
     }
     assert!(pruned >= 1);
     let newer = customer(&app, &admin, "new@example.org").await;
@@ -240,12 +253,18 @@ async fn a_cursor_older_than_the_retention_answers_410_with_where_to_restart(bac
     // The stream refuses the same stale position with a close code saying so.
     let token = app.admin_token().await;
     let mut ws = crate::chat::socket_at(&app.url(&format!("/v1/stream?after={old_cursor}")), None, Some(&token)).await;
-    let closed = tokio::time::timeout(Duration::from_secs(30), futures_util::StreamExt::next(&mut ws)).await.unwrap();
-    match closed {
-        Some(Ok(tokio_tungstenite::tungstenite::Message::Close(Some(frame)))) => {
-            assert_eq!(u16::from(frame.code), 4010)
+    loop {
+        let heard =
+            tokio::time::timeout(Duration::from_secs(30), futures_util::StreamExt::next(&mut ws)).await.unwrap();
+        match heard {
+            // The socket says where it stands, then finds the log pruned past it.
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text))) if text.contains("\"ready\"") => continue,
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Close(Some(frame)))) => {
+                assert_eq!(u16::from(frame.code), 4010);
+                break;
+            }
+            other => panic!("expected a 4010 close, got {other:?}"),
         }
-        other => panic!("expected a 4010 close, got {other:?}"),
     }
 }
 

@@ -117,18 +117,7 @@ async fn run(
     };
     let mut live = state.live.subscribe();
     let mut last = match after {
-        Some(after) => match state.db.run(braid_db::events::pruned_through).await {
-            Ok(pruned) if after < pruned => {
-                return socket
-                    .close(
-                        sockets::EXPIRED,
-                        "after is older than the event log keeps; reload, then reconnect without it",
-                    )
-                    .await;
-            }
-            Ok(_) => after,
-            Err(_) => return socket.close(1011, "try again").await,
-        },
+        Some(after) => after,
         None => match state.db.run(braid_db::events::head).await {
             Ok(head) => head,
             Err(_) => return socket.close(1011, "try again").await,
@@ -138,11 +127,28 @@ async fn run(
         return;
     }
     // Catch up from the database, page by page; live events already heard are skipped
-    // below by their position.
+    // below by their position. Retention is checked after each read, as the feed does: a
+    // prune that reached past where the read began may have taken events from under it,
+    // and that ends the stream with 4010 instead of a silent gap.
     loop {
         let from = last;
-        let page = match state.db.run(move |conn| braid_db::events::since(conn, Some(from), PAGE)).await {
-            Ok(page) => page,
+        let read = state
+            .db
+            .run(move |conn| {
+                let page = braid_db::events::since(conn, Some(from), PAGE)?;
+                Ok((page, braid_db::events::pruned_through(conn)?))
+            })
+            .await;
+        let page = match read {
+            Ok((_, pruned)) if from < pruned => {
+                return socket
+                    .close(
+                        sockets::EXPIRED,
+                        "after is older than the event log keeps; reload, then reconnect without it",
+                    )
+                    .await;
+            }
+            Ok((page, _)) => page,
             Err(_) => return socket.close(1011, "try again").await,
         };
         let full = page.len() as i64 == PAGE;

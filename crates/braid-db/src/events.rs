@@ -321,9 +321,26 @@ pub fn prune(conn: &mut DbConn, before: DateTime<Utc>, batch: i64) -> Result<usi
             .select((events::tx, events::seq, events::created_at))
             .load(conn)?;
         let cutoff = to_db(before);
-        let Some(&(tx, seq, _)) = oldest.iter().take_while(|(_, _, at)| *at < cutoff).last() else {
+        let old_enough: Vec<(i64, i64)> =
+            oldest.iter().take_while(|(_, _, at)| *at < cutoff).map(|&(tx, seq, _)| (tx, seq)).collect();
+        let Some(&(mut tx, mut seq)) = old_enough.last() else {
             return Ok(0);
         };
+        // Never end inside a transaction (PostgreSQL names them; SQLite's `tx` is always 0):
+        // a reader resuming at the cut would get half of it. Back off to the transaction
+        // before; one transaction larger than a batch goes whole.
+        if tx != 0 {
+            let rest: Option<i64> = events::table
+                .filter(events::tx.eq(tx).and(events::seq.gt(seq)))
+                .select(diesel::dsl::max(events::seq))
+                .first(conn)?;
+            if let Some(last_of_tx) = rest {
+                match old_enough.iter().rev().find(|(earlier, _)| *earlier != tx) {
+                    Some(&(earlier_tx, earlier_seq)) => (tx, seq) = (earlier_tx, earlier_seq),
+                    None => seq = last_of_tx,
+                }
+            }
+        }
         let deleted =
             diesel::delete(events::table.filter(events::tx.lt(tx).or(events::tx.eq(tx).and(events::seq.le(seq)))))
                 .execute(conn)?;
