@@ -314,8 +314,13 @@ pub fn prune(conn: &mut DbConn, before: DateTime<Utc>, batch: i64) -> Result<usi
         // One pruner at a time, so the recorded position only moves forward.
         dialect::lock_key(conn, "events.prune")?;
         let horizon = dialect::event_horizon(conn)?;
+        // From where the last batch ended: the index then starts past the rows it deleted,
+        // instead of stepping over them until vacuum clears them.
+        let done = pruned_through(conn)?;
         let oldest: Vec<(i64, i64, chrono::NaiveDateTime)> = events::table
             .filter(events::tx.lt(horizon))
+            .filter(events::tx.ge(done.tx))
+            .filter(events::tx.gt(done.tx).or(events::seq.gt(done.seq)))
             .order((events::tx.asc(), events::seq.asc()))
             .limit(batch)
             .select((events::tx, events::seq, events::created_at))
