@@ -40,15 +40,12 @@ pub struct MergeBody {
 pub struct FieldView {
     #[schema(example = "name")]
     pub field: String,
-    #[schema(value_type = Option<Object>)]
     pub target: Option<serde_json::Value>,
-    #[schema(value_type = Option<Object>)]
     pub source: Option<serde_json::Value>,
     /// `target` or `source`.
     #[schema(value_type = String)]
     pub winner: Side,
     /// What the merged customer keeps.
-    #[schema(value_type = Option<Object>)]
     pub value: Option<serde_json::Value>,
     /// Both have a value and they differ.
     pub conflict: bool,
@@ -118,9 +115,7 @@ impl From<Moved> for MovedView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FieldChangeView {
     pub field: String,
-    #[schema(value_type = Option<Object>)]
     pub before: Option<serde_json::Value>,
-    #[schema(value_type = Option<Object>)]
     pub after: Option<serde_json::Value>,
 }
 
