@@ -3,6 +3,7 @@
 //! as webhooks are. At-least-once: the `webhook-id` (the outbox entry) is the same on every
 //! attempt, so the connector can tell a repeat.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use braid_channels::webhooks::Sender;
@@ -18,6 +19,11 @@ use tokio::task::JoinSet;
 const LEASE: chrono::Duration = chrono::Duration::minutes(1);
 /// Callbacks in flight at once on this node.
 const IN_FLIGHT: usize = 32;
+/// At most this many of them go to one connector, so one that hangs (15 s an attempt)
+/// leaves the other half to the rest.
+const PER_CONNECTOR: usize = IN_FLIGHT / 2;
+/// How soon a reply held back for its connector's share is looked at again.
+const SHARE_WAIT: chrono::Duration = chrono::Duration::seconds(1);
 /// The pause between rounds when there is nothing to send.
 const IDLE: Duration = Duration::from_millis(500);
 /// How often a reply to a connector without a callback URL looks again.
@@ -46,15 +52,15 @@ enum Prepared {
 }
 
 impl ConnectorDelivery {
-    /// Keeps up to [`IN_FLIGHT`] callbacks going, claiming more as each one ends, so a slow
-    /// connector holds only the slots its own callbacks take, never a whole round.
+    /// Keeps up to [`IN_FLIGHT`] callbacks going, claiming more as each one ends, and at most
+    /// [`PER_CONNECTOR`] to one connector: a slow connector holds only its share of the
+    /// slots, never a whole round or every slot.
     pub async fn run(self, mut stopped: watch::Receiver<bool>) {
-        let mut running: JoinSet<Result<(), DbError>> = JoinSet::new();
+        let mut running: JoinSet<(String, Result<(), DbError>)> = JoinSet::new();
+        let mut busy: HashMap<String, usize> = HashMap::new();
         loop {
             while let Some(done) = running.try_join_next() {
-                if let Ok(Err(error)) = done {
-                    tracing::warn!(%error, "a connector callback could not be recorded; its lease will run out");
-                }
+                ended(done, &mut busy);
             }
             if *stopped.borrow() {
                 // Let what is in flight finish and record.
@@ -67,12 +73,30 @@ impl ConnectorDelivery {
             } else {
                 match self.db.run(move |conn| outbox::claim(conn, Channel::Api, LEASE, free as i64)).await {
                     Ok(deliveries) => {
-                        let count = deliveries.len();
+                        let (mut started, mut held) = (0, Vec::new());
                         for delivery in deliveries {
+                            let connector = connector_of(&delivery);
+                            let count = busy.entry(connector.clone()).or_default();
+                            if *count >= PER_CONNECTOR {
+                                held.push(delivery);
+                                continue;
+                            }
+                            *count += 1;
+                            started += 1;
                             let worker = self.clone();
-                            running.spawn(async move { worker.deliver(delivery).await });
+                            running.spawn(async move { (connector, worker.deliver(delivery).await) });
                         }
-                        count
+                        if !held.is_empty() {
+                            let at = braid_db::now() + SHARE_WAIT;
+                            let reason = "waiting: its connector has its share of callbacks in flight";
+                            let put_back = self.db.run(move |conn| {
+                                held.iter().try_for_each(|delivery| outbox::postpone(conn, delivery, reason, at))
+                            });
+                            if let Err(error) = put_back.await {
+                                tracing::warn!(%error, "held-back connector callbacks wait for their lease instead");
+                            }
+                        }
+                        started
                     }
                     Err(error) => {
                         tracing::warn!(%error, "claiming connector callbacks failed; retrying");
@@ -84,8 +108,8 @@ impl ConnectorDelivery {
                 // Nothing new (or no free slot): wait for one to end, or a while.
                 tokio::select! {
                     done = running.join_next(), if !running.is_empty() => {
-                        if let Some(Ok(Err(error))) = done {
-                            tracing::warn!(%error, "a connector callback could not be recorded; its lease will run out");
+                        if let Some(done) = done {
+                            ended(done, &mut busy);
                         }
                     }
                     _ = tokio::time::sleep(IDLE) => {}
@@ -138,6 +162,24 @@ impl ConnectorDelivery {
             }
         }
     }
+}
+
+/// A callback ended: its connector has a slot back.
+fn ended(done: Result<(String, Result<(), DbError>), tokio::task::JoinError>, busy: &mut HashMap<String, usize>) {
+    // A task that panicked frees no slot by name; the count errs on the safe side.
+    if let Ok((connector, result)) = done {
+        if let Some(count) = busy.get_mut(&connector) {
+            *count = count.saturating_sub(1);
+        }
+        if let Err(error) = result {
+            tracing::warn!(%error, "a connector callback could not be recorded; its lease will run out");
+        }
+    }
+}
+
+/// The connector a reply goes to, as fixed when the agent wrote it (`details.route`).
+fn connector_of(delivery: &Delivery) -> String {
+    delivery.message.details["route"]["connector_id"].as_str().unwrap_or("unrouted").to_owned()
 }
 
 fn prepare(

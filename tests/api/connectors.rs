@@ -22,6 +22,7 @@ both_backends!(
     without_a_callback_replies_wait_and_api_needs_a_connector,
     connectors_and_chat_sites_never_share_a_namespace,
     a_slow_connector_never_holds_up_another,
+    a_hanging_connector_takes_at_most_half_the_slots,
 );
 
 struct Connector {
@@ -552,4 +553,27 @@ async fn a_slow_connector_never_holds_up_another(backend: Backend) {
     assert_eq!(app.post_as(&paths[1], &admin, &hello).await.status(), 201);
     eventually("the quick connector's callback", || !quick.delivered().is_empty()).await;
     assert!(slow.delivered().is_empty(), "the quick one went while the slow one was still answering");
+}
+
+async fn a_hanging_connector_takes_at_most_half_the_slots(backend: Backend) {
+    let app = app(backend).await;
+    let admin = app.admin_token().await;
+    let (hanging, quick) = (Receiver::start().await, Receiver::start().await);
+    hanging.otherwise(Some(Reply::Slow(8000)));
+    let mut tickets = vec![];
+    for (name, receiver) in [("hanging-bridge", &hanging), ("quick-bridge", &quick)] {
+        let connector = register(&app, &admin, json!({"name": name, "callback_url": receiver.url()})).await;
+        let message = json!({"external_id": "in-1", "customer": {"external_id": "c"}, "text": "Hi"});
+        let (_, placed) = send(&app, &connector, message).await;
+        tickets.push(format!("/v1/tickets/{}/replies", placed["ticket_id"].as_str().unwrap()));
+    }
+    // More replies to the hanging connector than the node has slots.
+    for n in 0..40 {
+        assert_eq!(app.post_as(&tickets[0], &admin, &json!({"text": format!("Reply {n}")})).await.status(), 201);
+    }
+    eventually("the hanging connector's callbacks are in flight", || hanging.arrived() >= 16).await;
+    assert_eq!(app.post_as(&tickets[1], &admin, &json!({"text": "Hello"})).await.status(), 201);
+    eventually("the quick connector's callback", || !quick.delivered().is_empty()).await;
+    assert!(hanging.delivered().is_empty(), "the quick one went while every hanging one was still answering");
+    assert!(hanging.arrived() <= 16, "half the slots at most: {}", hanging.arrived());
 }
