@@ -41,7 +41,7 @@ pub struct ConnectorDelivery {
 enum Prepared {
     Send {
         url: String,
-        key: Vec<u8>,
+        keys: Vec<Vec<u8>>,
         body: String,
         to: String,
     },
@@ -134,8 +134,8 @@ impl ConnectorDelivery {
                 let reason = "waiting: the connector has no callback_url";
                 return self.db.run(move |conn| outbox::postpone(conn, &delivery, reason, at)).await;
             }
-            Prepared::Send { url, key, body, to } => {
-                let answer = self.sender.send(&url, &entry.to_string(), &[key], &body).await;
+            Prepared::Send { url, keys, body, to } => {
+                let answer = self.sender.send(&url, &entry.to_string(), &keys, &body).await;
                 if matches!(answer.status, Some(200..=299)) {
                     tracing::info!(message = %id, "connector took the reply");
                     return self.db.run(move |conn| outbox::sent(conn, &delivery, &to)).await;
@@ -195,11 +195,11 @@ fn prepare(
             "no connector delivers this ticket's replies: its customer never wrote through one".into(),
         ));
     };
-    let (connector, secret) = connectors::with_secret(conn, route.connector)?;
+    let (connector, secrets) = connectors::with_secrets(conn, route.connector)?;
     let Some(url) = connector.callback_url.clone() else {
         return Ok(Prepared::NoCallback);
     };
-    let Some(key) = webhook::secret_key(&secret) else {
+    let Some(keys) = secrets.iter().map(|secret| webhook::secret_key(secret)).collect::<Option<Vec<_>>>() else {
         return Ok(Prepared::Undeliverable("the connector's signing secret is unreadable".into()));
     };
     let channel_ref = connectors::outbound_ref(&connector, entry);
@@ -212,7 +212,7 @@ fn prepare(
     };
     let body = braid_api::connectors::callback_body(&connector, message, Some(&ticket), &route, external.as_deref());
     let to = external.unwrap_or_else(|| connector.name.clone());
-    Ok(Prepared::Send { url, key, body, to })
+    Ok(Prepared::Send { url, keys, body, to })
 }
 
 /// The connector's id for the customer (its `external:<name>` identity), if it has one.

@@ -142,6 +142,7 @@ fn matrix() -> Vec<Endpoint> {
         row(GET,    "/v1/connectors/{connector}",                         CONNECTOR,       200, None),
         row(PATCH,  "/v1/connectors/{connector}",                         ADMIN,           200, Some(connector_patch)),
         row(POST,   "/v1/connectors/{connector}/keys",                    ADMIN,           201, None),
+        row(POST,   "/v1/connectors/{connector}/secrets",                 ADMIN,           201, Some(empty)),
         row(POST,   "/v1/connectors/{connector}/messages",                CONNECTOR,       201, Some(connector_message)),
         row(PUT,    "/v1/connectors/{connector}/customers/{external}",    CONNECTOR,       201, Some(connector_customer)),
         row(PUT,    "/v1/connectors/{connector}/tickets/{external}",      CONNECTOR,       201, Some(connector_ticket)),

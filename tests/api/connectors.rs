@@ -23,6 +23,7 @@ both_backends!(
     connectors_and_chat_sites_never_share_a_namespace,
     a_slow_connector_never_holds_up_another,
     a_hanging_connector_takes_at_most_half_the_slots,
+    a_rotated_signing_secret_signs_beside_the_old_one_for_the_overlap,
 );
 
 struct Connector {
@@ -576,4 +577,45 @@ async fn a_hanging_connector_takes_at_most_half_the_slots(backend: Backend) {
     eventually("the quick connector's callback", || !quick.delivered().is_empty()).await;
     assert!(hanging.delivered().is_empty(), "the quick one went while every hanging one was still answering");
     assert!(hanging.arrived() <= 16, "half the slots at most: {}", hanging.arrived());
+}
+
+async fn a_rotated_signing_secret_signs_beside_the_old_one_for_the_overlap(backend: Backend) {
+    let app = app(backend).await;
+    let admin = app.admin_token().await;
+    let receiver = Receiver::start().await;
+    let bridge = register(&app, &admin, json!({"name": "rotating-bridge", "callback_url": receiver.url()})).await;
+    let message = json!({"external_id": "in-1", "customer": {"external_id": "c"}, "text": "Hi"});
+    let (_, placed) = send(&app, &bridge, message).await;
+    let replies = format!("/v1/tickets/{}/replies", placed["ticket_id"].as_str().unwrap());
+    let rotate = |overlap: u64| {
+        let path = format!("/v1/connectors/{}/secrets", bridge.name);
+        let admin = admin.clone();
+        let app = &app;
+        async move {
+            let response = app.post_as(&path, &admin, &json!({"overlap_secs": overlap})).await;
+            assert_eq!(response.status(), 201);
+            response.json::<Value>().await.unwrap()["secret"].as_str().unwrap().to_owned()
+        }
+    };
+
+    // During the overlap both secrets verify the same callback.
+    let second = rotate(3600).await;
+    assert!(second.starts_with("whsec_") && second != bridge.secret);
+    assert_eq!(app.post_as(&replies, &admin, &json!({"text": "One"})).await.status(), 201);
+    eventually("the first callback", || receiver.delivered().len() == 1).await;
+    let first = &receiver.delivered()[0];
+    assert_eq!(verify(&bridge.secret, first), Ok(()));
+    assert_eq!(verify(&second, first), Ok(()));
+
+    // Rotated again with no overlap: only the newest signs.
+    let third = rotate(0).await;
+    assert_eq!(app.post_as(&replies, &admin, &json!({"text": "Two"})).await.status(), 201);
+    eventually("the second callback", || receiver.delivered().len() == 2).await;
+    let later = &receiver.delivered()[1];
+    assert_eq!(verify(&third, later), Ok(()));
+    assert!(verify(&second, later).is_err(), "a secret past its overlap signs nothing");
+    let too_long = app
+        .post_as(&format!("/v1/connectors/{}/secrets", bridge.name), &admin, &json!({"overlap_secs": 9_999_999}))
+        .await;
+    assert_eq!(too_long.status(), 422);
 }

@@ -351,6 +351,36 @@ async fn add_key(
     Ok(response)
 }
 
+/// Rotate the callbacks' signing secret. The new one signs from now on; the old one keeps
+/// signing beside it (a second signature in `webhook-signature`) for `overlap_secs`, so the
+/// connector can switch without refusing a callback.
+#[utoipa::path(
+    tag = "connectors",
+    operation_id = "rotateConnectorSecret",
+    params(("name" = String, Path, description = "The connector's name.")),
+    request_body = crate::webhooks::Rotation,
+    responses((status = 201, description = "The new secret, shown only now.", body = crate::webhooks::RotatedSecret), responses::Auth, responses::BadInput, responses::NotFound),
+    security(("bearer" = [])),
+)]
+#[post("/v1/connectors/{name}/secrets")]
+async fn rotate_secret(
+    state: web::Data<AppState>,
+    caller: Principal,
+    name: web::Path<String>,
+    body: web::Json<crate::webhooks::Rotation>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::Admin)?;
+    let connector = acting_as(&state, &caller, &name).await?;
+    let until = braid_db::now() + crate::webhooks::overlap(body.overlap_secs)?;
+    let secret = webhook::new_secret(rand::random());
+    let signing = secret.clone();
+    state.db.run(move |conn| store::rotate_secret(conn, connector.id, &signing, until)).await?;
+    let mut response =
+        HttpResponse::Created().json(crate::webhooks::RotatedSecret { secret, previous_expire_at: until });
+    response.extensions_mut().insert(crate::idempotency::NotReplayable);
+    Ok(response)
+}
+
 fn profile(name: Option<String>, email: Option<String>, phone: Option<String>) -> Result<store::Profile, ApiError> {
     let mut contacts = Vec::new();
     if let Some(email) = email {

@@ -173,6 +173,7 @@ fn routes(config: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
         .service(connectors::get)
         .service(connectors::update)
         .service(connectors::add_key)
+        .service(connectors::rotate_secret)
         .service(connectors::create_message)
         .service(connectors::upsert_customer)
         .service(connectors::upsert_ticket)

@@ -230,6 +230,15 @@ pub(crate) async fn target(state: &AppState, url: &str) -> Result<String, ApiErr
         .map_err(|error| braid_core::InvalidValue::new("url", error.to_string()).into())
 }
 
+/// How long a rotated secret keeps signing: `overlap_secs`, a day when left out.
+pub(crate) fn overlap(overlap_secs: Option<i64>) -> Result<chrono::Duration, ApiError> {
+    let overlap = overlap_secs.unwrap_or(86_400);
+    if !(0..=MAX_OVERLAP_SECS).contains(&overlap) {
+        return Err(braid_core::InvalidValue::new("overlap_secs", "0 to 604800 seconds").into());
+    }
+    Ok(chrono::Duration::seconds(overlap))
+}
+
 fn secret() -> String {
     webhook::new_secret(rand::random())
 }
@@ -395,12 +404,8 @@ async fn rotate(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Admin)?;
     let id = id.into_inner();
-    let overlap = body.overlap_secs.unwrap_or(86_400);
-    if !(0..=MAX_OVERLAP_SECS).contains(&overlap) {
-        return Err(braid_core::InvalidValue::new("overlap_secs", "0 to 604800 seconds").into());
-    }
     let now = braid_db::now();
-    let until = now + chrono::Duration::seconds(overlap);
+    let until = now + overlap(body.overlap_secs)?;
     let secret = secret();
     let signing = secret.clone();
     if !state.db.run(move |conn| webhooks::rotate(conn, id, &signing, until, now)).await? {

@@ -142,11 +142,47 @@ pub fn by_name(conn: &mut DbConn, name: &str) -> Result<Connector, DbError> {
     connectors::table.filter(connectors::name.eq(name)).select(Row::as_select()).first(conn)?.try_into()
 }
 
-/// The connector and the secret that signs its callbacks.
-pub fn with_secret(conn: &mut DbConn, id: ConnectorId) -> Result<(Connector, String), DbError> {
-    let (row, secret): (Row, String) =
-        connectors::table.find(id.to_string()).select((Row::as_select(), connectors::secret)).first(conn)?;
-    Ok((row.try_into()?, secret))
+/// The connector and the secrets that sign its callbacks now: its own, and the one it
+/// replaced while that one's overlap lasts.
+pub fn with_secrets(conn: &mut DbConn, id: ConnectorId) -> Result<(Connector, Vec<String>), DbError> {
+    let (row, secret, previous, until): (Row, String, Option<String>, Option<NaiveDateTime>) = connectors::table
+        .find(id.to_string())
+        .select((Row::as_select(), connectors::secret, connectors::previous_secret, connectors::previous_secret_until))
+        .first(conn)?;
+    let mut secrets = vec![secret];
+    if let (Some(previous), Some(until)) = (previous, until)
+        && from_db(until) > crate::now()
+    {
+        secrets.push(previous);
+    }
+    Ok((row.try_into()?, secrets))
+}
+
+/// A new signing secret for the connector; the current one keeps signing beside it until
+/// `previous_until`, so the connector can switch without refusing a callback.
+pub fn rotate_secret(
+    conn: &mut DbConn,
+    id: ConnectorId,
+    secret: &str,
+    previous_until: DateTime<Utc>,
+) -> Result<Connector, DbError> {
+    dialect::write_transaction(conn, |conn| {
+        let at = crate::now();
+        let updated = diesel::update(connectors::table.find(id.to_string()))
+            .set((
+                connectors::previous_secret.eq(connectors::secret.nullable()),
+                connectors::previous_secret_until.eq(Some(to_db(previous_until))),
+                connectors::secret.eq(secret),
+                connectors::updated_at.eq(to_db(at)),
+            ))
+            .execute(conn)?;
+        if updated == 0 {
+            return Err(DbError::NotFound);
+        }
+        let connector = get(conn, id)?;
+        events::append(conn, vec![NewEvent::new(EventKind::ConnectorUpdated, id, &connector, at)?])?;
+        Ok(connector)
+    })
 }
 
 /// Every connector, by name (an installation has a handful).

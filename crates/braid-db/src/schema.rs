@@ -407,6 +407,8 @@ diesel::table! {
         secret -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        previous_secret -> Nullable<Text>,
+        previous_secret_until -> Nullable<Timestamp>,
     }
 }
 

@@ -1,0 +1,2 @@
+ALTER TABLE connectors DROP COLUMN previous_secret_until;
+ALTER TABLE connectors DROP COLUMN previous_secret;
