@@ -21,6 +21,7 @@ both_backends!(
     a_cursor_older_than_the_retention_answers_410_with_where_to_restart,
     the_feed_needs_its_own_scope,
     the_horizon_lag_is_a_metric,
+    a_filter_matching_nothing_for_long_looks_through_a_bounded_stretch_per_page,
 );
 
 /// Pages through the feed from `after` until it is caught up; returns the events and the
@@ -427,4 +428,64 @@ async fn concurrent_transactions_committing_out_of_order_reach_a_follower_exactl
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "in position order (seed {seed})");
     let ids: HashSet<&str> = seen.iter().map(|e| e["subject_id"].as_str().unwrap()).collect();
     assert_eq!(ids.len(), written, "each event exactly once (seed {seed})");
+}
+
+/// Appends `count` events of `kind` in transactions of `per_tx` (statements of 2,000 rows).
+async fn bulk(app: &TestApp, kind: EventKind, count: usize, per_tx: usize) {
+    let mut left = count;
+    while left > 0 {
+        let in_tx = left.min(per_tx);
+        left -= in_tx;
+        app.with_db(move |conn| {
+            braid_db::dialect::write_transaction(conn, |conn| {
+                let mut rest = in_tx;
+                while rest > 0 {
+                    let n = rest.min(2000);
+                    rest -= n;
+                    let batch =
+                        (0..n).map(|i| NewEvent::new(kind, format!("bulk-{i}"), &json!({}), braid_db::now()).unwrap());
+                    braid_db::events::append(conn, batch.collect())?;
+                }
+                Ok(())
+            })
+        })
+        .await;
+    }
+}
+
+async fn a_filter_matching_nothing_for_long_looks_through_a_bounded_stretch_per_page(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let key = app.api_key(&["events:read"]).await;
+    let (_, start) = drain(&app, &key, None, "").await;
+    bulk(&app, EventKind::TeamUpdated, braid_db::events::MAX_SCAN as usize + 5_000, 10_000).await;
+    bulk(&app, EventKind::TicketUpdated, 1, 1).await;
+
+    // The first page looks through 50,000 positions, finds nothing, and says there is more.
+    let page: Value =
+        app.get_as(&format!("/v1/events?after={start}&types=ticket.updated"), &key).await.json().await.unwrap();
+    assert_eq!((page["data"].as_array().unwrap().len(), &page["has_more"]), (0, &json!(true)), "{page}");
+    let moved = page["next_cursor"].as_str().unwrap().to_owned();
+    assert!(moved.parse::<Position>().unwrap() > start.parse::<Position>().unwrap());
+    // The next one finds the ticket event behind the stretch, and the log ends there.
+    let page: Value =
+        app.get_as(&format!("/v1/events?after={moved}&types=ticket.updated"), &key).await.json().await.unwrap();
+    assert_eq!(page["data"].as_array().unwrap().len(), 1, "{page}");
+    assert_eq!(page["has_more"], false);
+}
+
+/// A transaction larger than a page's extension is split after it, and its positions
+/// resume exactly (PostgreSQL: SQLite records no transactions).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_transaction_past_the_extension_cap_is_split_and_resumes_exactly() {
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let key = app.api_key(&["events:read"]).await;
+    let (_, start) = drain(&app, &key, None, "").await;
+    let cap = braid_db::events::MAX_EXTENSION as usize;
+    bulk(&app, EventKind::TeamUpdated, cap + 7, cap + 7).await;
+    let page: Value = app.get_as(&format!("/v1/events?after={start}&limit=1"), &key).await.json().await.unwrap();
+    assert_eq!((page["data"].as_array().unwrap().len(), &page["has_more"]), (1 + cap, &json!(true)));
+    let next = page["next_cursor"].as_str().unwrap();
+    let rest: Value = app.get_as(&format!("/v1/events?after={next}&limit=100"), &key).await.json().await.unwrap();
+    assert_eq!(rest["data"].as_array().unwrap().len(), 6, "the rest of the transaction, once");
+    assert_eq!(rest["has_more"], false);
 }
