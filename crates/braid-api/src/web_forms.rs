@@ -113,25 +113,11 @@ pub struct FormPatch {
 }
 
 fn name(input: &str) -> Result<String, ApiError> {
-    let name = input.trim();
-    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-        return Err(braid_core::InvalidValue::new("name", "1 to 200 characters, no control characters").into());
-    }
-    Ok(name.to_owned())
+    Ok(braid_core::text::label("name", input)?)
 }
 
 fn origins(input: &[String]) -> Result<Vec<String>, ApiError> {
-    if input.len() > braid_core::chat::MAX_ORIGINS {
-        return Err(ApiError::over_limit("allowed_origins", braid_core::chat::MAX_ORIGINS));
-    }
-    let mut origins = Vec::with_capacity(input.len());
-    for origin in input {
-        let origin = braid_core::chat::origin(origin)?;
-        if !origins.contains(&origin) {
-            origins.push(origin);
-        }
-    }
-    Ok(origins)
+    Ok(braid_core::chat::allowed_origins(input)?)
 }
 
 fn form_not_found(error: braid_db::DbError) -> ApiError {

@@ -42,6 +42,22 @@ pub fn origin(input: &str) -> Result<String, InvalidValue> {
 }
 
 /// Whether a browser's `Origin` header names one of `allowed` (each already [`origin`]).
+/// A public surface's allowed origins (a chat site's, a web form's), each checked and
+/// normalised, each once, at most [`MAX_ORIGINS`].
+pub fn allowed_origins(input: &[String]) -> Result<Vec<String>, InvalidValue> {
+    if input.len() > MAX_ORIGINS {
+        return Err(InvalidValue::new("allowed_origins", format!("at most {MAX_ORIGINS} allowed_origins")));
+    }
+    let mut origins = Vec::with_capacity(input.len());
+    for presented in input {
+        let origin = origin(presented)?;
+        if !origins.contains(&origin) {
+            origins.push(origin);
+        }
+    }
+    Ok(origins)
+}
+
 pub fn origin_allowed(allowed: &[String], presented: &str) -> bool {
     origin(presented).is_ok_and(|presented| allowed.contains(&presented))
 }

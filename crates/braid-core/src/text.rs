@@ -56,6 +56,16 @@ pub fn multiline(field: &'static str, input: &str, max: usize) -> Result<String,
     Ok(text.to_owned())
 }
 
+/// A name an admin gives something (a site, a form): trimmed, 1 to 200 characters, no
+/// control characters.
+pub fn label(field: &'static str, input: &str) -> Result<String, crate::InvalidValue> {
+    let label = input.trim();
+    if label.is_empty() || label.chars().count() > 200 || label.chars().any(char::is_control) {
+        return Err(crate::InvalidValue::new(field, "1 to 200 characters, no control characters"));
+    }
+    Ok(label.to_owned())
+}
+
 /// A subject made from a message: its first non-blank line, cut to `max` characters (with
 /// `…` when cut), or `fallback` when it has none.
 pub fn first_line(text: &str, max: usize, fallback: &str) -> String {
