@@ -58,8 +58,10 @@ pub enum PlacementReason {
     LatestUnsolved { ticket: TicketNumber },
     /// The chosen ticket was solved and comes back to the agents.
     Reopened { ticket: TicketNumber },
-    /// The message was written before its solved ticket was solved (history a connector
-    /// imports): it joins the ticket, which stays solved.
+    /// The message was written before its ticket was solved and reached us longer than the
+    /// reopen window after it was written (history a connector imports): it joins the
+    /// ticket, which stays solved. A message only delayed a little still reopens it: the
+    /// agent who solved the ticket never saw it.
     WrittenBeforeSolved { ticket: TicketNumber },
     /// The latest solved ticket was solved too long ago to reopen.
     SolvedOutsideWindow { ticket: TicketNumber, solved_at: DateTime<Utc> },
@@ -225,7 +227,10 @@ pub struct TicketCandidates {
     /// The customer's most recently solved ticket.
     pub latest_solved: Option<TicketSnapshot>,
     pub authorship: Authorship,
+    /// When the message was written (an import's own time).
     pub now: DateTime<Utc>,
+    /// When it reached us: later than `now` only for history brought in late.
+    pub arrived: DateTime<Utc>,
 }
 
 /// Rule 3's verdict.
@@ -260,18 +265,18 @@ pub fn choose_ticket(candidates: &TicketCandidates, policy: &PlacementPolicy) ->
             detail: reference.detail.clone(),
             ticket: target.number,
         });
-        return (continue_ticket(target, automated, candidates.now, &mut reasons), reasons);
+        return (continue_ticket(target, candidates, policy, &mut reasons), reasons);
     }
 
     if let Some(ticket) = candidates.latest_unsolved {
         reasons.push(PlacementReason::LatestUnsolved { ticket: ticket.number });
-        return (continue_ticket(ticket, automated, candidates.now, &mut reasons), reasons);
+        return (continue_ticket(ticket, candidates, policy, &mut reasons), reasons);
     }
 
     if let Some(ticket) = candidates.latest_solved {
         let solved_at = ticket.solved_at.unwrap_or(candidates.now);
         if candidates.now - solved_at <= policy.reopen_window {
-            return (continue_ticket(ticket, automated, candidates.now, &mut reasons), reasons);
+            return (continue_ticket(ticket, candidates, policy, &mut reasons), reasons);
         }
         reasons.push(PlacementReason::SolvedOutsideWindow { ticket: ticket.number, solved_at });
     }
@@ -286,15 +291,17 @@ pub fn choose_ticket(candidates: &TicketCandidates, policy: &PlacementPolicy) ->
 
 fn continue_ticket(
     ticket: TicketSnapshot,
-    automated: bool,
-    written_at: DateTime<Utc>,
+    candidates: &TicketCandidates,
+    policy: &PlacementPolicy,
     reasons: &mut Vec<PlacementReason>,
 ) -> TicketChoice {
-    if automated {
+    if candidates.authorship == Authorship::Automated {
         reasons.push(PlacementReason::AutomatedNoReopen { ticket: Some(ticket.number) });
         return TicketChoice::Existing { ticket, status: ticket.status };
     }
-    if ticket.status == TicketStatus::Solved && ticket.solved_at.is_some_and(|solved| written_at < solved) {
+    let (written, arrived) = (candidates.now, candidates.arrived);
+    let history = arrived - written > policy.reopen_window;
+    if ticket.status == TicketStatus::Solved && history && ticket.solved_at.is_some_and(|solved| written < solved) {
         reasons.push(PlacementReason::WrittenBeforeSolved { ticket: ticket.number });
         return TicketChoice::Existing { ticket, status: ticket.status };
     }
@@ -335,6 +342,7 @@ mod tests {
             latest_solved: None,
             authorship: Authorship::Person,
             now: now(),
+            arrived: now(),
         }
     }
 
@@ -521,17 +529,15 @@ mod tests {
         solved.solved_at = Some(now() - Duration::hours(1));
         let mut c = candidates(me);
         c.latest_solved = Some(solved);
-        c.now = now() - Duration::hours(2);
+        c.now = now() - Duration::days(30);
         let (choice, reasons) = choose(&c);
         assert_eq!(choice, TicketChoice::Existing { ticket: solved, status: TicketStatus::Solved });
         assert_eq!(reasons, vec![PlacementReason::WrittenBeforeSolved { ticket: solved.number }]);
+        let reopened = TicketChoice::Existing { ticket: solved, status: TicketStatus::Open };
+        c.now = now() - Duration::hours(2);
+        assert_eq!(choose(&c).0, reopened, "a message only delayed reopens: nobody saw it before the solve");
         c.now = now();
-        let (choice, _) = choose(&c);
-        assert_eq!(
-            choice,
-            TicketChoice::Existing { ticket: solved, status: TicketStatus::Open },
-            "a new message reopens"
-        );
+        assert_eq!(choose(&c).0, reopened, "a new message reopens");
     }
 
     #[test]

@@ -246,6 +246,7 @@ fn place_once(conn: &mut DbConn, inbound: &Inbound, policy: &PlacementPolicy) ->
         latest_solved,
         authorship: inbound.authorship,
         now: at,
+        arrived: crate::now(),
     };
     let (choice, chosen) = placement::choose_ticket(&candidates, policy);
     reasons.push(identified);
