@@ -495,3 +495,40 @@ async fn seen(
     )?;
     Ok(HttpResponse::NoContent().finish())
 }
+
+#[cfg(test)]
+mod tests {
+    use braid_core::placement::PlacementReason;
+    use braid_core::{
+        AgentId, AuthorKind, Channel, DeliveryState, Direction, IdentityId, MessageId, ThreadId, TicketId,
+    };
+
+    use super::*;
+
+    /// Events carry a message as braid-db writes it (`messages::shown`); the API shows it
+    /// through `MessageView`. Both must be the same JSON, every field set.
+    #[test]
+    fn events_carry_a_message_exactly_as_the_api_shows_it() {
+        let message = braid_db::messages::Message {
+            id: MessageId::new(),
+            thread_id: ThreadId::new(),
+            ticket_id: Some(TicketId::new()),
+            channel: Channel::Chat,
+            direction: Direction::Outbound,
+            author_kind: AuthorKind::Agent,
+            author_agent_id: Some(AgentId::new()),
+            text: "Hello".into(),
+            html: Some("<p>Hello</p>".into()),
+            channel_ref: Some("<a@b>".into()),
+            delivery_state: Some(DeliveryState::Delivered),
+            placement: vec![PlacementReason::NewTicket],
+            details: serde_json::json!({"from": {"address": "a@b.example"}}),
+            sent_to: Some("a@b.example".into()),
+            sent_via: Some(Channel::Email),
+            identity_id: Some(IdentityId::new()),
+            created_at: chrono::Utc::now(),
+        };
+        let shown = braid_db::messages::shown(&message).unwrap();
+        assert_eq!(shown, serde_json::to_value(MessageView::from(message)).unwrap());
+    }
+}

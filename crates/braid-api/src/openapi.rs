@@ -177,13 +177,28 @@ fn event_webhooks(doc: &Document) -> utoipa::openapi::path::Paths {
                 "summary": crate::event_payloads::describe(kind),
                 "description": "Signed as Standard Webhooks are (`webhook-id`, `webhook-timestamp`, `webhook-signature`). \
                                 The feed (`GET /v1/events`) and the live stream carry the same `data`.",
-                "operationId": format!("event_{}", kind.as_str().replace('.', "_")),
+                "operationId": event_operation_id(kind),
                 "requestBody": {"required": true, "content": {"application/json": {"schema": body}}},
                 "responses": {"200": {"description": "Any 2xx acknowledges the delivery; anything else is retried."}},
             }}),
         );
     }
     serde_json::from_value(serde_json::Value::Object(webhooks)).unwrap_or_default()
+}
+
+/// `ticket.created` → `ticketCreatedEvent`: camelCase, as every operation's id.
+fn event_operation_id(kind: braid_core::EventKind) -> String {
+    let mut id = String::new();
+    for (i, word) in kind.as_str().split(['.', '_']).enumerate() {
+        let mut chars = word.chars();
+        match (i, chars.next()) {
+            (0, Some(first)) => id.push(first),
+            (_, Some(first)) => id.push(first.to_ascii_uppercase()),
+            (_, None) => {}
+        }
+        id.extend(chars);
+    }
+    id + "Event"
 }
 
 /// `/openapi.json` and `/docs`. The UI's assets are compiled in and it never calls out

@@ -148,7 +148,9 @@ impl Reader {
         if !visitors::may_read(&self.visitor, Some(identity), &self.own, &readable) {
             return Ok(None);
         }
-        let agent: Option<AgentId> = payload["author"]["agent_id"].as_str().and_then(|a| a.parse().ok());
+        // Events written before payloads took the API's shape name the author flat.
+        let agent = payload["author"]["agent_id"].as_str().or(payload["author_agent_id"].as_str());
+        let agent: Option<AgentId> = agent.and_then(|a| a.parse().ok());
         let name = match agent {
             Some(agent) => self.agent_name(conn, agent)?,
             None => None,
@@ -210,7 +212,7 @@ fn view(message: &Value, agent_name: Option<String>) -> Value {
         "ticket_id": message["ticket_id"],
         "direction": message["direction"],
         "channel": message["channel"],
-        "author": {"kind": message["author"]["kind"], "name": agent_name},
+        "author": {"kind": message["author"].get("kind").unwrap_or(&message["author_kind"]), "name": agent_name},
         "text": message["text"],
         "created_at": message["created_at"],
         "client_msg_id": client_msg_id,
