@@ -121,6 +121,14 @@ id_type!(
     /// A registered connector: an integration that brings its own channel.
     ConnectorId, "connector_id"
 );
+id_type!(
+    /// Business hours: a time zone, working windows and holidays, with their versions.
+    ScheduleId, "schedule_id"
+);
+id_type!(
+    /// A service-level policy: which tickets it covers and the targets it sets them.
+    SlaPolicyId, "sla_policy_id"
+);
 
 #[cfg(test)]
 mod tests {

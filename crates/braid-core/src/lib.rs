@@ -16,6 +16,8 @@ pub mod message;
 pub mod note;
 pub mod placement;
 pub mod preferences;
+pub mod schedule;
+pub mod sla;
 pub mod text;
 pub mod ticket;
 pub mod webhook;
@@ -26,8 +28,8 @@ pub use attribute::{AttributeKey, AttributeKind, AttributeLabel, ListOptions};
 pub use customer::{CustomerName, EmailAddress, IdentityKind, IdentityValue, PhoneNumber, Trust, TrustSource};
 pub use event::EventKind;
 pub use ids::{
-    AgentId, ConnectorId, CustomerId, FormId, IdentityId, MergeId, MessageId, NoteId, OutboxId, SiteId, SuggestionId,
-    TeamId, ThreadId, TicketId, VisitorId, WebhookId,
+    AgentId, ConnectorId, CustomerId, FormId, IdentityId, MergeId, MessageId, NoteId, OutboxId, ScheduleId, SiteId, SlaPolicyId,
+    SuggestionId, TeamId, ThreadId, TicketId, VisitorId, WebhookId,
 };
 pub use message::{AuthorKind, Channel, DeliveryState, Direction};
 pub use note::NoteBody;

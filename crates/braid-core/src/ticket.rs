@@ -144,9 +144,23 @@ fn one_line(input: &str) -> String {
 }
 
 /// A tag: lower-case letters, digits, `-`, `_` and `:`, at most 64 characters.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct Tag(String);
+
+impl TryFrom<String> for Tag {
+    type Error = InvalidValue;
+
+    fn try_from(input: String) -> Result<Self, Self::Error> {
+        Self::parse(&input)
+    }
+}
+
+impl From<Tag> for String {
+    fn from(tag: Tag) -> String {
+        tag.0
+    }
+}
 
 impl Tag {
     /// Tags one ticket may carry (every list of tickets returns them all).
