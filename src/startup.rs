@@ -18,7 +18,7 @@ use braid_core::{AgentName, EmailAddress};
 use braid_db::{Db, agents};
 
 use crate::Settings;
-use crate::workers::{ChatFallback, ConnectorDelivery, EmailDelivery, Housekeeping, WebhookDelivery, Workers};
+use crate::workers::{ChatFallback, ConnectorDelivery, EmailDelivery, Housekeeping, Timers, WebhookDelivery, Workers};
 
 /// The credentials of an admin created on first start, shown once.
 #[derive(Debug, Clone)]
@@ -75,6 +75,7 @@ impl Application {
             ChatFallback { db: db.clone(), delay: chrono::Duration::seconds(settings.chat_fallback_delay_secs as i64) },
             webhooks,
             connectors,
+            Timers { db: db.clone() },
         );
         let live = braid_live::Hub::start(db.clone(), settings.redis_url.as_deref(), workers.stopped())
             .await

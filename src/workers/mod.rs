@@ -5,11 +5,13 @@
 mod chat;
 mod connectors;
 mod email;
+mod timers;
 mod webhooks;
 
 pub use chat::ChatFallback;
 pub use connectors::ConnectorDelivery;
 pub use email::EmailDelivery;
+pub use timers::Timers;
 pub use webhooks::WebhookDelivery;
 
 use std::time::Duration;
@@ -32,6 +34,7 @@ impl Workers {
         chat: ChatFallback,
         webhooks: WebhookDelivery,
         connectors: ConnectorDelivery,
+        timers: Timers,
     ) -> Self {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = vec![
@@ -39,6 +42,7 @@ impl Workers {
             tokio::spawn(chat.run(stopped.clone())),
             tokio::spawn(webhooks.run(stopped.clone())),
             tokio::spawn(connectors.run(stopped.clone())),
+            tokio::spawn(timers.run(stopped.clone())),
         ];
         match email {
             Some(email) => tasks.push(tokio::spawn(email.run(stopped))),

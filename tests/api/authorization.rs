@@ -122,6 +122,7 @@ fn matrix() -> Vec<Endpoint> {
         row(GET,    "/v1/tickets/{ticket}",                               TICKETS_READ,    200, None),
         row(PATCH,  "/v1/tickets/{ticket}",                               TICKETS_WRITE,   200, Some(ticket_patch)),
         row(GET,    "/v1/tickets/{ticket}/messages",                      TICKETS_READ,    200, None),
+        row(GET,    "/v1/tickets/{ticket}/sla",                           TICKETS_READ,    200, None),
         row(POST,   "/v1/tickets/{ticket}/replies",                       TICKETS_WRITE,   201, Some(reply)),
         row(POST,   "/v1/tickets/{ticket}/notes",                         TICKETS_WRITE,   201, Some(note)),
         row(POST,   "/v1/attachments",                                    UPLOAD,          201, Some(note)),
@@ -153,6 +154,15 @@ fn matrix() -> Vec<Endpoint> {
         row(GET,    "/v1/forms",                                          ADMIN,           200, None),
         row(GET,    "/v1/forms/{form}",                                   ADMIN,           200, None),
         row(PATCH,  "/v1/forms/{form}",                                   ADMIN,           200, Some(form_patch)),
+        row(POST,   "/v1/schedules",                                      ADMIN,           201, Some(new_schedule)),
+        row(GET,    "/v1/schedules",                                      TICKETS_READ,    200, None),
+        row(GET,    "/v1/schedules/{schedule}",                           TICKETS_READ,    200, None),
+        row(GET,    "/v1/schedules/{schedule}/versions",                  TICKETS_READ,    200, None),
+        row(PATCH,  "/v1/schedules/{schedule}",                           ADMIN,           200, Some(schedule_patch)),
+        row(POST,   "/v1/sla-policies",                                   ADMIN,           201, Some(new_sla_policy)),
+        row(GET,    "/v1/sla-policies",                                   TICKETS_READ,    200, None),
+        row(GET,    "/v1/sla-policies/{sla_policy}",                      TICKETS_READ,    200, None),
+        row(PATCH,  "/v1/sla-policies/{sla_policy}",                      ADMIN,           200, Some(sla_policy_patch)),
         row(POST,   "/v1/webhooks",                                       ADMIN,           201, Some(new_webhook)),
         row(GET,    "/v1/webhooks",                                       ADMIN,           200, None),
         row(GET,    "/v1/webhooks/{new_webhook}",                         ADMIN,           200, None),
@@ -189,6 +199,23 @@ fn new_form(_: &Fixture) -> Value {
 
 fn form_patch(_: &Fixture) -> Value {
     json!({"redirect_url": "https://shop.example/thanks"})
+}
+
+fn new_schedule(_: &Fixture) -> Value {
+    json!({"name": "Office", "time_zone": "Europe/Lisbon", "hours": {"monday": [{"start": "09:00", "end": "17:00"}]}})
+}
+
+fn schedule_patch(_: &Fixture) -> Value {
+    json!({"holidays": ["2026-12-25"]})
+}
+
+fn new_sla_policy(_: &Fixture) -> Value {
+    // Disabled: the matrix's own tickets keep no clocks.
+    json!({"name": "Standard", "enabled": false, "targets": {"first_reply": {"minutes": {"normal": 60}}}})
+}
+
+fn sla_policy_patch(_: &Fixture) -> Value {
+    json!({"name": "Renamed", "enabled": false})
 }
 
 fn new_webhook(_: &Fixture) -> Value {
@@ -345,6 +372,8 @@ struct Fixture {
     note: String,
     site: String,
     form: String,
+    schedule: String,
+    sla_policy: String,
     /// A connector's name, its key, and one of its customers' external id.
     connector: String,
     connector_key: String,
@@ -367,6 +396,8 @@ impl Fixture {
         fixture.note = created_id(app, &fixture.admin, &notes, new_note(&fixture)).await;
         fixture.site = created_id(app, &fixture.admin, "/v1/chat/sites", new_site(&fixture)).await;
         fixture.form = created_id(app, &fixture.admin, "/v1/forms", new_form(&fixture)).await;
+        fixture.schedule = created_id(app, &fixture.admin, "/v1/schedules", new_schedule(&fixture)).await;
+        fixture.sla_policy = created_id(app, &fixture.admin, "/v1/sla-policies", new_sla_policy(&fixture)).await;
         let response = app.post_as("/v1/connectors", &fixture.admin, &new_connector(&fixture)).await;
         assert_eq!(response.status(), 201);
         let connector: Value = response.json().await.unwrap();
@@ -409,6 +440,8 @@ impl Fixture {
             .replace("{note}", &self.note)
             .replace("{site}", &self.site)
             .replace("{form}", &self.form)
+            .replace("{schedule}", &self.schedule)
+            .replace("{sla_policy}", &self.sla_policy)
             .replace("{connector}", &self.connector)
             // A connector's id for something new each time.
             .replace("{external}", &uuid::Uuid::now_v7().simple().to_string())

@@ -194,6 +194,34 @@ async fn every_kind_of_event_carries_the_payload_the_document_gives_it(backend: 
         app.patch_as(&format!("/v1/forms/{}", form["id"].as_str().unwrap()), &admin, &json!({"enabled": false})).await,
     )
     .await;
+    // Service levels: a schedule edited, a policy edited, and a target missed at once by
+    // an import written before it was due.
+    let hours = json!({"monday": [{"start": "09:00", "end": "17:00"}]});
+    let schedule =
+        created(&app, &admin, "/v1/schedules", json!({"name": "Office", "time_zone": "UTC", "hours": hours})).await;
+    changed(
+        app.patch_as(
+            &format!("/v1/schedules/{}", schedule["id"].as_str().unwrap()),
+            &admin,
+            &json!({"holidays": ["2026-12-25"]}),
+        )
+        .await,
+    )
+    .await;
+    let policy = json!({"name": "Fast", "conditions": {"channels": ["api"]}, "schedule_id": schedule["id"],
+                        "targets": {"first_reply": {"minutes": {"normal": 1}, "pause_on": ["on_hold"]}}});
+    let policy = created(&app, &admin, "/v1/sla-policies", policy).await;
+    changed(
+        app.patch_as(&format!("/v1/sla-policies/{}", policy["id"].as_str().unwrap()), &admin, &json!({"position": 2}))
+            .await,
+    )
+    .await;
+    let import = json!({"external_id": "late-1", "customer": {"external_id": "late"}, "text": "Anyone?",
+                        "sent_at": "2026-01-05T10:00:00Z"});
+    let connector_key = created(&app, &admin, "/v1/connectors", json!({"name": unique("late")})).await;
+    let path = format!("/v1/connectors/{}/messages", connector_key["name"].as_str().unwrap());
+    let placed = app.post_as(&path, connector_key["key"].as_str().unwrap(), &import).await;
+    assert_eq!(placed.status(), 201);
     let hook =
         created(&app, &admin, "/v1/webhooks", json!({"url": "http://127.0.0.1:9/hook", "events": ["ticket.*"]})).await;
     let hook = format!("/v1/webhooks/{}", hook["id"].as_str().unwrap());

@@ -33,6 +33,7 @@ mod input;
 mod operations;
 mod placement;
 mod sessions;
+mod sla;
 mod smtp;
 mod smtp_tls;
 mod tickets;

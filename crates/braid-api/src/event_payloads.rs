@@ -37,6 +37,9 @@ pub fn schema_of(kind: EventKind) -> &'static str {
         WebhookCreated | WebhookUpdated | WebhookDisabled | WebhookDeleted => "WebhookView",
         ConnectorCreated | ConnectorUpdated => "ConnectorView",
         FormCreated | FormUpdated => "FormView",
+        TicketSlaBreached => "BreachView",
+        ScheduleCreated | ScheduleUpdated => "ScheduleView",
+        SlaPolicyCreated | SlaPolicyUpdated => "SlaPolicyView",
     }
 }
 
@@ -80,6 +83,13 @@ pub fn describe(kind: EventKind) -> &'static str {
         ConnectorUpdated => "A connector changed (callback URL, trust).",
         FormCreated => "A web form was created.",
         FormUpdated => "A web form changed, or was turned off or on.",
+        TicketSlaBreached => {
+            "A ticket missed a target of its SLA policy (first reply, next reply or resolution); once per clock."
+        }
+        ScheduleCreated => "A business-hours schedule was created.",
+        ScheduleUpdated => "A schedule was renamed, or a new version of its hours took effect.",
+        SlaPolicyCreated => "An SLA policy was created.",
+        SlaPolicyUpdated => "An SLA policy changed, or was turned off or on.",
     }
 }
 

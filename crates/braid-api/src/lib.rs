@@ -28,7 +28,9 @@ pub mod password;
 mod principal;
 pub mod rates;
 mod request_id;
+mod schedules;
 mod sessions;
+mod sla;
 mod sockets;
 mod state;
 mod stream;
@@ -190,6 +192,17 @@ fn routes(config: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
         .service(widget::socket::connect);
     config.service(web_forms::create).service(web_forms::list).service(web_forms::get).service(web_forms::update);
     config.service(forms::token).service(forms::submissions::submit);
+    config
+        .service(schedules::create)
+        .service(schedules::list)
+        .service(schedules::get)
+        .service(schedules::versions)
+        .service(schedules::update)
+        .service(sla::create)
+        .service(sla::list)
+        .service(sla::get)
+        .service(sla::update)
+        .service(sla::of_ticket);
 }
 
 /// Every write that succeeded may have appended events: wake the live follower (here and,

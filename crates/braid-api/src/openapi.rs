@@ -43,6 +43,7 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
         (name = "webhooks", description = "Outbound webhooks (admin): endpoints that receive the event log as signed POSTs (Standard Webhooks), with retries over three days and a delivery log."),
         (name = "connectors", description = "The connector channel: integrations that bring their own channel. Their messages, customers and tickets by their own ids, agents' replies as signed callbacks, and delivery reports."),
         (name = "forms", description = "The web form channel: contact forms websites post to (`/forms/v1/{form_key}`, public, origin-checked, rate-limited, spam-checked), and their settings (admin). A typed email is a claim: the message joins that address's customer unverified, and the answer goes there by email."),
+        (name = "sla", description = "Service levels: business-hours schedules (versioned: an edit never recounts the past), SLA policies with first-reply, next-reply and resolution targets per priority, and each ticket's clocks explained. Definitions in docs/sla.md."),
         (name = "events", description = "The sync feed: every event of the log, page by page from a cursor, for connectors and data pipelines."),
         (name = "stream", description = "The live stream for agents and integrations: every event of the log over a WebSocket, resumable from a position."),
         (name = "operations", description = "Health, readiness and metrics."),

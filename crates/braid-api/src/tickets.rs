@@ -47,6 +47,9 @@ pub struct TicketView {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub solved_at: Option<DateTime<Utc>>,
+    /// When the soonest running SLA clock reaches its target (`GET /v1/tickets/{id}/sla`
+    /// explains it); `null` when none runs.
+    pub sla_due_at: Option<DateTime<Utc>>,
 }
 
 impl From<Ticket> for TicketView {
@@ -66,6 +69,7 @@ impl From<Ticket> for TicketView {
             created_at: t.created_at,
             updated_at: t.updated_at,
             solved_at: t.solved_at,
+            sla_due_at: t.sla_due_at,
         }
     }
 }
@@ -249,7 +253,8 @@ pub struct TicketQuery {
     pub customer: Option<CustomerId>,
     /// Only tickets changed at or after this time (RFC 3339).
     pub updated_since: Option<DateTime<Utc>>,
-    /// `-updated_at` (default), `updated_at`, `-created_at` or `created_at`.
+    /// `-updated_at` (default), `updated_at`, `-created_at`, `created_at`, or `sla_due_at`
+    /// (soonest SLA due time first; only tickets with a running SLA clock).
     #[param(example = "-updated_at")]
     pub sort: Option<String>,
 }
@@ -286,9 +291,10 @@ impl TicketQuery {
             Some("updated_at") => Ok(TicketSort::UpdatedAsc),
             Some("-created_at") => Ok(TicketSort::CreatedDesc),
             Some("created_at") => Ok(TicketSort::CreatedAsc),
+            Some("sla_due_at") => Ok(TicketSort::SlaDue),
             Some(other) => Err(ApiError::new(
                 ErrorCode::ValidationFailed,
-                format!("sort `{other}` is not one of -updated_at, updated_at, -created_at, created_at"),
+                format!("sort `{other}` is not one of -updated_at, updated_at, -created_at, created_at, sla_due_at"),
             )
             .with_extra(serde_json::json!({ "field": "sort" }))),
         }

@@ -83,6 +83,18 @@ pub enum EventKind {
     FormCreated,
     #[serde(rename = "form.updated")]
     FormUpdated,
+    /// A target of the ticket's SLA policy was missed (announced once per clock).
+    #[serde(rename = "ticket.sla_breached")]
+    TicketSlaBreached,
+    #[serde(rename = "schedule.created")]
+    ScheduleCreated,
+    /// Renamed, or a new version of its hours took effect.
+    #[serde(rename = "schedule.updated")]
+    ScheduleUpdated,
+    #[serde(rename = "sla_policy.created")]
+    SlaPolicyCreated,
+    #[serde(rename = "sla_policy.updated")]
+    SlaPolicyUpdated,
 }
 
 text_enum!(EventKind, "kind", {
@@ -108,6 +120,9 @@ text_enum!(EventKind, "kind", {
     WebhookDisabled => "webhook.disabled", WebhookDeleted => "webhook.deleted",
     ConnectorCreated => "connector.created", ConnectorUpdated => "connector.updated",
     FormCreated => "form.created", FormUpdated => "form.updated",
+    TicketSlaBreached => "ticket.sla_breached",
+    ScheduleCreated => "schedule.created", ScheduleUpdated => "schedule.updated",
+    SlaPolicyCreated => "sla_policy.created", SlaPolicyUpdated => "sla_policy.updated",
 });
 
 impl EventKind {

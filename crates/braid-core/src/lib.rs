@@ -28,8 +28,8 @@ pub use attribute::{AttributeKey, AttributeKind, AttributeLabel, ListOptions};
 pub use customer::{CustomerName, EmailAddress, IdentityKind, IdentityValue, PhoneNumber, Trust, TrustSource};
 pub use event::EventKind;
 pub use ids::{
-    AgentId, ConnectorId, CustomerId, FormId, IdentityId, MergeId, MessageId, NoteId, OutboxId, ScheduleId, SiteId, SlaPolicyId,
-    SuggestionId, TeamId, ThreadId, TicketId, VisitorId, WebhookId,
+    AgentId, ConnectorId, CustomerId, FormId, IdentityId, MergeId, MessageId, NoteId, OutboxId, ScheduleId, SiteId,
+    SlaPolicyId, SuggestionId, TeamId, ThreadId, TicketId, VisitorId, WebhookId,
 };
 pub use message::{AuthorKind, Channel, DeliveryState, Direction};
 pub use note::NoteBody;

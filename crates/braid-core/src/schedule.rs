@@ -201,9 +201,8 @@ impl Schedule {
         if self.holidays.binary_search(&date).is_ok() {
             return vec![];
         }
-        let instant = |time: TimeOfDay| {
-            time.on(date).and_then(|civil| self.zone.to_ambiguous_timestamp(civil).compatible().ok())
-        };
+        let instant =
+            |time: TimeOfDay| time.on(date).and_then(|civil| self.zone.to_ambiguous_timestamp(civil).compatible().ok());
         self.definition
             .hours
             .on(date)
@@ -417,7 +416,8 @@ mod tests {
     #[test]
     fn business_time_skips_nights_weekends_and_holidays() {
         // Mon 2026-12-21 … Fri 2026-12-25 (a holiday), 09:00–12:00 and 13:00–17:00 in Berlin (UTC+1).
-        let schedule = weekdays("Europe/Berlin", vec![window("09:00", "12:00"), window("13:00", "17:00")], &["2026-12-25"]);
+        let schedule =
+            weekdays("Europe/Berlin", vec![window("09:00", "12:00"), window("13:00", "17:00")], &["2026-12-25"]);
         let basis = Basis::Business(&Calendar::single(schedule));
         // Thursday 16:00 local (15:00Z) plus 2 working hours: one hour Thursday, the
         // holiday and the weekend skipped, one hour on Monday: 10:00 local.
@@ -442,7 +442,10 @@ mod tests {
         let basis = Basis::Business(&Calendar::single(schedule));
         assert_eq!(basis.between(at("2026-03-28T00:00:00Z"), at("2026-03-30T00:00:00Z")), hours(2));
         // 01:00 CET is 00:00Z; 90 minutes of work later it is 01:30Z, 03:30 CEST.
-        assert_eq!(basis.add(at("2026-03-29T00:00:00Z"), chrono::Duration::minutes(90)), Some(at("2026-03-29T01:30:00Z")));
+        assert_eq!(
+            basis.add(at("2026-03-29T00:00:00Z"), chrono::Duration::minutes(90)),
+            Some(at("2026-03-29T01:30:00Z"))
+        );
     }
 
     #[test]
@@ -456,7 +459,10 @@ mod tests {
         })
         .unwrap();
         let basis = Basis::Business(&Calendar::single(schedule));
-        assert_eq!(basis.add(at("2026-03-08T00:00:00Z"), chrono::Duration::minutes(1)), Some(at("2026-03-08T07:31:00Z")));
+        assert_eq!(
+            basis.add(at("2026-03-08T00:00:00Z"), chrono::Duration::minutes(1)),
+            Some(at("2026-03-08T07:31:00Z"))
+        );
         assert_eq!(
             basis.between(at("2026-03-08T00:00:00Z"), at("2026-03-09T00:00:00Z")),
             chrono::Duration::minutes(90)
@@ -482,7 +488,11 @@ mod tests {
     fn a_window_to_midnight_and_one_from_midnight_join() {
         let schedule = Schedule::new(ScheduleDefinition {
             time_zone: "UTC".into(),
-            hours: Week { monday: vec![window("22:00", "24:00")], tuesday: vec![window("00:00", "02:00")], ..Week::default() },
+            hours: Week {
+                monday: vec![window("22:00", "24:00")],
+                tuesday: vec![window("00:00", "02:00")],
+                ..Week::default()
+            },
             holidays: vec![],
         })
         .unwrap();
@@ -495,7 +505,8 @@ mod tests {
         // Until Wednesday noon the team works 09–17 UTC; from then on, 09–13.
         let before = weekdays("UTC", vec![window("09:00", "17:00")], &[]);
         let after = weekdays("UTC", vec![window("09:00", "13:00")], &[]);
-        let calendar = Calendar::new(vec![(at("2026-12-23T12:00:00Z"), after), (at("2026-01-01T00:00:00Z"), before)]).unwrap();
+        let calendar =
+            Calendar::new(vec![(at("2026-12-23T12:00:00Z"), after), (at("2026-01-01T00:00:00Z"), before)]).unwrap();
         let basis = Basis::Business(&calendar);
         // Tuesday 09:00 to Thursday 17:00: 8 h + 3 h (Wed 09–12 under the old hours)
         // + 1 h (Wed 12–13 under the new) + 4 h (Thursday) = 16 h.

@@ -139,7 +139,10 @@ impl PolicyDefinition {
         let c = &self.conditions;
         if [c.priorities.len(), c.channels.len(), c.teams.len(), c.tags.len()].iter().any(|n| *n > MAX_CONDITION_VALUES)
         {
-            return Err(InvalidValue::new("conditions", format!("a condition lists at most {MAX_CONDITION_VALUES} values")));
+            return Err(InvalidValue::new(
+                "conditions",
+                format!("a condition lists at most {MAX_CONDITION_VALUES} values"),
+            ));
         }
         let mut any = false;
         for metric in Metric::ALL {
@@ -155,10 +158,14 @@ impl PolicyDefinition {
                 any = true;
             }
             if target.hours == Hours::Business && self.schedule_id.is_none() {
-                return Err(InvalidValue::new("schedule_id", format!("{metric} counts business hours: name a schedule")));
+                return Err(InvalidValue::new(
+                    "schedule_id",
+                    format!("{metric} counts business hours: name a schedule"),
+                ));
             }
             if let Some(statuses) = &target.pause_on
-                && let Some(status) = statuses.iter().find(|s| !matches!(s, TicketStatus::Pending | TicketStatus::OnHold))
+                && let Some(status) =
+                    statuses.iter().find(|s| !matches!(s, TicketStatus::Pending | TicketStatus::OnHold))
             {
                 return Err(InvalidValue::new(
                     "targets",
@@ -339,10 +346,11 @@ impl Run {
     /// The ticket is now in `status`: run, pause or hold still accordingly.
     fn status(&mut self, at: DateTime<Utc>, status: TicketStatus) {
         let should_run = status.is_unsolved() && !self.pauses_on.contains(&status);
-        if self.is_moving() && !should_run {
-            if let Some((_, until)) = self.running.last_mut() {
-                *until = Some(at);
-            }
+        if self.is_moving()
+            && !should_run
+            && let Some((_, until)) = self.running.last_mut()
+        {
+            *until = Some(at);
         }
         if let Some(pause) = self.paused.last_mut()
             && pause.until.is_none()

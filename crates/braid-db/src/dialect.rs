@@ -256,6 +256,38 @@ pub fn claim_outbox(
     Ok(claimed.into_iter().map(|c| c.id).collect())
 }
 
+/// Leases up to `limit` due timers until `lease_until`; like [`claim_outbox`], exactly
+/// one worker takes each.
+pub fn claim_due_jobs(
+    conn: &mut DbConn,
+    now: chrono::NaiveDateTime,
+    lease_until: chrono::NaiveDateTime,
+    limit: i64,
+) -> Result<Vec<String>, DbError> {
+    use diesel::sql_types::{BigInt, Timestamp};
+    let claimed: Vec<Claimed> = match conn {
+        DbConn::Pg(pg) => diesel::sql_query(
+            "UPDATE due_jobs SET locked_until = $1, attempts = attempts + 1 WHERE id IN ( \
+               SELECT id FROM due_jobs WHERE due_at <= $2 AND (locked_until IS NULL OR locked_until < $2) \
+               ORDER BY due_at LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING id",
+        )
+        .bind::<Timestamp, _>(lease_until)
+        .bind::<Timestamp, _>(now)
+        .bind::<BigInt, _>(limit)
+        .load(pg)?,
+        DbConn::Sqlite(sqlite) => diesel::sql_query(
+            "UPDATE due_jobs SET locked_until = ?1, attempts = attempts + 1 WHERE id IN ( \
+               SELECT id FROM due_jobs WHERE due_at <= ?2 AND (locked_until IS NULL OR locked_until < ?2) \
+               ORDER BY due_at LIMIT ?3) RETURNING id",
+        )
+        .bind::<Timestamp, _>(lease_until)
+        .bind::<Timestamp, _>(now)
+        .bind::<BigInt, _>(limit)
+        .load(sqlite)?,
+    };
+    Ok(claimed.into_iter().map(|c| c.id).collect())
+}
+
 /// Leases up to `limit` due deliveries of one webhook endpoint until `lease_until`,
 /// counting the attempt; like [`claim_outbox`], exactly one worker takes each.
 pub fn claim_webhook_deliveries(

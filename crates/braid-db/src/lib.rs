@@ -12,6 +12,7 @@ mod connection;
 pub mod connectors;
 pub mod customers;
 pub mod dialect;
+pub mod due_jobs;
 mod error;
 pub mod events;
 pub mod forms;
@@ -22,6 +23,7 @@ pub mod outbox;
 mod page;
 pub mod placement;
 pub mod schema;
+pub mod sla;
 pub mod teams;
 pub mod tickets;
 pub mod webhooks;
@@ -38,7 +40,7 @@ pub fn now() -> DateTime<Utc> {
     truncate_to_micros(Utc::now())
 }
 
-pub(crate) fn truncate_to_micros(time: DateTime<Utc>) -> DateTime<Utc> {
+pub fn truncate_to_micros(time: DateTime<Utc>) -> DateTime<Utc> {
     let micros = time.timestamp_micros();
     DateTime::from_timestamp_micros(micros).unwrap_or(time)
 }

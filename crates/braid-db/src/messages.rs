@@ -449,8 +449,13 @@ fn write_agent_message(
     channel: Channel,
 ) -> Result<Message, DbError> {
     dialect::write_transaction(conn, |conn| {
-        let (stored, event) = store_agent_message(conn, message, direction, channel, crate::now())?;
-        events::append(conn, vec![event])?;
+        let (ticket, now) = (message.ticket, crate::now());
+        let (stored, event) = store_agent_message(conn, message, direction, channel, now)?;
+        let mut written = vec![event];
+        if direction == Direction::Outbound {
+            written.extend(crate::sla::refresh(conn, ticket, now)?.events);
+        }
+        events::append(conn, written)?;
         Ok(stored)
     })
 }

@@ -299,8 +299,23 @@ fn place_once(conn: &mut DbConn, inbound: &Inbound, policy: &PlacementPolicy) ->
         },
     )?;
 
-    // 5. Record, and what follows from the message.
+    // 5. Record, and what follows from the message: its ticket's SLA clocks first.
+    let mut breaches = vec![];
+    if let Some(ticket) = ticket {
+        let refreshed = crate::sla::refresh(conn, ticket.id, crate::now())?;
+        if refreshed.due_changed {
+            // The ticket's event above was made before its due time moved.
+            let fresh = tickets::get(conn, ticket.id)?;
+            for event in events.iter_mut().filter(|e| e.ticket_id == Some(ticket.id.to_string())) {
+                if matches!(event.kind, EventKind::TicketCreated | EventKind::TicketUpdated) {
+                    *event = tickets::event(event.kind, &fresh)?;
+                }
+            }
+        }
+        breaches = refreshed.events;
+    }
     events.push(messages::created_event(&message, customer_id)?);
+    events.extend(breaches);
     if let (Some(ack), Some(ticket), true) = (&inbound.follow_ups.acknowledgement, ticket, new_ticket) {
         events.push(acknowledge(conn, ack, ticket, customer_id, thread_id, inbound.subject.as_deref(), at)?);
     }

@@ -78,6 +78,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         solved_at -> Nullable<Timestamp>,
+        sla_due_at -> Nullable<Timestamp>,
     }
 }
 
@@ -438,6 +439,73 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    schedules (id) {
+        id -> Text,
+        name -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    schedule_versions (schedule_id, version) {
+        schedule_id -> Text,
+        version -> Integer,
+        valid_from -> Timestamp,
+        definition -> Text,
+    }
+}
+
+diesel::table! {
+    sla_policies (id) {
+        id -> Text,
+        name -> Text,
+        position -> Integer,
+        enabled -> Bool,
+        conditions -> Text,
+        schedule_id -> Nullable<Text>,
+        targets -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    ticket_statuses (seq) {
+        seq -> BigInt,
+        ticket_id -> Text,
+        status -> Text,
+        at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    ticket_slas (ticket_id) {
+        ticket_id -> Text,
+        policy_id -> Nullable<Text>,
+        policy -> Nullable<Text>,
+        choice -> Text,
+        clocks -> Text,
+        breaches -> Text,
+        computed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    due_jobs (id) {
+        id -> Text,
+        kind -> Text,
+        subject -> Text,
+        due_at -> Timestamp,
+        locked_until -> Nullable<Timestamp>,
+        attempts -> Integer,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(schedule_versions -> schedules (schedule_id));
 diesel::joinable!(identities -> customers (customer_id));
 diesel::joinable!(threads -> customers (customer_id));
 diesel::joinable!(tickets -> customers (customer_id));
@@ -485,6 +553,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     connector_refs,
     forms,
     api_keys,
+    schedules,
+    schedule_versions,
+    sla_policies,
+    ticket_statuses,
+    ticket_slas,
+    due_jobs,
 );
 
 // The access-token check reads an agent and their session in one query.

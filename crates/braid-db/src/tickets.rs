@@ -29,6 +29,8 @@ pub struct Ticket {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub solved_at: Option<DateTime<Utc>>,
+    /// When the soonest running SLA clock reaches its target (see `sla`).
+    pub sla_due_at: Option<DateTime<Utc>>,
 }
 
 impl Ticket {
@@ -59,6 +61,7 @@ struct TicketRow {
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
     solved_at: Option<NaiveDateTime>,
+    sla_due_at: Option<NaiveDateTime>,
 }
 
 impl TicketRow {
@@ -78,6 +81,7 @@ impl TicketRow {
             created_at: from_db(self.created_at),
             updated_at: from_db(self.updated_at),
             solved_at: self.solved_at.map(from_db),
+            sla_due_at: self.sla_due_at.map(from_db),
         })
     }
 }
@@ -232,6 +236,7 @@ pub fn create(conn: &mut DbConn, new: NewTicket) -> Result<Ticket, DbError> {
         updated_at: to_db(changed_at(new.at)),
     };
     let number = dialect::insert_numbered_ticket(conn, row)?;
+    crate::sla::record_status(conn, id, TicketStatus::Open, new.at)?;
     let mut tags = new.tags;
     tags.sort();
     tags.dedup();
@@ -257,6 +262,7 @@ pub fn create(conn: &mut DbConn, new: NewTicket) -> Result<Ticket, DbError> {
         created_at: at,
         updated_at,
         solved_at: None,
+        sla_due_at: None,
     })
 }
 
@@ -290,6 +296,7 @@ pub fn on_new_message(
     if status == ticket.status {
         return Ok(None);
     }
+    crate::sla::record_status(conn, ticket.id, status, at)?;
     let ticket = get(conn, ticket.id)?;
     event(EventKind::TicketUpdated, &ticket).map(Some)
 }
@@ -321,6 +328,8 @@ pub enum TicketSort {
     UpdatedAsc,
     CreatedDesc,
     CreatedAsc,
+    /// Soonest SLA due time first; only tickets with a running SLA clock.
+    SlaDue,
 }
 
 impl TicketSort {
@@ -328,6 +337,7 @@ impl TicketSort {
         let at = match self {
             Self::UpdatedDesc | Self::UpdatedAsc => ticket.updated_at,
             Self::CreatedDesc | Self::CreatedAsc => ticket.created_at,
+            Self::SlaDue => ticket.sla_due_at.unwrap_or(ticket.updated_at),
         };
         Cursor { at, id: ticket.id.to_string() }
     }
@@ -387,13 +397,20 @@ pub fn list(
         (TicketSort::CreatedAsc, Some((at, id))) => {
             query.filter(tickets::created_at.ge(at).and(tickets::created_at.gt(at).or(tickets::id.gt(id))))
         }
+        (TicketSort::SlaDue, Some((at, id))) => {
+            query.filter(tickets::sla_due_at.ge(at).and(tickets::sla_due_at.gt(at).or(tickets::id.gt(id))))
+        }
         (_, None) => query,
     };
+    if sort == TicketSort::SlaDue {
+        query = query.filter(tickets::sla_due_at.is_not_null());
+    }
     query = match sort {
         TicketSort::UpdatedDesc => query.order((tickets::updated_at.desc(), tickets::id.desc())),
         TicketSort::UpdatedAsc => query.order((tickets::updated_at.asc(), tickets::id.asc())),
         TicketSort::CreatedDesc => query.order((tickets::created_at.desc(), tickets::id.desc())),
         TicketSort::CreatedAsc => query.order((tickets::created_at.asc(), tickets::id.asc())),
+        TicketSort::SlaDue => query.order((tickets::sla_due_at.asc(), tickets::id.asc())),
     };
     let rows: Vec<TicketRow> = query.limit(limit + 1).load(conn)?;
     let ids: Vec<String> = rows.iter().map(|row| row.id.clone()).collect();
@@ -532,6 +549,9 @@ pub fn update(
             let actual = get(conn, id)?.version;
             return Err(UpdateError::Stale { expected: before.version, actual });
         }
+        if status != before.status {
+            crate::sla::record_status(conn, id, status, now)?;
+        }
         if let Some(tags) = &changes.tags {
             diesel::delete(ticket_tags::table.filter(ticket_tags::ticket_id.eq(id.to_string()))).execute(conn)?;
             let mut tags = tags.clone();
@@ -543,8 +563,11 @@ pub fn update(
                     .execute(conn)?;
             }
         }
+        let breaches = crate::sla::refresh(conn, id, now)?.events;
         let ticket = get(conn, id)?;
-        events::append(conn, vec![event(EventKind::TicketUpdated, &ticket)?])?;
+        let mut events = vec![event(EventKind::TicketUpdated, &ticket)?];
+        events.extend(breaches);
+        events::append(conn, events)?;
         Ok(ticket)
     })
 }
@@ -566,8 +589,12 @@ pub fn open(conn: &mut DbConn, new: NewTicket) -> Result<Ticket, DbError> {
         // Locked against merges: a ticket never opens on a tombstone, nor slips between a
         // merge's record of what it moves and the move.
         crate::customers::lock_live(conn, new.customer_id)?;
-        let ticket = create(conn, new)?;
-        events::append(conn, vec![event(EventKind::TicketCreated, &ticket)?])?;
+        let created = create(conn, new)?;
+        let breaches = crate::sla::refresh(conn, created.id, crate::now())?.events;
+        let ticket = get(conn, created.id)?;
+        let mut events = vec![event(EventKind::TicketCreated, &ticket)?];
+        events.extend(breaches);
+        events::append(conn, events)?;
         Ok(ticket)
     })
 }
@@ -620,10 +647,13 @@ pub fn open_with_message(
             },
         )?;
         crate::customers::touch_thread(conn, thread, at)?;
-        let events = vec![
+        let breaches = crate::sla::refresh(conn, ticket.id, crate::now())?.events;
+        let ticket = get(conn, ticket.id)?;
+        let mut events = vec![
             event(EventKind::TicketCreated, &ticket)?,
             crate::messages::created_event(&message, ticket.customer_id)?,
         ];
+        events.extend(breaches);
         events::append(conn, events)?;
         Ok((ticket, message))
     })

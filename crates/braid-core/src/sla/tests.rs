@@ -12,7 +12,11 @@ fn on(day: &str, time: &str) -> DateTime<Utc> {
 }
 
 fn target(minutes: u32) -> Target {
-    Target { minutes: PerPriority { normal: Some(minutes), ..PerPriority::default() }, hours: Hours::Calendar, pause_on: None }
+    Target {
+        minutes: PerPriority { normal: Some(minutes), ..PerPriority::default() },
+        hours: Hours::Calendar,
+        pause_on: None,
+    }
 }
 
 fn targets(first: Option<u32>, next: Option<u32>, resolution: Option<u32>) -> Targets {
@@ -47,7 +51,10 @@ fn a_first_reply_in_time_stops_the_clock_unbreached() {
     );
     assert_eq!(cycles.len(), 1);
     let first = &cycles[0];
-    assert_eq!((first.metric, first.started_at, first.stopped_at), (Metric::FirstReply, at("10:00"), Some(at("10:30"))));
+    assert_eq!(
+        (first.metric, first.started_at, first.stopped_at),
+        (Metric::FirstReply, at("10:00"), Some(at("10:30")))
+    );
     assert_eq!((first.stopped_by, first.used_seconds, first.breached_at), (Some(Stop::Replied), 1800, None));
     assert_eq!(first.due_at, Some(at("11:00")));
     assert_eq!(next_due(&cycles), None);
@@ -77,7 +84,8 @@ fn a_waiting_ticket_is_due_and_breaches_only_once_its_time_comes() {
 #[test]
 fn each_customer_message_after_a_reply_starts_a_next_reply_clock() {
     let history = [customer(at("10:00")), reply(at("10:10")), customer(at("12:00")), customer(at("12:05"))];
-    let cycles = measure(&targets(Some(60), Some(60), None), Priority::Normal, None, at("10:00"), &history, at("12:30"));
+    let cycles =
+        measure(&targets(Some(60), Some(60), None), Priority::Normal, None, at("10:00"), &history, at("12:30"));
     let next = only(&cycles, Metric::NextReply);
     assert_eq!(next.len(), 1, "a second message while waiting starts nothing new");
     assert_eq!((next[0].started_at, next[0].due_at), (at("12:00"), Some(at("13:00"))));
@@ -87,7 +95,8 @@ fn each_customer_message_after_a_reply_starts_a_next_reply_clock() {
 #[test]
 fn when_an_agent_writes_first_the_customer_answer_is_a_next_reply() {
     let history = [reply(at("10:00")), customer(at("11:00"))];
-    let cycles = measure(&targets(Some(60), Some(30), None), Priority::Normal, None, at("10:00"), &history, at("11:10"));
+    let cycles =
+        measure(&targets(Some(60), Some(30), None), Priority::Normal, None, at("10:00"), &history, at("11:10"));
     assert!(only(&cycles, Metric::FirstReply).is_empty());
     assert_eq!(only(&cycles, Metric::NextReply)[0].due_at, Some(at("11:30")));
 }
@@ -104,7 +113,10 @@ fn pending_pauses_resolution_and_next_reply_but_not_first_reply() {
         measure(&targets(Some(240), Some(60), Some(120)), Priority::Normal, None, at("10:00"), &history, at("12:00"));
     let resolution = only(&cycles, Metric::Resolution)[0];
     assert_eq!(resolution.used_seconds, 60 * 60);
-    assert_eq!(resolution.paused, vec![Pause { from: at("10:30"), until: Some(at("11:30")), status: TicketStatus::Pending }]);
+    assert_eq!(
+        resolution.paused,
+        vec![Pause { from: at("10:30"), until: Some(at("11:30")), status: TicketStatus::Pending }]
+    );
     assert_eq!(resolution.due_at, Some(at("13:00")));
     let first = only(&cycles, Metric::FirstReply)[0];
     assert_eq!((first.used_seconds, first.paused.len()), (120 * 60, 0));
@@ -138,7 +150,10 @@ fn thanks_after_a_solve_reopens_and_solving_again_stops_the_reply_clock_unbreach
     let first = only(&cycles, Metric::FirstReply)[0];
     assert_eq!(first.stopped_by, Some(Stop::Replied), "the reply, at the solve's instant, came first");
     let resolution = only(&cycles, Metric::Resolution)[0];
-    assert_eq!(resolution.paused, vec![Pause { from: at("10:20"), until: Some(at("11:00")), status: TicketStatus::Solved }]);
+    assert_eq!(
+        resolution.paused,
+        vec![Pause { from: at("10:20"), until: Some(at("11:00")), status: TicketStatus::Solved }]
+    );
     assert_eq!((resolution.stopped_at, resolution.used_seconds), (Some(at("15:00")), (20 + 240) * 60));
 
     // Solved again within the hour: stopped, not breached.
@@ -151,7 +166,8 @@ fn thanks_after_a_solve_reopens_and_solving_again_stops_the_reply_clock_unbreach
 #[test]
 fn a_priority_without_a_target_has_no_clock() {
     let history = [customer(at("10:00"))];
-    let cycles = measure(&targets(Some(60), Some(60), Some(60)), Priority::Urgent, None, at("10:00"), &history, at("12:00"));
+    let cycles =
+        measure(&targets(Some(60), Some(60), Some(60)), Priority::Urgent, None, at("10:00"), &history, at("12:00"));
     assert!(cycles.is_empty());
 }
 
@@ -200,8 +216,13 @@ fn the_first_policy_that_covers_the_ticket_applies_and_says_why() {
         schedule_id: None,
         targets: targets(Some(60), None, None),
     };
-    let everyone = PolicyDefinition { conditions: Conditions::default(), schedule_id: None, targets: targets(Some(240), None, None) };
-    let policies = [(1, "Urgent".to_owned(), &urgent_only), (2, "VIP".to_owned(), &vip), (3, "All".to_owned(), &everyone)];
+    let everyone = PolicyDefinition {
+        conditions: Conditions::default(),
+        schedule_id: None,
+        targets: targets(Some(240), None, None),
+    };
+    let policies =
+        [(1, "Urgent".to_owned(), &urgent_only), (2, "VIP".to_owned(), &vip), (3, "All".to_owned(), &everyone)];
     let tags = [Tag::parse("billing").unwrap(), Tag::parse("vip").unwrap()];
     let ticket = TicketFacts { priority: Priority::Normal, channel: Channel::Email, team: None, tags: &tags };
     let choice = choose(&policies, &ticket);
@@ -226,7 +247,11 @@ fn the_first_policy_that_covers_the_ticket_applies_and_says_why() {
 
 #[test]
 fn a_policy_must_be_workable() {
-    let valid = PolicyDefinition { conditions: Conditions::default(), schedule_id: None, targets: targets(Some(60), None, None) };
+    let valid = PolicyDefinition {
+        conditions: Conditions::default(),
+        schedule_id: None,
+        targets: targets(Some(60), None, None),
+    };
     assert!(valid.check().is_ok());
     let mut business = valid.clone();
     business.targets.first_reply.as_mut().unwrap().hours = Hours::Business;
@@ -242,7 +267,10 @@ fn a_policy_must_be_workable() {
     let empty = PolicyDefinition { conditions: Conditions::default(), schedule_id: None, targets: Targets::default() };
     assert!(empty.check().is_err());
     let no_minutes = PolicyDefinition {
-        targets: Targets { resolution: Some(Target { minutes: PerPriority::default(), hours: Hours::Calendar, pause_on: None }), ..Targets::default() },
+        targets: Targets {
+            resolution: Some(Target { minutes: PerPriority::default(), hours: Hours::Calendar, pause_on: None }),
+            ..Targets::default()
+        },
         ..empty
     };
     assert!(no_minutes.check().is_err());

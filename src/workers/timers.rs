@@ -1,0 +1,53 @@
+//! Timers: fires due jobs (`braid_db::due_jobs`) within seconds of their time. Today that
+//! is SLA targets being reached (`braid_db::sla::fire`), announced once as
+//! `ticket.sla_breached` however many nodes run this. Runs on every node; a job's lease
+//! keeps two from taking it, and the ticket's thread lock keeps a breach from being
+//! announced twice even if a lease runs out mid-job.
+
+use std::time::Duration;
+
+use braid_db::{Db, DbError, due_jobs};
+use tokio::sync::watch;
+
+const LEASE: chrono::Duration = chrono::Duration::minutes(1);
+const BATCH: i64 = 50;
+/// How often due jobs are looked for: well inside "to the minute".
+const EVERY: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Clone)]
+pub struct Timers {
+    pub db: Db,
+}
+
+impl Timers {
+    pub async fn run(self, mut stopped: watch::Receiver<bool>) {
+        loop {
+            if let Err(error) = self.round().await {
+                tracing::warn!(%error, "timers round failed; retrying");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(EVERY) => {}
+                _ = stopped.changed() => return,
+            }
+        }
+    }
+
+    async fn round(&self) -> Result<(), DbError> {
+        let due = self.db.run(|conn| due_jobs::claim(conn, braid_db::now(), LEASE, BATCH)).await?;
+        for job in due {
+            match job.kind.as_str() {
+                due_jobs::SLA => {
+                    let ticket = job.subject.clone();
+                    match self.db.run(move |conn| braid_db::sla::fire(conn, &job, braid_db::now())).await {
+                        Ok(0) => {}
+                        Ok(breaches) => tracing::info!(%ticket, breaches, "SLA targets breached"),
+                        // The lease runs out and another round tries again.
+                        Err(error) => tracing::warn!(%ticket, %error, "an SLA timer failed; retrying after its lease"),
+                    }
+                }
+                other => tracing::warn!(kind = other, subject = %job.subject, "a due job of an unknown kind"),
+            }
+        }
+        Ok(())
+    }
+}
