@@ -1,6 +1,7 @@
-//! Timers: fires due jobs (`braid_db::due_jobs`) within seconds of their time. Today that
-//! is SLA targets being reached (`braid_db::sla::fire`), announced once as
-//! `ticket.sla_breached` however many nodes run this. Runs on every node; a job's lease
+//! Timers: fires due jobs (`braid_db::due_jobs`) within seconds of their time: SLA targets
+//! being reached (`braid_db::sla::fire`, announced once as `ticket.sla_breached` however
+//! many nodes run this), and follow-ups (`braid_db::follow_ups::fire`: snoozes ending,
+//! reminders, teams' pending rules). Runs on every node; a job's lease
 //! keeps two from taking it, and the ticket's thread lock keeps a breach from being
 //! announced twice even if a lease runs out mid-job.
 
@@ -45,7 +46,16 @@ impl Timers {
                         Err(error) => tracing::warn!(%ticket, %error, "an SLA timer failed; retrying after its lease"),
                     }
                 }
-                other => tracing::warn!(kind = other, subject = %job.subject, "a due job of an unknown kind"),
+                _ => {
+                    let (kind, subject) = (job.kind.clone(), job.subject.clone());
+                    match self.db.run(move |conn| braid_db::follow_ups::fire(conn, &job, braid_db::now())).await {
+                        Ok("nothing") => {}
+                        Ok(done) => tracing::info!(%kind, %subject, done, "a follow-up fell due"),
+                        Err(error) => {
+                            tracing::warn!(%kind, %subject, %error, "a follow-up failed; retrying after its lease")
+                        }
+                    }
+                }
             }
         }
         Ok(())

@@ -123,6 +123,12 @@ fn matrix() -> Vec<Endpoint> {
         row(PATCH,  "/v1/tickets/{ticket}",                               TICKETS_WRITE,   200, Some(ticket_patch)),
         row(GET,    "/v1/tickets/{ticket}/messages",                      TICKETS_READ,    200, None),
         row(GET,    "/v1/tickets/{ticket}/sla",                           TICKETS_READ,    200, None),
+        row(POST,   "/v1/tickets/{ticket}/snooze",                        TICKETS_WRITE,   200, Some(snooze)),
+        row(DELETE, "/v1/tickets/{ticket}/snooze",                        TICKETS_WRITE,   200, None),
+        row(POST,   "/v1/tickets/{ticket}/reminders",                     TICKETS_WRITE,   201, Some(new_reminder)),
+        row(GET,    "/v1/tickets/{ticket}/reminders",                     TICKETS_READ,    200, None),
+        // No reminder has this id.
+        row(DELETE, "/v1/tickets/{ticket}/reminders/{message}",           TICKETS_WRITE,   404, None),
         row(POST,   "/v1/tickets/{ticket}/replies",                       TICKETS_WRITE,   201, Some(reply)),
         row(POST,   "/v1/tickets/{ticket}/notes",                         TICKETS_WRITE,   201, Some(note)),
         row(POST,   "/v1/attachments",                                    UPLOAD,          201, Some(note)),
@@ -199,6 +205,15 @@ fn new_form(_: &Fixture) -> Value {
 
 fn form_patch(_: &Fixture) -> Value {
     json!({"redirect_url": "https://shop.example/thanks"})
+}
+
+fn snooze(_: &Fixture) -> Value {
+    json!({"until": (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339()})
+}
+
+fn new_reminder(fixture: &Fixture) -> Value {
+    // An API key names the agent; an agent may too.
+    json!({"due_at": (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339(), "agent_id": fixture.agent})
 }
 
 fn new_schedule(_: &Fixture) -> Value {

@@ -222,6 +222,26 @@ async fn every_kind_of_event_carries_the_payload_the_document_gives_it(backend: 
     let path = format!("/v1/connectors/{}/messages", connector_key["name"].as_str().unwrap());
     let placed = app.post_as(&path, connector_key["key"].as_str().unwrap(), &import).await;
     assert_eq!(placed.status(), 201);
+    // Follow-ups: a snooze and its end, reminders cancelled and fired.
+    let placed: Value = app
+        .post_as(
+            &path,
+            connector_key["key"].as_str().unwrap(),
+            &json!({"external_id": "f-1", "customer": {"external_id": "late"}, "text": "Again"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let followed = placed["ticket_id"].as_str().unwrap().to_owned();
+    let in_a_day = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+    changed(app.post_as(&format!("/v1/tickets/{followed}/snooze"), &admin, &json!({"until": in_a_day})).await).await;
+    changed(app.delete_as(&format!("/v1/tickets/{followed}/snooze"), &admin).await).await;
+    let reminders = format!("/v1/tickets/{followed}/reminders");
+    let reminder = created(&app, &admin, &reminders, json!({"due_at": in_a_day, "note": "Chase"})).await;
+    changed(app.delete_as(&format!("{reminders}/{}", reminder["id"].as_str().unwrap()), &admin).await).await;
+    let in_a_second = (chrono::Utc::now() + chrono::Duration::seconds(1)).to_rfc3339();
+    created(&app, &admin, &reminders, json!({"due_at": in_a_second})).await;
     let hook =
         created(&app, &admin, "/v1/webhooks", json!({"url": "http://127.0.0.1:9/hook", "events": ["ticket.*"]})).await;
     let hook = format!("/v1/webhooks/{}", hook["id"].as_str().unwrap());
@@ -251,7 +271,9 @@ async fn every_kind_of_event_carries_the_payload_the_document_gives_it(backend: 
     let mut events = Vec::new();
     for _ in 0..200 {
         events = every_event(&app, &admin).await;
-        if events.iter().any(|e| e["kind"] == "webhook.disabled") {
+        if events.iter().any(|e| e["kind"] == "webhook.disabled")
+            && events.iter().any(|e| e["kind"] == "reminder.fired")
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -28,6 +28,7 @@ mod email_senders;
 mod email_side_effects;
 mod event_payloads;
 mod events_feed;
+mod follow_ups;
 mod forms;
 mod input;
 mod operations;

@@ -40,6 +40,9 @@ pub fn schema_of(kind: EventKind) -> &'static str {
         TicketSlaBreached => "BreachView",
         ScheduleCreated | ScheduleUpdated => "ScheduleView",
         SlaPolicyCreated | SlaPolicyUpdated => "SlaPolicyView",
+        TicketSnoozed => "TicketView",
+        TicketWoke => "TicketWokePayload",
+        ReminderCreated | ReminderFired | ReminderCancelled => "ReminderView",
     }
 }
 
@@ -90,7 +93,22 @@ pub fn describe(kind: EventKind) -> &'static str {
         ScheduleUpdated => "A schedule was renamed, or a new version of its hours took effect.",
         SlaPolicyCreated => "An SLA policy was created.",
         SlaPolicyUpdated => "An SLA policy changed, or was turned off or on.",
+        TicketSnoozed => "A ticket was snoozed, or its snooze moved: out of the default list until `snoozed_until`.",
+        TicketWoke => "A snoozed ticket is back: its time came, the customer wrote, or an agent woke it.",
+        ReminderCreated => "A reminder was set on a ticket for an agent.",
+        ReminderFired => "A reminder fell due: tell its agent (`agent_id`).",
+        ReminderCancelled => "A reminder was cancelled, by an agent or by the customer's reply.",
     }
+}
+
+/// `ticket.woke`: the ticket as it now is, why it woke, and until when it had been snoozed.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code, reason = "a schema for the document: events are written by braid-db")]
+pub struct TicketWokePayload {
+    pub ticket: crate::tickets::TicketView,
+    /// `due`, `customer_replied` or `unsnoozed`.
+    pub reason: String,
+    pub snoozed_until: chrono::DateTime<chrono::Utc>,
 }
 
 /// `identity.updated`: the identity as it is now, and its trust before.

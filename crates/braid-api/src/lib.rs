@@ -17,6 +17,7 @@ mod email;
 mod error;
 mod event_payloads;
 mod events;
+mod follow_ups;
 pub mod forms;
 mod health;
 mod idempotency;
@@ -203,6 +204,12 @@ fn routes(config: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
         .service(sla::get)
         .service(sla::update)
         .service(sla::of_ticket);
+    config
+        .service(follow_ups::snooze)
+        .service(follow_ups::unsnooze)
+        .service(follow_ups::add_reminder)
+        .service(follow_ups::reminders)
+        .service(follow_ups::cancel_reminder);
 }
 
 /// Every write that succeeded may have appended events: wake the live follower (here and,

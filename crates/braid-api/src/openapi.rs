@@ -26,6 +26,7 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
         crate::event_payloads::AttributeDefinitionDeletedPayload,
         crate::event_payloads::CustomerNoteDeletedPayload,
         crate::event_payloads::MessageSeenPayload,
+        crate::event_payloads::TicketWokePayload,
     )),
     modifiers(&BearerAuth),
     tags(

@@ -1,6 +1,7 @@
 //! Teams (admin only): create, list, get, update, deactivate.
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
+use braid_core::follow_up::PendingRule;
 use braid_core::{AgentId, AgentName, Scope, TeamId};
 use braid_db::teams::{self, Team, TeamChanges};
 use chrono::{DateTime, Utc};
@@ -20,8 +21,27 @@ pub struct TeamView {
     pub active: bool,
     #[schema(value_type = Vec<String>)]
     pub member_ids: Vec<AgentId>,
+    /// What happens to the team's tickets left pending; `null`: nothing.
+    #[schema(value_type = Option<PendingRuleView>)]
+    pub pending_rule: Option<PendingRule>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// A team's rule for its pending tickets: no answer from the customer for
+/// `remind_after_days` sends them `reminder_text` (on the ticket's channel, as automated
+/// mail); after `solve_after_days` the ticket is solved, with a note saying why. Days are
+/// working days of `schedule_id`, or calendar days without one; they count from when the
+/// ticket went pending (or moved to the team while pending).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PendingRuleView {
+    #[schema(minimum = 1, maximum = 89)]
+    pub remind_after_days: u32,
+    #[schema(minimum = 2, maximum = 90)]
+    pub solve_after_days: u32,
+    pub schedule_id: Option<uuid::Uuid>,
+    #[schema(example = "Did our last answer help? Reply to this message and we will pick it up.")]
+    pub reminder_text: String,
 }
 
 impl From<Team> for TeamView {
@@ -31,6 +51,7 @@ impl From<Team> for TeamView {
             name: team.name,
             active: team.active,
             member_ids: team.member_ids,
+            pending_rule: team.pending_rule,
             created_at: team.created_at,
             updated_at: team.updated_at,
         }
@@ -56,6 +77,10 @@ pub struct TeamPatch {
     /// Replaces the members.
     #[schema(value_type = Option<Vec<String>>)]
     pub member_ids: Option<Vec<AgentId>>,
+    /// `null` removes it.
+    #[serde(default, deserialize_with = "crate::tickets::double_option")]
+    #[schema(value_type = Option<PendingRuleView>)]
+    pub pending_rule: Option<Option<PendingRule>>,
 }
 
 fn db_error(error: braid_db::DbError) -> ApiError {
@@ -148,9 +173,23 @@ async fn update(
         name: body.name.as_deref().map(AgentName::parse).transpose()?,
         active: body.active,
         member_ids: body.member_ids,
+        pending_rule: body.pending_rule.map(|rule| rule.map(PendingRule::check).transpose()).transpose()?,
     };
     let id = id.into_inner();
-    let team = state.db.run(move |conn| teams::update(conn, id, &changes)).await.map_err(db_error)?;
+    let team = state
+        .db
+        .run(move |conn| {
+            if let Some(Some(schedule)) = changes.pending_rule.as_ref().map(|r| r.as_ref().and_then(|r| r.schedule_id))
+            {
+                braid_db::sla::schedules::get(conn, schedule).map_err(|_| braid_db::DbError::Invalid {
+                    field: "pending_rule".into(),
+                    message: "schedule_id names no schedule".into(),
+                })?;
+            }
+            teams::update(conn, id, &changes)
+        })
+        .await
+        .map_err(db_error)?;
     Ok(HttpResponse::Ok().json(TeamView::from(team)))
 }
 

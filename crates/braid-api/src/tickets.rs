@@ -50,6 +50,8 @@ pub struct TicketView {
     /// When the soonest running SLA clock reaches its target (`GET /v1/tickets/{id}/sla`
     /// explains it); `null` when none runs.
     pub sla_due_at: Option<DateTime<Utc>>,
+    /// Snoozed until then (`POST /v1/tickets/{id}/snooze`): out of the default list.
+    pub snoozed_until: Option<DateTime<Utc>>,
 }
 
 impl From<Ticket> for TicketView {
@@ -70,6 +72,7 @@ impl From<Ticket> for TicketView {
             updated_at: t.updated_at,
             solved_at: t.solved_at,
             sla_due_at: t.sla_due_at,
+            snoozed_until: t.snoozed_until,
         }
     }
 }
@@ -253,6 +256,9 @@ pub struct TicketQuery {
     pub customer: Option<CustomerId>,
     /// Only tickets changed at or after this time (RFC 3339).
     pub updated_since: Option<DateTime<Utc>>,
+    /// `exclude` (default: snoozed tickets are left out), `include` or `only`.
+    #[param(example = "exclude")]
+    pub snoozed: Option<String>,
     /// `-updated_at` (default), `updated_at`, `-created_at`, `created_at`, or `sla_due_at`
     /// (soonest SLA due time first; only tickets with a running SLA clock).
     #[param(example = "-updated_at")]
@@ -282,6 +288,18 @@ impl TicketQuery {
             channel: self.channel,
             customer: self.customer,
             updated_since: self.updated_since,
+            snoozed: match self.snoozed.as_deref() {
+                None | Some("exclude") => Some(false),
+                Some("include") => None,
+                Some("only") => Some(true),
+                Some(other) => {
+                    return Err(ApiError::new(
+                        ErrorCode::ValidationFailed,
+                        format!("snoozed `{other}` is not one of exclude, include, only"),
+                    )
+                    .with_extra(serde_json::json!({ "field": "snoozed" })));
+                }
+            },
         })
     }
 

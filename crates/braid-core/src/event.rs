@@ -95,6 +95,19 @@ pub enum EventKind {
     SlaPolicyCreated,
     #[serde(rename = "sla_policy.updated")]
     SlaPolicyUpdated,
+    /// A ticket was snoozed (or its snooze moved): out of the default list until then.
+    #[serde(rename = "ticket.snoozed")]
+    TicketSnoozed,
+    /// A snoozed ticket is back: its time came, the customer wrote, or an agent woke it.
+    #[serde(rename = "ticket.woke")]
+    TicketWoke,
+    #[serde(rename = "reminder.created")]
+    ReminderCreated,
+    /// A reminder fell due: tell its agent.
+    #[serde(rename = "reminder.fired")]
+    ReminderFired,
+    #[serde(rename = "reminder.cancelled")]
+    ReminderCancelled,
 }
 
 text_enum!(EventKind, "kind", {
@@ -123,6 +136,9 @@ text_enum!(EventKind, "kind", {
     TicketSlaBreached => "ticket.sla_breached",
     ScheduleCreated => "schedule.created", ScheduleUpdated => "schedule.updated",
     SlaPolicyCreated => "sla_policy.created", SlaPolicyUpdated => "sla_policy.updated",
+    TicketSnoozed => "ticket.snoozed", TicketWoke => "ticket.woke",
+    ReminderCreated => "reminder.created", ReminderFired => "reminder.fired",
+    ReminderCancelled => "reminder.cancelled",
 });
 
 impl EventKind {
@@ -174,7 +190,20 @@ mod tests {
     #[test]
     fn a_selector_names_a_kind_a_family_or_everything() {
         assert_eq!(EventKind::matching("ticket.created"), Some(vec![EventKind::TicketCreated]));
-        assert_eq!(EventKind::matching("ticket.*"), Some(vec![EventKind::TicketCreated, EventKind::TicketUpdated]));
+        assert_eq!(
+            EventKind::matching("ticket.*"),
+            Some(vec![
+                EventKind::TicketCreated,
+                EventKind::TicketUpdated,
+                EventKind::TicketSlaBreached,
+                EventKind::TicketSnoozed,
+                EventKind::TicketWoke,
+            ])
+        );
+        assert_eq!(
+            EventKind::matching("reminder.*"),
+            Some(vec![EventKind::ReminderCreated, EventKind::ReminderFired, EventKind::ReminderCancelled])
+        );
         assert_eq!(EventKind::matching("*").map(|k| k.len()), Some(EventKind::ALL.len()));
         // A family is a whole first segment: `customer.*` is not `customer_note.*`.
         assert!(!EventKind::matching("customer.*").unwrap().contains(&EventKind::CustomerNoteCreated));

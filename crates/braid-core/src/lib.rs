@@ -9,6 +9,7 @@ pub mod chat;
 pub mod connector;
 pub mod customer;
 pub mod event;
+pub mod follow_up;
 pub mod form;
 pub mod ids;
 pub mod merge;

@@ -237,6 +237,31 @@ impl Schedule {
         total
     }
 
+    /// A day with working time: a window, and not a holiday.
+    fn is_working(&self, date: Date) -> bool {
+        !self.definition.hours.on(date).is_empty() && self.holidays.binary_search(&date).is_err()
+    }
+
+    /// The same wall-clock time as `from`, `days` working days later; `None` when none
+    /// come for years.
+    fn after_working_days(&self, from: Timestamp, days: u32) -> Option<Timestamp> {
+        if days == 0 {
+            return Some(from);
+        }
+        let start = self.zone.to_datetime(from);
+        let (mut date, mut left) = (start.date(), days);
+        for _ in 0..SEARCH_DAYS {
+            date = date.tomorrow().ok()?;
+            if self.is_working(date) {
+                left -= 1;
+                if left == 0 {
+                    return self.zone.to_ambiguous_timestamp(date.to_datetime(start.time())).compatible().ok();
+                }
+            }
+        }
+        None
+    }
+
     /// The instant when `amount` of working time has passed since `from`; `None` when
     /// the schedule has no working time for years ahead.
     fn add(&self, from: Timestamp, amount: SignedDuration) -> Option<Timestamp> {
@@ -287,6 +312,15 @@ impl Calendar {
             let until = self.versions.get(i + 1).map_or(Timestamp::MAX, |(next, _)| *next);
             (from, until, schedule)
         })
+    }
+
+    /// The same wall-clock time as `from`, `days` working days later, by the version in
+    /// effect at `from`: "remind after three business days" on a Friday is Wednesday.
+    pub fn after_working_days(&self, from: DateTime<Utc>, days: u32) -> Option<DateTime<Utc>> {
+        let at = timestamp(from);
+        let (_, schedule) =
+            self.versions.iter().rev().find(|(valid_from, _)| *valid_from <= at).unwrap_or(&self.versions[0]);
+        schedule.after_working_days(at, days).map(datetime)
     }
 
     fn between(&self, from: Timestamp, to: Timestamp) -> SignedDuration {
@@ -535,6 +569,17 @@ mod tests {
         // 400 days of holidays, then Mondays again: found, just far away.
         assert!(basis.add(at("2026-12-21T00:00:00Z"), hours(1)).unwrap() > at("2028-01-01T00:00:00Z"));
         assert_eq!(basis.add(at("2026-12-21T00:00:00Z"), hours(24 * 365 * 10)), None);
+    }
+
+    #[test]
+    fn working_days_skip_weekends_and_holidays_and_keep_the_wall_clock() {
+        let calendar = Calendar::single(weekdays("Europe/Berlin", vec![window("09:00", "17:00")], &["2026-12-25"]));
+        // Tuesday 22nd, 15:00 CET: three working days on, the 25th off, is Monday 28th.
+        assert_eq!(calendar.after_working_days(at("2026-12-22T14:00:00Z"), 3), Some(at("2026-12-28T14:00:00Z")));
+        assert_eq!(calendar.after_working_days(at("2026-12-22T14:00:00Z"), 0), Some(at("2026-12-22T14:00:00Z")));
+        // Across the spring change: 10:00 CET on Friday is 10:00 CEST on Monday, an hour
+        // less of UTC offset.
+        assert_eq!(calendar.after_working_days(at("2026-03-27T09:00:00Z"), 1), Some(at("2026-03-30T08:00:00Z")));
     }
 
     #[test]

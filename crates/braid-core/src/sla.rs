@@ -19,6 +19,9 @@ use crate::{Channel, InvalidValue, Priority, ScheduleId, Tag, TeamId, TicketStat
 
 /// The longest target: a year.
 pub const MAX_TARGET_MINUTES: u32 = 366 * 24 * 60;
+/// The longest target in business hours: 1,000 working hours (25 weeks of 40 hours), so a
+/// due time lies within the years the arithmetic searches.
+pub const MAX_BUSINESS_MINUTES: u32 = 1000 * 60;
 /// Values a condition may list at most.
 pub const MAX_CONDITION_VALUES: usize = 100;
 
@@ -156,6 +159,17 @@ impl PolicyDefinition {
                     ));
                 }
                 any = true;
+            }
+            if target.hours == Hours::Business
+                && [minutes.urgent, minutes.high, minutes.normal, minutes.low]
+                    .into_iter()
+                    .flatten()
+                    .any(|m| m > MAX_BUSINESS_MINUTES)
+            {
+                return Err(InvalidValue::new(
+                    "targets",
+                    format!("{metric}: a target in business hours is at most {MAX_BUSINESS_MINUTES} minutes"),
+                ));
             }
             if target.hours == Hours::Business && self.schedule_id.is_none() {
                 return Err(InvalidValue::new(
@@ -453,18 +467,20 @@ pub fn measure(
     let mut status = TicketStatus::Open;
     let mut resolution = Run::new(Metric::Resolution, opened_at, status, pauses(Metric::Resolution));
     let mut replies: Vec<Run> = vec![];
-    let mut agent_wrote = false;
+    let (mut agent_wrote, mut waiting) = (false, false);
     for moment in &history {
         let at = moment.at.max(opened_at).min(now);
         let reply_running = replies.last().is_some_and(|run| run.stopped.is_none());
         match moment.what {
+            // On a solved ticket the customer waits from when it reopens (if it does).
+            Happening::CustomerMessage if !reply_running && !status.is_unsolved() => waiting = true,
             Happening::CustomerMessage if !reply_running => {
                 let metric = if agent_wrote || !replies.is_empty() { Metric::NextReply } else { Metric::FirstReply };
                 replies.push(Run::new(metric, at, status, pauses(metric)));
             }
             Happening::CustomerMessage => {}
             Happening::AgentReply => {
-                agent_wrote = true;
+                (agent_wrote, waiting) = (true, false);
                 if let Some(run) = replies.last_mut().filter(|run| run.stopped.is_none()) {
                     run.stop(at, Stop::Replied);
                 }
@@ -474,6 +490,13 @@ pub fn measure(
                 resolution.status(at, to);
                 if let Some(run) = replies.last_mut().filter(|run| run.stopped.is_none()) {
                     if to.is_unsolved() { run.status(at, to) } else { run.stop(at, Stop::Solved) }
+                } else if waiting && to.is_unsolved() {
+                    let metric =
+                        if agent_wrote || !replies.is_empty() { Metric::NextReply } else { Metric::FirstReply };
+                    replies.push(Run::new(metric, at, status, pauses(metric)));
+                }
+                if !to.is_unsolved() || replies.last().is_some_and(|run| run.stopped.is_none()) {
+                    waiting = false;
                 }
             }
         }
@@ -496,9 +519,16 @@ pub fn measure(
     cycles
 }
 
-/// The next instant a running clock reaches its target, if any will.
+/// The next instant a running clock reaches its target, if any will: when a timer must
+/// announce a breach.
 pub fn next_due(cycles: &[Cycle]) -> Option<DateTime<Utc>> {
     cycles.iter().filter(|c| c.is_running() && c.breached_at.is_none()).filter_map(|c| c.due_at).min()
+}
+
+/// The soonest due time of a running clock, breached ones included (in the past): what a
+/// queue sorted by urgency puts first.
+pub fn soonest_due(cycles: &[Cycle]) -> Option<DateTime<Utc>> {
+    cycles.iter().filter(|c| c.is_running()).filter_map(|c| c.due_at).min()
 }
 
 #[cfg(test)]

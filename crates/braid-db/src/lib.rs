@@ -15,6 +15,7 @@ pub mod dialect;
 pub mod due_jobs;
 mod error;
 pub mod events;
+pub mod follow_ups;
 pub mod forms;
 pub mod idempotency;
 pub mod messages;

@@ -442,6 +442,31 @@ pub fn queue_reply_in(
     store_agent_message(conn, message, Direction::Outbound, channel, at)
 }
 
+/// An internal note written inside the caller's write transaction (a rule's record of what
+/// it did); its event is returned for the caller to append.
+pub fn note_in(conn: &mut DbConn, message: AgentMessage, at: DateTime<Utc>) -> Result<(Message, NewEvent), DbError> {
+    store_agent_message(conn, message, Direction::Note, Channel::Api, at)
+}
+
+/// Where a reply goes when nobody names a channel: where the customer last wrote (or the
+/// ticket's own channel), with `api` only when a connector serves the ticket (its route
+/// returned, for the message's `details.route`), and a web form's answer by email.
+pub fn default_route(
+    conn: &mut DbConn,
+    ticket: TicketId,
+    fallback: Channel,
+) -> Result<(Channel, Option<serde_json::Value>), DbError> {
+    let channel = last_inbound_channel(conn, ticket)?.unwrap_or(fallback);
+    match channel {
+        Channel::Api => match crate::connectors::route_of(conn, ticket)? {
+            Some(route) => Ok((Channel::Api, Some(serde_json::to_value(route)?))),
+            None => Ok((Channel::Email, None)),
+        },
+        Channel::WebForm => Ok((Channel::Email, None)),
+        other => Ok((other, None)),
+    }
+}
+
 fn write_agent_message(
     conn: &mut DbConn,
     message: AgentMessage,
@@ -453,7 +478,11 @@ fn write_agent_message(
         let (stored, event) = store_agent_message(conn, message, direction, channel, now)?;
         let mut written = vec![event];
         if direction == Direction::Outbound {
-            written.extend(crate::sla::refresh(conn, ticket, now)?.events);
+            let refreshed = crate::sla::refresh(conn, ticket, now)?;
+            if refreshed.due_changed {
+                written.push(crate::tickets::event(EventKind::TicketUpdated, &crate::tickets::get(conn, ticket)?)?);
+            }
+            written.extend(refreshed.events);
         }
         events::append(conn, written)?;
         Ok(stored)

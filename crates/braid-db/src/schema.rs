@@ -21,6 +21,7 @@ diesel::table! {
         active -> Bool,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        pending_rule -> Nullable<Text>,
     }
 }
 
@@ -79,6 +80,9 @@ diesel::table! {
         updated_at -> Timestamp,
         solved_at -> Nullable<Timestamp>,
         sla_due_at -> Nullable<Timestamp>,
+        snoozed_until -> Nullable<Timestamp>,
+        snooze_wakes_on_reply -> Bool,
+        follow_ups_on_reply -> Bool,
     }
 }
 
@@ -505,6 +509,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    reminders (id) {
+        id -> Text,
+        ticket_id -> Text,
+        agent_id -> Text,
+        created_by -> Nullable<Text>,
+        due_at -> Timestamp,
+        note -> Text,
+        cancel_on_reply -> Bool,
+        state -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(schedule_versions -> schedules (schedule_id));
 diesel::joinable!(identities -> customers (customer_id));
 diesel::joinable!(threads -> customers (customer_id));
@@ -559,6 +578,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     ticket_statuses,
     ticket_slas,
     due_jobs,
+    reminders,
 );
 
 // The access-token check reads an agent and their session in one query.

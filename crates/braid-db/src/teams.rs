@@ -1,5 +1,6 @@
 //! Teams: named groups of agents that tickets can be routed to.
 
+use braid_core::follow_up::PendingRule;
 use braid_core::{AgentId, AgentName, EventKind, TeamId};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use std::collections::HashMap;
@@ -17,6 +18,8 @@ pub struct Team {
     pub name: AgentName,
     pub active: bool,
     pub member_ids: Vec<AgentId>,
+    /// What happens to the team's tickets left pending (see `follow_ups`).
+    pub pending_rule: Option<PendingRule>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -29,6 +32,7 @@ struct TeamRow {
     active: bool,
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
+    pending_rule: Option<String>,
 }
 
 impl TeamRow {
@@ -38,6 +42,7 @@ impl TeamRow {
             name: AgentName::parse(&self.name)?,
             active: self.active,
             member_ids,
+            pending_rule: self.pending_rule.map(|rule| serde_json::from_str(&rule)).transpose()?,
             created_at: from_db(self.created_at),
             updated_at: from_db(self.updated_at),
         })
@@ -98,6 +103,8 @@ pub struct TeamChanges {
     pub active: Option<bool>,
     /// Replaces the members when given.
     pub member_ids: Option<Vec<AgentId>>,
+    /// `Some(None)` removes it.
+    pub pending_rule: Option<Option<PendingRule>>,
 }
 
 pub fn create(conn: &mut DbConn, name: &AgentName, member_ids: &[AgentId]) -> Result<Team, DbError> {
@@ -125,6 +132,7 @@ pub fn create(conn: &mut DbConn, name: &AgentName, member_ids: &[AgentId]) -> Re
 struct TeamChangeset<'a> {
     name: Option<&'a str>,
     active: Option<bool>,
+    pending_rule: Option<Option<String>>,
     updated_at: NaiveDateTime,
 }
 
@@ -136,6 +144,11 @@ pub fn update(conn: &mut DbConn, id: TeamId, changes: &TeamChanges) -> Result<Te
             .set(&TeamChangeset {
                 name: changes.name.as_ref().map(AgentName::as_str),
                 active: changes.active,
+                pending_rule: changes
+                    .pending_rule
+                    .as_ref()
+                    .map(|r| r.as_ref().map(serde_json::to_string).transpose())
+                    .transpose()?,
                 updated_at: to_db(now),
             })
             .execute(conn)?;

@@ -31,6 +31,8 @@ pub struct Ticket {
     pub solved_at: Option<DateTime<Utc>>,
     /// When the soonest running SLA clock reaches its target (see `sla`).
     pub sla_due_at: Option<DateTime<Utc>>,
+    /// Snoozed until then: out of the default list (see `follow_ups`).
+    pub snoozed_until: Option<DateTime<Utc>>,
 }
 
 impl Ticket {
@@ -62,6 +64,7 @@ struct TicketRow {
     updated_at: NaiveDateTime,
     solved_at: Option<NaiveDateTime>,
     sla_due_at: Option<NaiveDateTime>,
+    snoozed_until: Option<NaiveDateTime>,
 }
 
 impl TicketRow {
@@ -82,6 +85,7 @@ impl TicketRow {
             updated_at: from_db(self.updated_at),
             solved_at: self.solved_at.map(from_db),
             sla_due_at: self.sla_due_at.map(from_db),
+            snoozed_until: self.snoozed_until.map(from_db),
         })
     }
 }
@@ -263,6 +267,7 @@ pub fn create(conn: &mut DbConn, new: NewTicket) -> Result<Ticket, DbError> {
         updated_at,
         solved_at: None,
         sla_due_at: None,
+        snoozed_until: None,
     })
 }
 
@@ -276,29 +281,39 @@ fn changed_at(at: DateTime<Utc>) -> DateTime<Utc> {
 
 /// A new message arrived on the ticket: it becomes the most recently active, and its
 /// status moves as placement decided (a solved ticket reopens, a pending one opens).
-/// Returns the `ticket.updated` event when the status changed.
+/// Returns the `ticket.updated` event when the status changed, and what the customer's
+/// message ended of the ticket's follow-ups (a snooze, reminders).
 pub fn on_new_message(
     conn: &mut DbConn,
     ticket: &TicketSnapshot,
     status: TicketStatus,
     at: DateTime<Utc>,
-) -> Result<Option<NewEvent>, DbError> {
+) -> Result<Vec<NewEvent>, DbError> {
     let id = ticket.id.to_string();
     let solved_at = if status == TicketStatus::Solved { ticket.solved_at.map(to_db) } else { None };
-    diesel::update(tickets::table.find(&id))
+    let follow_ups: bool = diesel::update(tickets::table.find(&id))
         .set((
             tickets::status.eq(status.as_str()),
             tickets::solved_at.eq(solved_at),
             tickets::updated_at.eq(to_db(changed_at(at))),
             tickets::version.eq(tickets::version + 1),
         ))
-        .execute(conn)?;
-    if status == ticket.status {
-        return Ok(None);
+        .returning(tickets::follow_ups_on_reply)
+        .get_result(conn)?;
+    let mut written = vec![];
+    if status != ticket.status {
+        crate::sla::record_status(conn, ticket.id, status, at)?;
+        if ticket.status == TicketStatus::Pending {
+            // The customer answered: the team's pending rule has nothing left to do.
+            crate::due_jobs::schedule(conn, crate::follow_ups::PENDING_REMIND, &id, None)?;
+            crate::due_jobs::schedule(conn, crate::follow_ups::PENDING_SOLVE, &id, None)?;
+        }
+        written.push(event(EventKind::TicketUpdated, &get(conn, ticket.id)?)?);
     }
-    crate::sla::record_status(conn, ticket.id, status, at)?;
-    let ticket = get(conn, ticket.id)?;
-    event(EventKind::TicketUpdated, &ticket).map(Some)
+    if follow_ups {
+        written.extend(crate::follow_ups::on_customer_message(conn, ticket.id, crate::now())?);
+    }
+    Ok(written)
 }
 
 /// A `ticket.*` event carrying the ticket as it now is.
@@ -318,6 +333,8 @@ pub struct TicketFilter {
     pub channel: Option<Channel>,
     pub customer: Option<CustomerId>,
     pub updated_since: Option<DateTime<Utc>>,
+    /// `Some(false)`: not snoozed; `Some(true)`: only snoozed; `None`: both.
+    pub snoozed: Option<bool>,
 }
 
 /// The orders a ticket list comes in.
@@ -382,6 +399,11 @@ pub fn list(
     }
     if let Some(since) = filter.updated_since {
         query = query.filter(tickets::updated_at.ge(to_db(since)));
+    }
+    match filter.snoozed {
+        Some(true) => query = query.filter(tickets::snoozed_until.is_not_null()),
+        Some(false) => query = query.filter(tickets::snoozed_until.is_null()),
+        None => {}
     }
     let cursor = after.map(|c| (to_db(c.at), c.id.clone()));
     query = match (sort, cursor) {
@@ -489,7 +511,17 @@ pub fn update(
     expected_version: Option<i64>,
     changes: &TicketChanges,
 ) -> Result<Ticket, UpdateError> {
-    dialect::write_transaction(conn, |conn| {
+    dialect::write_transaction(conn, |conn| update_in(conn, id, expected_version, changes))
+}
+
+/// [`update`] inside the caller's write transaction (a rule acting on a ticket).
+pub fn update_in(
+    conn: &mut DbConn,
+    id: TicketId,
+    expected_version: Option<i64>,
+    changes: &TicketChanges,
+) -> Result<Ticket, UpdateError> {
+    {
         // Lock the customer's thread before reading the ticket, as placement does, so a
         // message being placed and this change take turns: placement cannot reopen a
         // ticket closed meanwhile, and concurrent PATCHes each see the latest version.
@@ -565,11 +597,12 @@ pub fn update(
         }
         let breaches = crate::sla::refresh(conn, id, now)?.events;
         let ticket = get(conn, id)?;
+        crate::follow_ups::on_ticket_change(conn, Some(&before), &ticket, now)?;
         let mut events = vec![event(EventKind::TicketUpdated, &ticket)?];
         events.extend(breaches);
         events::append(conn, events)?;
         Ok(ticket)
-    })
+    }
 }
 
 #[derive(AsChangeset)]

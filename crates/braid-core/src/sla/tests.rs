@@ -275,3 +275,54 @@ fn a_policy_must_be_workable() {
     };
     assert!(no_minutes.check().is_err());
 }
+
+#[test]
+fn a_message_on_a_solved_ticket_starts_its_clock_when_the_ticket_reopens() {
+    // The message was written before the reopen was recorded (a mail parsed while an agent
+    // solved the ticket): the customer waits from the reopen on.
+    let history = [
+        customer(at("10:00")),
+        reply(at("10:10")),
+        status(at("10:20"), TicketStatus::Solved),
+        customer(at("10:25")),
+        status(at("10:30"), TicketStatus::Open),
+    ];
+    let cycles =
+        measure(&targets(Some(60), Some(60), None), Priority::Normal, None, at("10:00"), &history, at("10:40"));
+    let next = only(&cycles, Metric::NextReply);
+    assert_eq!(next.len(), 1, "{cycles:#?}");
+    assert!(next[0].is_running());
+    assert_eq!((next[0].started_at, next[0].due_at), (at("10:30"), Some(at("11:30"))));
+    // Never reopened (an automated answer, an old import): no clock.
+    let cycles =
+        measure(&targets(Some(60), Some(60), None), Priority::Normal, None, at("10:00"), &history[..4], at("10:40"));
+    assert!(only(&cycles, Metric::NextReply).is_empty());
+}
+
+#[test]
+fn an_overdue_clock_stays_first_in_the_queue_but_needs_no_timer() {
+    let cycles = measure(
+        &targets(Some(60), None, Some(600)),
+        Priority::Normal,
+        None,
+        at("10:00"),
+        &[customer(at("10:00"))],
+        at("12:00"),
+    );
+    assert_eq!(soonest_due(&cycles), Some(at("11:00")), "the breached first reply is the most urgent");
+    assert_eq!(next_due(&cycles), Some(at("20:00")), "the timer waits for the resolution");
+}
+
+#[test]
+fn business_targets_stay_within_reach() {
+    let mut policy = PolicyDefinition {
+        conditions: Conditions::default(),
+        schedule_id: Some(ScheduleId::new()),
+        targets: targets(Some(60), None, None),
+    };
+    policy.targets.first_reply.as_mut().unwrap().hours = Hours::Business;
+    policy.targets.first_reply.as_mut().unwrap().minutes.normal = Some(MAX_BUSINESS_MINUTES + 1);
+    assert!(policy.check().is_err());
+    policy.targets.first_reply.as_mut().unwrap().minutes.normal = Some(MAX_BUSINESS_MINUTES);
+    assert!(policy.check().is_ok());
+}

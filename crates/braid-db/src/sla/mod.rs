@@ -7,7 +7,7 @@ pub mod policies;
 pub mod schedules;
 
 use braid_core::sla::{self, Choice, Cycle, Happening, Hours, Metric, Moment, PolicyDefinition, TicketFacts};
-use braid_core::{AuthorKind, Direction, EventKind, SlaPolicyId, TicketId, TicketStatus};
+use braid_core::{Direction, EventKind, SlaPolicyId, TicketId, TicketStatus};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -73,47 +73,65 @@ struct Stored {
     policy: Option<AppliedPolicy>,
     choice: Choice<SlaPolicyId>,
     breaches: Vec<Breach>,
+    computed_at: DateTime<Utc>,
 }
 
 fn stored(conn: &mut DbConn, ticket: TicketId) -> Result<Option<Stored>, DbError> {
-    let row: Option<(Option<String>, String, String)> = ticket_slas::table
+    let row: Option<(Option<String>, String, String, NaiveDateTime)> = ticket_slas::table
         .find(ticket.to_string())
-        .select((ticket_slas::policy, ticket_slas::choice, ticket_slas::breaches))
+        .select((ticket_slas::policy, ticket_slas::choice, ticket_slas::breaches, ticket_slas::computed_at))
         .first(conn)
         .optional()?;
-    row.map(|(policy, choice, breaches)| {
+    row.map(|(policy, choice, breaches, computed_at)| {
         Ok(Stored {
             policy: policy.map(|p| serde_json::from_str(&p)).transpose()?,
             choice: serde_json::from_str(&choice)?,
             breaches: serde_json::from_str(&breaches)?,
+            computed_at: from_db(computed_at),
         })
     })
     .transpose()
 }
 
 /// The moments of a ticket's history that move clocks, oldest first: its statuses, the
-/// customer's messages and agents' public replies (notes and automated mail are not).
+/// customer's messages and public replies. Notes, automated mail (acknowledgements, rules'
+/// reminders) and automated inbound mail (out-of-office) are not moments.
 fn history(conn: &mut DbConn, ticket: TicketId) -> Result<Vec<Moment>, DbError> {
     let id = ticket.to_string();
+    // In the order they were recorded: a status is recorded at the time of what caused it
+    // (a message's own time), which can be earlier than one recorded before it.
     let statuses: Vec<(String, NaiveDateTime)> = ticket_statuses::table
         .filter(ticket_statuses::ticket_id.eq(&id))
-        .order((ticket_statuses::at.asc(), ticket_statuses::seq.asc()))
+        .order(ticket_statuses::seq.asc())
         .select((ticket_statuses::status, ticket_statuses::at))
         .load(conn)?;
-    let written: Vec<(String, String, NaiveDateTime)> = messages::table
+    let automated = messages::placement
+        .like("%\"automated_no_reopen\"%")
+        .or(messages::details.like("%\"automated\"%"))
+        .or(messages::details.like("%\"acknowledgement\"%"));
+    let written: Vec<(String, NaiveDateTime, bool)> = messages::table
         .filter(messages::ticket_id.eq(&id))
         .filter(messages::direction.ne(Direction::Note.as_str()))
-        .select((messages::direction, messages::author_kind, messages::created_at))
+        .select((messages::direction, messages::created_at, automated))
         .load(conn)?;
     let mut moments = Vec::with_capacity(statuses.len() + written.len());
+    let mut last: Option<DateTime<Utc>> = None;
     for (status, at) in statuses {
-        moments.push(Moment { at: from_db(at), what: Happening::Status(status.parse::<TicketStatus>()?) });
+        // Never before the status recorded ahead of it, and never at the same instant.
+        let at = match last {
+            Some(last) if from_db(at) <= last => last + chrono::Duration::microseconds(1),
+            _ => from_db(at),
+        };
+        last = Some(at);
+        moments.push(Moment { at, what: Happening::Status(status.parse::<TicketStatus>()?) });
     }
-    for (direction, author, at) in written {
-        let what = match (direction.parse::<Direction>()?, author.parse::<AuthorKind>()?) {
-            (Direction::Inbound, _) => Happening::CustomerMessage,
-            (Direction::Outbound, AuthorKind::Agent) => Happening::AgentReply,
-            _ => continue,
+    for (direction, at, automated) in written {
+        let what = match direction.parse::<Direction>()? {
+            _ if automated => continue,
+            Direction::Inbound => Happening::CustomerMessage,
+            // An agent's reply, or an integration's through an API key.
+            Direction::Outbound => Happening::AgentReply,
+            Direction::Note => continue,
         };
         moments.push(Moment { at: from_db(at), what });
     }
@@ -140,7 +158,8 @@ fn measure(
 pub struct Refreshed {
     /// `ticket.sla_breached` for each breach announced now, for the caller to append.
     pub events: Vec<NewEvent>,
-    /// The ticket's `sla_due_at` changed: a `ticket.*` event made before is stale.
+    /// The ticket's `sla_due_at` changed: a `ticket.*` event made before is stale, and
+    /// without one the caller appends `ticket.updated`.
     pub due_changed: bool,
 }
 
@@ -163,12 +182,25 @@ pub fn refresh(conn: &mut DbConn, id: TicketId, now: DateTime<Utc>) -> Result<Re
         Some(policy) => measure(conn, &ticket, policy, now)?,
         None => vec![],
     };
+    // A clock that stopped before this policy (this version of it) reached the ticket is
+    // history: shown, never announced. One that stopped since, or still runs, is news.
+    let applied_since = match (&before, &applied) {
+        (Some(Stored { policy: Some(was), computed_at, .. }), Some(now_applied))
+            if (was.id, was.version) == (now_applied.id, now_applied.version) =>
+        {
+            *computed_at
+        }
+        _ => now,
+    };
     let mut breaches = before.map(|b| b.breaches).unwrap_or_default();
     let mut announced = vec![];
     if let Some(policy) = &applied {
         for cycle in &clocks {
             let Some(breached_at) = cycle.breached_at else { continue };
             if breaches.iter().any(|b| (b.metric, b.started_at) == cycle.key()) {
+                continue;
+            }
+            if cycle.stopped_at.is_some_and(|stopped| stopped < applied_since) {
                 continue;
             }
             let breach = Breach {
@@ -187,7 +219,7 @@ pub fn refresh(conn: &mut DbConn, id: TicketId, now: DateTime<Utc>) -> Result<Re
             breaches.push(breach);
         }
     }
-    let next_due = sla::next_due(&clocks);
+    let (next_due, soonest) = (sla::next_due(&clocks), sla::soonest_due(&clocks));
     let values = (
         ticket_slas::policy_id.eq(applied.as_ref().map(|p| p.id.to_string())),
         ticket_slas::policy.eq(applied.as_ref().map(serde_json::to_string).transpose()?),
@@ -202,10 +234,10 @@ pub fn refresh(conn: &mut DbConn, id: TicketId, now: DateTime<Utc>) -> Result<Re
             .values((ticket_slas::ticket_id.eq(id.to_string()), values))
             .execute(conn)?;
     }
-    let due_changed = ticket.sla_due_at != next_due.map(crate::truncate_to_micros);
+    let due_changed = ticket.sla_due_at != soonest.map(crate::truncate_to_micros);
     if due_changed {
         diesel::update(tickets::table.find(id.to_string()))
-            .set(tickets::sla_due_at.eq(next_due.map(to_db)))
+            .set(tickets::sla_due_at.eq(soonest.map(to_db)))
             .execute(conn)?;
     }
     due_jobs::schedule(conn, due_jobs::SLA, &id.to_string(), next_due)?;
@@ -213,6 +245,32 @@ pub fn refresh(conn: &mut DbConn, id: TicketId, now: DateTime<Utc>) -> Result<Re
 }
 
 /// The ticket's service level measured now, with the policy applied at its last change.
+/// Sets the timers of the tickets `policy` applies to, or of those whose policy counts
+/// `schedule`'s hours, to fire now: an edit reaches their clocks within seconds.
+pub fn recheck(
+    conn: &mut DbConn,
+    policy: Option<SlaPolicyId>,
+    schedule: Option<braid_core::ScheduleId>,
+) -> Result<usize, DbError> {
+    use crate::schema::{due_jobs as jobs, sla_policies};
+    let mut affected: Vec<String> = vec![];
+    if let Some(policy) = policy {
+        affected.push(policy.to_string());
+    }
+    if let Some(schedule) = schedule {
+        affected.extend(
+            sla_policies::table
+                .filter(sla_policies::schedule_id.eq(schedule.to_string()))
+                .select(sla_policies::id)
+                .load::<String>(conn)?,
+        );
+    }
+    let tickets = ticket_slas::table.filter(ticket_slas::policy_id.eq_any(affected)).select(ticket_slas::ticket_id);
+    Ok(diesel::update(jobs::table.filter(jobs::kind.eq(due_jobs::SLA)).filter(jobs::subject.eq_any(tickets)))
+        .set(jobs::due_at.eq(to_db(crate::now())))
+        .execute(conn)?)
+}
+
 pub fn of_ticket(conn: &mut DbConn, id: TicketId) -> Result<TicketSla, DbError> {
     let ticket = crate::tickets::get(conn, id)?;
     let now = crate::now();
@@ -234,7 +292,7 @@ pub fn of_ticket(conn: &mut DbConn, id: TicketId) -> Result<TicketSla, DbError> 
     };
     Ok(TicketSla {
         ticket_id: id,
-        next_due_at: sla::next_due(&clocks),
+        next_due_at: sla::soonest_due(&clocks),
         policy: stored.policy,
         why: stored.choice,
         clocks,
@@ -256,9 +314,20 @@ pub fn fire(conn: &mut DbConn, job: &Due, now: DateTime<Utc>) -> Result<usize, D
         };
         let thread = crate::customers::thread_of(conn, customer.parse()?)?;
         crate::customers::lock_thread(conn, thread)?;
-        let announced = refresh(conn, id, now)?.events;
-        let count = announced.len();
-        events::append(conn, announced)?;
+        let owner: String = tickets::table.find(id.to_string()).select(tickets::customer_id).first(conn)?;
+        if owner != customer {
+            // A merge's undo moved the ticket while we waited: the lease runs out and the
+            // next round locks the right thread.
+            return Err(DbError::Moved);
+        }
+        let refreshed = refresh(conn, id, now)?;
+        let count = refreshed.events.len();
+        let mut written = refreshed.events;
+        if refreshed.due_changed {
+            crate::tickets::touch(conn, id, now)?;
+            written.insert(0, crate::tickets::event(EventKind::TicketUpdated, &crate::tickets::get(conn, id)?)?);
+        }
+        events::append(conn, written)?;
         Ok(count)
     })
 }

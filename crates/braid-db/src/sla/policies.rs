@@ -157,18 +157,25 @@ pub fn update(conn: &mut DbConn, id: SlaPolicyId, changes: &Changes) -> Result<P
         definition.check().map_err(|e| DbError::Invalid { field: e.field.to_owned(), message: e.message })?;
         check_schedule(conn, definition.schedule_id)?;
         let at = crate::now();
-        diesel::update(sla_policies::table.find(id.to_string()))
-            .set((
-                sla_policies::name.eq(changes.name.clone().unwrap_or(before.name.clone())),
-                sla_policies::position.eq(changes.position.unwrap_or(before.position)),
-                sla_policies::enabled.eq(changes.enabled.unwrap_or(before.enabled)),
-                sla_policies::conditions.eq(serde_json::to_string(&definition.conditions)?),
-                sla_policies::schedule_id.eq(definition.schedule_id.map(|id| id.to_string())),
-                sla_policies::targets.eq(serde_json::to_string(&definition.targets)?),
-                sla_policies::version.eq(before.version + 1),
-                sla_policies::updated_at.eq(to_db(at)),
-            ))
-            .execute(conn)?;
+        // Guarded by the version read: of two concurrent edits, the second is refused
+        // rather than silently undoing the first.
+        let updated =
+            diesel::update(sla_policies::table.find(id.to_string()).filter(sla_policies::version.eq(before.version)))
+                .set((
+                    sla_policies::name.eq(changes.name.clone().unwrap_or(before.name.clone())),
+                    sla_policies::position.eq(changes.position.unwrap_or(before.position)),
+                    sla_policies::enabled.eq(changes.enabled.unwrap_or(before.enabled)),
+                    sla_policies::conditions.eq(serde_json::to_string(&definition.conditions)?),
+                    sla_policies::schedule_id.eq(definition.schedule_id.map(|id| id.to_string())),
+                    sla_policies::targets.eq(serde_json::to_string(&definition.targets)?),
+                    sla_policies::version.eq(before.version + 1),
+                    sla_policies::updated_at.eq(to_db(at)),
+                ))
+                .execute(conn)?;
+        if updated == 0 {
+            return Err(DbError::Refused("the policy changed meanwhile; read it again".into()));
+        }
+        super::recheck(conn, Some(id), None)?;
         let policy = get(conn, id)?;
         events::append(conn, vec![NewEvent::new(EventKind::SlaPolicyUpdated, id, &policy, at)?])?;
         Ok(policy)

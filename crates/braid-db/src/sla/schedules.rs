@@ -147,7 +147,8 @@ pub fn update(
             if i64::from(before.version) >= MAX_VERSIONS {
                 return Err(DbError::OverLimit { field: "versions", max: MAX_VERSIONS as usize });
             }
-            add_version(conn, id, before.version + 1, at, definition)?;
+            add_version(conn, id, before.version + 1, at.max(before.valid_from), definition)?;
+            super::recheck(conn, None, Some(id))?;
         }
         diesel::update(schedules::table.find(id.to_string()))
             .set((name.map(|name| schedules::name.eq(name.to_owned())), schedules::updated_at.eq(to_db(at))))
