@@ -77,6 +77,11 @@ pub struct EmailArgs {
     /// for counts after the run. Without it, replies carry no `[#number]` tag.
     #[arg(long, env = "BRAID_BENCH_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// Before the run, add an SLA policy that covers every ticket (first and next reply in
+    /// the business hours of a Monday-to-Friday schedule, resolution in calendar time), so
+    /// every placement measures clocks. Needs --database-url; the policy stays.
+    #[arg(long)]
+    pub sla_policy: bool,
     /// Seeds the generator (senders, texts, the mix, the order). Senders and Message-IDs
     /// also carry a per-run nonce, so repeated runs against one database never collide.
     #[arg(long, default_value_t = 42)]
@@ -155,6 +160,11 @@ async fn drive(args: &EmailArgs, base: Url, secret: String) -> anyhow::Result<Ta
         }
     };
     let run = run_nonce();
+    if args.sla_policy {
+        let Some(db) = &db else { bail!("--sla-policy needs --database-url") };
+        add_sla_policy(db, &run)?;
+        println!("added an SLA policy covering every ticket (business-hours reply targets)");
+    }
     let counts_before = match &db {
         Some(db) => Some(counts(db)?),
         None => None,
@@ -208,6 +218,25 @@ async fn drive(args: &EmailArgs, base: Url, secret: String) -> anyhow::Result<Ta
         );
     }
     Ok(outcome.tally)
+}
+
+/// A schedule (Monday to Friday, 09:00–17:00 in Berlin, two holidays) and a policy with
+/// no conditions counting it, written as the API would write them.
+fn add_sla_policy(db: &Mutex<Db>, run: &str) -> anyhow::Result<()> {
+    let mut db = db.lock().map_err(|_| anyhow::anyhow!("the database connection was poisoned"))?;
+    let (schedule, policy) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    let day = r#"[{"start":"09:00","end":"17:00"}]"#;
+    let hours = format!(
+        r#"{{"time_zone":"Europe/Berlin","hours":{{"monday":{day},"tuesday":{day},"wednesday":{day},"thursday":{day},"friday":{day},"saturday":[],"sunday":[]}},"holidays":["2026-12-25","2026-12-26"]}}"#
+    );
+    let now = chrono::Utc::now().format("%Y-%m-%d %H:%M:%S%.6f");
+    let targets = r#"{"first_reply":{"minutes":{"urgent":30,"high":60,"normal":240,"low":480},"hours":"business"},"next_reply":{"minutes":{"normal":480},"hours":"business"},"resolution":{"minutes":{"normal":4320},"hours":"calendar"}}"#;
+    db.execute(&format!(
+        "INSERT INTO schedules (id, name, created_at, updated_at) VALUES ('{schedule}', 'bench {run}', '{now}', '{now}');
+         INSERT INTO schedule_versions (schedule_id, version, valid_from, definition) VALUES ('{schedule}', 1, '{now}', '{hours}');
+         INSERT INTO sla_policies (id, name, position, enabled, conditions, schedule_id, targets, version, created_at, updated_at)
+             VALUES ('{policy}', 'bench {run}', 0, TRUE, '{{}}', '{schedule}', '{targets}', 1, '{now}', '{now}');"
+    ))
 }
 
 /// Customers, tickets, email messages and events in the server's database.
