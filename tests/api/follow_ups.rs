@@ -232,13 +232,19 @@ async fn a_teams_pending_rule_reminds_the_customer_then_solves(backend: Backend)
     let days = (remind_at - braid_db::now()).num_hours();
     assert!((47..=48).contains(&days), "reminded after {days} hours");
 
-    // Two days pass: the timer fires (called here as a node would).
-    let fire = |kind: &'static str| {
+    // The days pass: the timer fires at its time (called here as a node would, with the
+    // clock moved on).
+    let fire = |kind: &'static str, days_later: i64| {
         let job = Due { id: "lease".into(), kind: kind.into(), subject: id.clone() };
         let app = &app;
-        async move { app.with_db(move |conn| braid_db::follow_ups::fire(conn, &job, braid_db::now())).await }
+        let at = braid_db::now() + chrono::Duration::days(days_later) + chrono::Duration::minutes(2);
+        async move { app.with_db(move |conn| braid_db::follow_ups::fire(conn, &job, at)).await }
     };
-    assert_eq!(fire("pending_remind").await, "pending reminder sent");
+    let early = Due { id: "lease".into(), kind: "pending_remind".into(), subject: id.clone() };
+    let nothing = app.with_db(move |conn| braid_db::follow_ups::fire(conn, &early, braid_db::now())).await;
+    assert_eq!(nothing, "nothing", "no timer is due yet: a stale lease does nothing");
+    assert_eq!(fire("pending_remind", 1).await, "nothing", "a day early");
+    assert_eq!(fire("pending_remind", 2).await, "pending reminder sent");
     let thread = read(&app, &admin, &format!("/v1/tickets/{id}/messages")).await;
     let reminder = thread["data"].as_array().unwrap().iter().find(|m| m["text"] == "Any news on this?").cloned();
     let reminder = reminder.expect("the customer was reminded");
@@ -247,7 +253,8 @@ async fn a_teams_pending_rule_reminds_the_customer_then_solves(backend: Backend)
         (Some("outbound"), Some("system"))
     );
     assert!(due("pending_solve").await.is_some());
-    assert_eq!(fire("pending_solve").await, "pending ticket solved");
+    assert_eq!(fire("pending_solve", 4).await, "nothing", "the solve waits its days");
+    assert_eq!(fire("pending_solve", 5).await, "pending ticket solved");
     let ticket = read(&app, &admin, &format!("/v1/tickets/{id}")).await;
     assert_eq!(ticket["status"], "solved");
     let thread = read(&app, &admin, &format!("/v1/tickets/{id}/messages")).await;
@@ -258,7 +265,7 @@ async fn a_teams_pending_rule_reminds_the_customer_then_solves(backend: Backend)
             .iter()
             .any(|m| m["direction"] == "note" && m["text"].as_str().unwrap().contains("5 days"))
     );
-    assert_eq!(fire("pending_solve").await, "nothing", "it solves once");
+    assert_eq!(fire("pending_solve", 5).await, "nothing", "it solves once");
 
     // A customer's answer while pending ends the rule's timers.
     let reopened = json!({"external_id": "m-9", "customer": {"external_id": "+4915100000001"}, "conversation_ref": "c-1", "text": "Back again"});
@@ -294,7 +301,11 @@ async fn follow_ups_refuse_what_cannot_be_kept(backend: Backend) {
     let rule = json!({"pending_rule": {"remind_after_days": 5, "solve_after_days": 5, "reminder_text": "x"}});
     let team = created(&app, &admin, "/v1/teams", json!({"name": "T"})).await;
     assert_eq!(status(app.patch_as(&format!("/v1/teams/{}", team["id"].as_str().unwrap()), &admin, &rule).await), 422);
+    assert_eq!(status(app.post_as(&snooze, &admin, &json!({"until": soon(3600)})).await), 200);
     assert_eq!(status(app.patch_as(&format!("/v1/tickets/{id}"), &admin, &json!({"status": "solved"})).await), 200);
+    let woke = logged(&app, "ticket.woke").await;
+    assert_eq!(woke.last().unwrap()["payload"]["reason"], "solved", "solving ends the snooze");
+    assert_eq!(read(&app, &admin, &format!("/v1/tickets/{id}")).await["snoozed_until"], Value::Null);
     assert_eq!(
         status(app.post_as(&snooze, &admin, &json!({"until": soon(60)})).await),
         409,

@@ -15,6 +15,7 @@ both_backends!(
     schedules_keep_their_versions_and_policies_count_their_business_hours,
     policies_and_schedules_refuse_what_cannot_be_measured,
     an_edit_reaches_running_clocks_and_old_history_is_not_news,
+    an_email_starts_a_clock_and_an_auto_reply_does_not,
 );
 
 async fn created(app: &TestApp, token: &str, path: &str, body: Value) -> Value {
@@ -328,4 +329,27 @@ async fn an_edit_reaches_running_clocks_and_old_history_is_not_news(backend: Bac
     assert!(clock(&sla, "first_reply")["breached_at"].is_string(), "{sla}");
     assert_eq!(sla["breaches"], json!([]));
     assert_eq!(logged(&app, "ticket.sla_breached").await.len(), 1, "history is not news");
+}
+
+async fn an_email_starts_a_clock_and_an_auto_reply_does_not(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .with_settings(|s| s.email_inbound_secret = Some(crate::email::SECRET.into()))
+        .start()
+        .await;
+    let admin = app.admin_token().await;
+    let policy = json!({"name": "Email", "targets": {"first_reply": {"minutes": {"normal": 60}}, "next_reply": {"minutes": {"normal": 60}}}});
+    created(&app, &admin, "/v1/sla-policies", policy).await;
+    let first = b"From: Ana <ana@example.org>\r\nTo: help@braid.test\r\nSubject: Broken\r\nMessage-ID: <e1@example.org>\r\n\r\nIt broke.\r\n";
+    assert_eq!(crate::email::post_raw(&app, first).await.status(), 201);
+    let tickets = read(&app, &admin, "/v1/tickets").await;
+    let id = tickets["data"][0]["id"].as_str().unwrap().to_owned();
+    let sla = read(&app, &admin, &format!("/v1/tickets/{id}/sla")).await;
+    assert!(clock(&sla, "first_reply")["due_at"].is_string(), "an email starts the first-reply clock: {sla}");
+    created(&app, &admin, &format!("/v1/tickets/{id}/replies"), json!({"text": "Looking into it"})).await;
+
+    let away = b"From: Ana <ana@example.org>\r\nTo: help@braid.test\r\nSubject: Out of office\r\nAuto-Submitted: auto-replied\r\nIn-Reply-To: <e1@example.org>\r\nMessage-ID: <e2@example.org>\r\n\r\nAway until Monday.\r\n";
+    assert_eq!(crate::email::post_raw(&app, away).await.status(), 201);
+    let sla = read(&app, &admin, &format!("/v1/tickets/{id}/sla")).await;
+    let clocks = sla["clocks"].as_array().unwrap();
+    assert!(clocks.iter().all(|c| c["metric"] != "next_reply"), "an auto-reply starts no clock: {sla}");
 }

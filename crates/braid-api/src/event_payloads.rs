@@ -106,7 +106,7 @@ pub fn describe(kind: EventKind) -> &'static str {
 #[allow(dead_code, reason = "a schema for the document: events are written by braid-db")]
 pub struct TicketWokePayload {
     pub ticket: crate::tickets::TicketView,
-    /// `due`, `customer_replied` or `unsnoozed`.
+    /// `due`, `customer_replied`, `unsnoozed` or `solved`.
     pub reason: String,
     pub snoozed_until: chrono::DateTime<chrono::Utc>,
 }

@@ -129,6 +129,7 @@ pub struct NewReminderBody {
     pub agent_id: Option<AgentId>,
     /// At most 2,000 characters.
     #[serde(default)]
+    #[schema(max_length = 2000)]
     pub note: String,
     /// The customer's next message cancels it; `false` when left out.
     #[serde(default)]
@@ -181,7 +182,10 @@ async fn add_reminder(
                             },
                             other => other,
                         })?
-                        .ok_or(braid_db::DbError::NotFound)?;
+                        .ok_or_else(|| braid_db::DbError::Invalid {
+                            field: "schedule_id".into(),
+                            message: "no schedule has this id".into(),
+                        })?;
                     Basis::Business(&calendar).add(now, chrono::Duration::hours(i64::from(hours))).ok_or_else(|| {
                         braid_db::DbError::Invalid {
                             field: "schedule_id".into(),

@@ -40,7 +40,7 @@ pub struct PendingRuleView {
     #[schema(minimum = 2, maximum = 90)]
     pub solve_after_days: u32,
     pub schedule_id: Option<uuid::Uuid>,
-    #[schema(example = "Did our last answer help? Reply to this message and we will pick it up.")]
+    #[schema(example = "Did our last answer help? Reply to this message and we will pick it up.", max_length = 5000)]
     pub reminder_text: String,
 }
 

@@ -64,6 +64,9 @@ impl PendingRule {
             return Err(InvalidValue::new("pending_rule", format!("solve_after_days is at most {MAX_PENDING_DAYS}")));
         }
         self.reminder_text = self.reminder_text.trim().to_owned();
+        if self.reminder_text.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r')) {
+            return Err(InvalidValue::new("pending_rule", "reminder_text cannot contain control characters"));
+        }
         let chars = self.reminder_text.chars().count();
         if chars == 0 || chars > MAX_REMINDER_TEXT_CHARS {
             return Err(InvalidValue::new(
@@ -72,6 +75,20 @@ impl PendingRule {
             ));
         }
         Ok(self)
+    }
+
+    /// When a ticket reminded at `reminded_at` is solved at the earliest: the days between
+    /// reminder and solve, from the reminder.
+    pub fn solve_after_reminder(
+        &self,
+        calendar: Option<&Calendar>,
+        reminded_at: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        let days = self.solve_after_days - self.remind_after_days;
+        match calendar {
+            Some(calendar) => calendar.after_working_days(reminded_at, days),
+            None => reminded_at.checked_add_signed(Duration::days(i64::from(days))),
+        }
     }
 
     /// When a ticket pending since `since` gets its reminder, and when it is solved.

@@ -32,6 +32,8 @@ pub enum Woke {
     Due,
     CustomerReplied,
     Unsnoozed,
+    /// Solved or closed: a snooze keeps only unsolved work out of sight.
+    Solved,
 }
 
 /// `ticket.woke`: the ticket as it now is, why, and until when it was snoozed.
@@ -308,23 +310,28 @@ fn end_reminder(conn: &mut DbConn, id: &str, state: &str, now: DateTime<Utc>) ->
 
 /// A ticket's status or team changed: start, move or stop its team's pending rule. The
 /// rule counts from when the ticket went pending (or moved to the team while pending).
+/// A solved or closed ticket's snooze ends too; its `ticket.woke` is returned.
 pub(crate) fn on_ticket_change(
     conn: &mut DbConn,
     before: Option<&Ticket>,
     after: &Ticket,
     now: DateTime<Utc>,
-) -> Result<(), DbError> {
+) -> Result<Vec<NewEvent>, DbError> {
     let subject = after.id.to_string();
+    let woke = match after.snoozed_until {
+        Some(_) if !after.status.is_unsolved() => wake(conn, after.id, Woke::Solved, now)?.into_iter().collect(),
+        _ => vec![],
+    };
     let was_pending = before.is_some_and(|b| b.status == TicketStatus::Pending);
     if after.status != TicketStatus::Pending {
         if was_pending {
             due_jobs::schedule(conn, PENDING_REMIND, &subject, None)?;
             due_jobs::schedule(conn, PENDING_SOLVE, &subject, None)?;
         }
-        return Ok(());
+        return Ok(woke);
     }
     if was_pending && before.is_some_and(|b| b.team_id == after.team_id) {
-        return Ok(());
+        return Ok(woke);
     }
     let remind_at = match pending_rule(conn, after)? {
         Some((rule, calendar)) => rule.due(calendar.as_ref(), now).0,
@@ -332,7 +339,7 @@ pub(crate) fn on_ticket_change(
     };
     due_jobs::schedule(conn, PENDING_REMIND, &subject, remind_at)?;
     due_jobs::schedule(conn, PENDING_SOLVE, &subject, None)?;
-    Ok(())
+    Ok(woke)
 }
 
 fn pending_rule(
@@ -351,6 +358,19 @@ fn pending_rule(
 /// Handles one leased follow-up timer. Returns what it did, for the log.
 pub fn fire(conn: &mut DbConn, job: &Due, now: DateTime<Utc>) -> Result<&'static str, DbError> {
     dialect::write_transaction(conn, |conn| {
+        // Under the lock below, the timer must still be there and due: a node whose lease
+        // ran out, or a job moved while it was leased (snoozed again, pending again), finds
+        // nothing to do.
+        let still_due = |conn: &mut DbConn| -> Result<bool, DbError> {
+            use crate::schema::due_jobs as jobs;
+            let due: i64 = jobs::table
+                .filter(jobs::kind.eq(&job.kind))
+                .filter(jobs::subject.eq(&job.subject))
+                .filter(jobs::due_at.le(to_db(now)))
+                .count()
+                .get_result(conn)?;
+            Ok(due > 0)
+        };
         let done = match job.kind.as_str() {
             REMINDER => {
                 let ticket: Option<String> =
@@ -360,6 +380,9 @@ pub fn fire(conn: &mut DbConn, job: &Due, now: DateTime<Utc>) -> Result<&'static
                     return Ok("gone");
                 };
                 lock_ticket(conn, ticket.parse()?)?;
+                if !still_due(conn)? {
+                    return Ok("nothing");
+                }
                 let fired = end_reminder(conn, &job.subject, "fired", now)?;
                 let done = if fired.is_some() { "reminder fired" } else { "nothing" };
                 events::append(conn, fired.into_iter().collect())?;
@@ -367,14 +390,24 @@ pub fn fire(conn: &mut DbConn, job: &Due, now: DateTime<Utc>) -> Result<&'static
             }
             SNOOZE => {
                 let id: TicketId = job.subject.parse()?;
-                lock_ticket(conn, id)?;
+                let ticket = lock_ticket(conn, id)?;
+                if !still_due(conn)? || ticket.snoozed_until.is_none_or(|until| until > now) {
+                    return Ok("nothing");
+                }
                 let woke = wake(conn, id, Woke::Due, now)?;
                 let done = if woke.is_some() { "snooze ended" } else { "nothing" };
                 events::append(conn, woke.into_iter().collect())?;
                 done
             }
-            PENDING_REMIND => remind_pending(conn, job.subject.parse()?, now)?,
-            PENDING_SOLVE => solve_pending(conn, job.subject.parse()?, now)?,
+            PENDING_REMIND | PENDING_SOLVE => {
+                let id: TicketId = job.subject.parse()?;
+                let ticket = lock_ticket(conn, id)?;
+                match (still_due(conn)?, job.kind.as_str()) {
+                    (false, _) => "nothing",
+                    (true, PENDING_REMIND) => remind_pending(conn, ticket, now)?,
+                    (true, _) => solve_pending(conn, ticket, now)?,
+                }
+            }
             _ => return Err(DbError::Refused(format!("no follow-up of kind {}", job.kind))),
         };
         Ok(done)
@@ -392,13 +425,18 @@ fn pending_since(conn: &mut DbConn, ticket: TicketId) -> Result<Option<DateTime<
     Ok(last.filter(|(status, _)| status == TicketStatus::Pending.as_str()).map(|(_, at)| from_db(at)))
 }
 
-fn remind_pending(conn: &mut DbConn, id: TicketId, now: DateTime<Utc>) -> Result<&'static str, DbError> {
-    let ticket = lock_ticket(conn, id)?;
+fn remind_pending(conn: &mut DbConn, ticket: Ticket, now: DateTime<Utc>) -> Result<&'static str, DbError> {
+    let id = ticket.id;
     due_jobs::schedule(conn, PENDING_REMIND, &id.to_string(), None)?;
     let (Some(since), Some((rule, calendar))) = (pending_since(conn, id)?, pending_rule(conn, &ticket)?) else {
         return Ok("nothing");
     };
     if ticket.status != TicketStatus::Pending {
+        return Ok("nothing");
+    }
+    // The rule was lengthened since the timer was set: wait for the new time.
+    if let Some(later) = rule.due(calendar.as_ref(), since).0.filter(|at| *at > now + chrono::Duration::minutes(1)) {
+        due_jobs::schedule(conn, PENDING_REMIND, &id.to_string(), Some(later))?;
         return Ok("nothing");
     }
     let thread = crate::customers::thread_of(conn, ticket.customer_id)?;
@@ -417,13 +455,15 @@ fn remind_pending(conn: &mut DbConn, id: TicketId, now: DateTime<Utc>) -> Result
     };
     let (_, event) = crate::messages::queue_reply_in(conn, message, channel, now)?;
     events::append(conn, vec![event])?;
-    let solve_at = rule.due(calendar.as_ref(), since).1.map(|at| at.max(now));
+    // The customer gets the days between reminder and solve, even when the reminder came
+    // late (a move to the team, a rule set while the ticket waited).
+    let solve_at = rule.due(calendar.as_ref(), since).1.max(rule.solve_after_reminder(calendar.as_ref(), now));
     due_jobs::schedule(conn, PENDING_SOLVE, &id.to_string(), solve_at)?;
     Ok("pending reminder sent")
 }
 
-fn solve_pending(conn: &mut DbConn, id: TicketId, now: DateTime<Utc>) -> Result<&'static str, DbError> {
-    let ticket = lock_ticket(conn, id)?;
+fn solve_pending(conn: &mut DbConn, ticket: Ticket, now: DateTime<Utc>) -> Result<&'static str, DbError> {
+    let id = ticket.id;
     due_jobs::schedule(conn, PENDING_SOLVE, &id.to_string(), None)?;
     let Some((rule, _)) = pending_rule(conn, &ticket)? else { return Ok("nothing") };
     if ticket.status != TicketStatus::Pending {

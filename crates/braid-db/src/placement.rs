@@ -255,7 +255,8 @@ fn place_once(conn: &mut DbConn, inbound: &Inbound, policy: &PlacementPolicy) ->
     // 4. Append and move the ticket.
     let (ticket, new_ticket) = match choice {
         TicketChoice::Existing { ticket, status } => {
-            events.extend(tickets::on_new_message(conn, &ticket, status, at)?);
+            let person = inbound.authorship == braid_core::placement::Authorship::Person;
+            events.extend(tickets::on_new_message(conn, &ticket, status, at, person)?);
             (Some(TicketSnapshot { status, ..ticket }), false)
         }
         TicketChoice::New => {

@@ -282,12 +282,14 @@ fn changed_at(at: DateTime<Utc>) -> DateTime<Utc> {
 /// A new message arrived on the ticket: it becomes the most recently active, and its
 /// status moves as placement decided (a solved ticket reopens, a pending one opens).
 /// Returns the `ticket.updated` event when the status changed, and what the customer's
-/// message ended of the ticket's follow-ups (a snooze, reminders).
+/// message ended of the ticket's follow-ups (a snooze, reminders) when a person wrote it
+/// (an out-of-office reply ends none).
 pub fn on_new_message(
     conn: &mut DbConn,
     ticket: &TicketSnapshot,
     status: TicketStatus,
     at: DateTime<Utc>,
+    person_wrote: bool,
 ) -> Result<Vec<NewEvent>, DbError> {
     let id = ticket.id.to_string();
     let solved_at = if status == TicketStatus::Solved { ticket.solved_at.map(to_db) } else { None };
@@ -310,7 +312,7 @@ pub fn on_new_message(
         }
         written.push(event(EventKind::TicketUpdated, &get(conn, ticket.id)?)?);
     }
-    if follow_ups {
+    if follow_ups && person_wrote {
         written.extend(crate::follow_ups::on_customer_message(conn, ticket.id, crate::now())?);
     }
     Ok(written)
@@ -597,8 +599,10 @@ pub fn update_in(
         }
         let breaches = crate::sla::refresh(conn, id, now)?.events;
         let ticket = get(conn, id)?;
-        crate::follow_ups::on_ticket_change(conn, Some(&before), &ticket, now)?;
+        let woke = crate::follow_ups::on_ticket_change(conn, Some(&before), &ticket, now)?;
+        let ticket = if woke.is_empty() { ticket } else { get(conn, id)? };
         let mut events = vec![event(EventKind::TicketUpdated, &ticket)?];
+        events.extend(woke);
         events.extend(breaches);
         events::append(conn, events)?;
         Ok(ticket)

@@ -105,10 +105,13 @@ fn history(conn: &mut DbConn, ticket: TicketId) -> Result<Vec<Moment>, DbError> 
         .order(ticket_statuses::seq.asc())
         .select((ticket_statuses::status, ticket_statuses::at))
         .load(conn)?;
-    let automated = messages::placement
-        .like("%\"automated_no_reopen\"%")
-        .or(messages::details.like("%\"automated\"%"))
-        .or(messages::details.like("%\"acknowledgement\"%"));
+    // Inbound: placement's own verdict on auto-replies. Outbound: what Braid's rules and
+    // acknowledgements mark in their details (an email's envelope has an `automated` key
+    // of its own, so inbound details are not read).
+    let inbound = messages::direction.eq(Direction::Inbound.as_str());
+    let automated = (inbound.and(messages::placement.like("%\"automated_no_reopen\"%"))).or(messages::direction
+        .eq(Direction::Outbound.as_str())
+        .and(messages::details.like("%\"automated\":\"%").or(messages::details.like("%\"acknowledgement\":true%"))));
     let written: Vec<(String, NaiveDateTime, bool)> = messages::table
         .filter(messages::ticket_id.eq(&id))
         .filter(messages::direction.ne(Direction::Note.as_str()))
