@@ -479,8 +479,8 @@ fn write_agent_message(
         let mut written = vec![event];
         if direction == Direction::Outbound {
             let refreshed = crate::sla::refresh(conn, ticket, now)?;
-            if refreshed.due_changed {
-                written.push(crate::tickets::event(EventKind::TicketUpdated, &crate::tickets::get(conn, ticket)?)?);
+            if let Some(changed) = &refreshed.changed {
+                written.push(crate::tickets::event(EventKind::TicketUpdated, changed)?);
             }
             written.extend(refreshed.events);
         }

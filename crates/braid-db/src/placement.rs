@@ -304,19 +304,18 @@ fn place_once(conn: &mut DbConn, inbound: &Inbound, policy: &PlacementPolicy) ->
     let mut breaches = vec![];
     if let Some(ticket) = ticket {
         let refreshed = crate::sla::refresh(conn, ticket.id, crate::now())?;
-        if refreshed.due_changed {
+        if let Some(fresh) = &refreshed.changed {
             // The ticket's event above was made before its due time moved; without one,
             // the move is news of its own.
-            let fresh = tickets::get(conn, ticket.id)?;
             let mut replaced = false;
             for event in events.iter_mut().filter(|e| e.ticket_id == Some(ticket.id.to_string())) {
                 if matches!(event.kind, EventKind::TicketCreated | EventKind::TicketUpdated) {
-                    *event = tickets::event(event.kind, &fresh)?;
+                    *event = tickets::event(event.kind, fresh)?;
                     replaced = true;
                 }
             }
             if !replaced {
-                events.push(tickets::event(EventKind::TicketUpdated, &fresh)?);
+                events.push(tickets::event(EventKind::TicketUpdated, fresh)?);
             }
         }
         breaches = refreshed.events;

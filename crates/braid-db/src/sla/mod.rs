@@ -161,9 +161,9 @@ fn measure(
 pub struct Refreshed {
     /// `ticket.sla_breached` for each breach announced now, for the caller to append.
     pub events: Vec<NewEvent>,
-    /// The ticket's `sla_due_at` changed: a `ticket.*` event made before is stale, and
-    /// without one the caller appends `ticket.updated`.
-    pub due_changed: bool,
+    /// The ticket with its new `sla_due_at`, when that changed: a `ticket.*` event made
+    /// before is stale, and without one the caller appends `ticket.updated`.
+    pub changed: Option<Ticket>,
 }
 
 /// Chooses the ticket's policy, measures its clocks at `now`, announces breaches not yet
@@ -237,14 +237,17 @@ pub fn refresh(conn: &mut DbConn, id: TicketId, now: DateTime<Utc>) -> Result<Re
             .values((ticket_slas::ticket_id.eq(id.to_string()), values))
             .execute(conn)?;
     }
-    let due_changed = ticket.sla_due_at != soonest.map(crate::truncate_to_micros);
-    if due_changed {
+    let soonest = soonest.map(crate::truncate_to_micros);
+    let changed = if ticket.sla_due_at != soonest {
         diesel::update(tickets::table.find(id.to_string()))
             .set(tickets::sla_due_at.eq(soonest.map(to_db)))
             .execute(conn)?;
-    }
+        Some(Ticket { sla_due_at: soonest, ..ticket })
+    } else {
+        None
+    };
     due_jobs::schedule(conn, due_jobs::SLA, &id.to_string(), next_due)?;
-    Ok(Refreshed { events: announced, due_changed })
+    Ok(Refreshed { events: announced, changed })
 }
 
 /// The ticket's service level measured now, with the policy applied at its last change.
@@ -326,7 +329,7 @@ pub fn fire(conn: &mut DbConn, job: &Due, now: DateTime<Utc>) -> Result<usize, D
         let refreshed = refresh(conn, id, now)?;
         let count = refreshed.events.len();
         let mut written = refreshed.events;
-        if refreshed.due_changed {
+        if refreshed.changed.is_some() {
             crate::tickets::touch(conn, id, now)?;
             written.insert(0, crate::tickets::event(EventKind::TicketUpdated, &crate::tickets::get(conn, id)?)?);
         }
