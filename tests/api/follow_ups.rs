@@ -7,6 +7,7 @@ use braid_db::due_jobs::Due;
 use serde_json::{Value, json};
 
 use crate::helpers::{Backend, TestApp, both_backends};
+use crate::sla::{created, logged, read};
 
 both_backends!(
     a_snoozed_ticket_leaves_the_list_and_comes_back_when_due,
@@ -15,39 +16,6 @@ both_backends!(
     a_teams_pending_rule_reminds_the_customer_then_solves,
     follow_ups_refuse_what_cannot_be_kept,
 );
-
-async fn created(app: &TestApp, token: &str, path: &str, body: Value) -> Value {
-    let response = app.post_as(path, token, &body).await;
-    let status = response.status();
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(status, 201, "{path}: {body}");
-    body
-}
-
-async fn read(app: &TestApp, token: &str, path: &str) -> Value {
-    let response = app.get_as(path, token).await;
-    assert_eq!(response.status(), 200, "{path}");
-    response.json().await.unwrap()
-}
-
-/// Events of `kind` as the log holds them (read from the table: the feed shows an event
-/// only once every transaction before it has ended, and other tests hold some open).
-async fn logged(app: &TestApp, kind: &'static str) -> Vec<Value> {
-    let rows: Vec<(Option<String>, String)> = app
-        .with_db(move |conn| {
-            use braid_db::schema::events;
-            use diesel::prelude::*;
-            Ok(events::table
-                .filter(events::kind.eq(kind))
-                .order(events::seq.asc())
-                .select((events::ticket_id, events::payload))
-                .load(conn)?)
-        })
-        .await;
-    rows.into_iter()
-        .map(|(ticket, payload)| json!({"kind": kind, "ticket_id": ticket, "payload": serde_json::from_str::<Value>(&payload).unwrap()}))
-        .collect()
-}
 
 fn soon(seconds: i64) -> String {
     (braid_db::now() + chrono::Duration::seconds(seconds)).to_rfc3339()
@@ -300,6 +268,15 @@ async fn follow_ups_refuse_what_cannot_be_kept(backend: Backend) {
     assert_eq!(status(app.delete_as(&missing, &admin).await), 404);
     let rule = json!({"pending_rule": {"remind_after_days": 5, "solve_after_days": 5, "reminder_text": "x"}});
     let team = created(&app, &admin, "/v1/teams", json!({"name": "T"})).await;
+    let unknown = json!({"name": "U", "pending_rule": {"remind_after_days": 1, "solve_after_days": 2,
+                         "schedule_id": uuid::Uuid::now_v7(), "reminder_text": "Any news?"}});
+    assert_eq!(status(app.post_as("/v1/teams", &admin, &unknown).await), 422);
+    let ruled = json!({"name": "R", "pending_rule": {"remind_after_days": 1, "solve_after_days": 2, "reminder_text": "Any news?"}});
+    assert_eq!(
+        created(&app, &admin, "/v1/teams", ruled).await["pending_rule"]["remind_after_days"],
+        1,
+        "set at creation"
+    );
     assert_eq!(status(app.patch_as(&format!("/v1/teams/{}", team["id"].as_str().unwrap()), &admin, &rule).await), 422);
     assert_eq!(status(app.post_as(&snooze, &admin, &json!({"until": soon(3600)})).await), 200);
     assert_eq!(status(app.patch_as(&format!("/v1/tickets/{id}"), &admin, &json!({"status": "solved"})).await), 200);

@@ -18,7 +18,7 @@ both_backends!(
     an_email_starts_a_clock_and_an_auto_reply_does_not,
 );
 
-async fn created(app: &TestApp, token: &str, path: &str, body: Value) -> Value {
+pub(crate) async fn created(app: &TestApp, token: &str, path: &str, body: Value) -> Value {
     let response = app.post_as(path, token, &body).await;
     let status = response.status();
     let body: Value = response.json().await.unwrap();
@@ -26,7 +26,7 @@ async fn created(app: &TestApp, token: &str, path: &str, body: Value) -> Value {
     body
 }
 
-async fn read(app: &TestApp, token: &str, path: &str) -> Value {
+pub(crate) async fn read(app: &TestApp, token: &str, path: &str) -> Value {
     let response = app.get_as(path, token).await;
     assert_eq!(response.status(), 200, "{path}");
     response.json().await.unwrap()
@@ -122,7 +122,7 @@ async fn a_policy_times_a_tickets_first_reply_and_explains_why_it_applies(backen
 
 /// Events of `kind` as the log holds them (read from the table: the feed shows an event
 /// only once every transaction before it has ended, and other tests hold some open).
-async fn logged(app: &TestApp, kind: &'static str) -> Vec<Value> {
+pub(crate) async fn logged(app: &TestApp, kind: &'static str) -> Vec<Value> {
     let rows: Vec<(Option<String>, String)> = app
         .with_db(move |conn| {
             use braid_db::schema::events;

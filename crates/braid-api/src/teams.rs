@@ -66,6 +66,8 @@ pub struct NewTeam {
     #[serde(default)]
     #[schema(value_type = Vec<String>)]
     pub member_ids: Vec<AgentId>,
+    #[schema(value_type = Option<PendingRuleView>)]
+    pub pending_rule: Option<PendingRule>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -81,6 +83,18 @@ pub struct TeamPatch {
     #[serde(default, deserialize_with = "crate::tickets::double_option")]
     #[schema(value_type = Option<PendingRuleView>)]
     pub pending_rule: Option<Option<PendingRule>>,
+}
+
+/// A pending rule's schedule must exist.
+fn known_schedule(conn: &mut braid_db::DbConn, rule: Option<&PendingRule>) -> Result<(), braid_db::DbError> {
+    let Some(schedule) = rule.and_then(|rule| rule.schedule_id) else { return Ok(()) };
+    match braid_db::sla::schedules::get(conn, schedule) {
+        Err(braid_db::DbError::NotFound) => Err(braid_db::DbError::Invalid {
+            field: "pending_rule".into(),
+            message: "schedule_id names no schedule".into(),
+        }),
+        other => other.map(|_| ()),
+    }
 }
 
 fn db_error(error: braid_db::DbError) -> ApiError {
@@ -109,9 +123,17 @@ async fn create(
     body: web::Json<NewTeam>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Admin)?;
-    let NewTeam { name, member_ids } = body.into_inner();
+    let NewTeam { name, member_ids, pending_rule } = body.into_inner();
     let name = AgentName::parse(&name)?;
-    let team = state.db.run(move |conn| teams::create(conn, &name, &member_ids)).await.map_err(db_error)?;
+    let pending_rule = pending_rule.map(PendingRule::check).transpose()?;
+    let team = state
+        .db
+        .run(move |conn| {
+            known_schedule(conn, pending_rule.as_ref())?;
+            teams::create(conn, &name, &member_ids, pending_rule.as_ref())
+        })
+        .await
+        .map_err(db_error)?;
     Ok(HttpResponse::Created().insert_header(("location", format!("/v1/teams/{}", team.id))).json(TeamView::from(team)))
 }
 
@@ -179,13 +201,7 @@ async fn update(
     let team = state
         .db
         .run(move |conn| {
-            if let Some(Some(schedule)) = changes.pending_rule.as_ref().map(|r| r.as_ref().and_then(|r| r.schedule_id))
-            {
-                braid_db::sla::schedules::get(conn, schedule).map_err(|_| braid_db::DbError::Invalid {
-                    field: "pending_rule".into(),
-                    message: "schedule_id names no schedule".into(),
-                })?;
-            }
+            known_schedule(conn, changes.pending_rule.as_ref().and_then(Option::as_ref))?;
             teams::update(conn, id, &changes)
         })
         .await

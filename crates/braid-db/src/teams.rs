@@ -107,7 +107,12 @@ pub struct TeamChanges {
     pub pending_rule: Option<Option<PendingRule>>,
 }
 
-pub fn create(conn: &mut DbConn, name: &AgentName, member_ids: &[AgentId]) -> Result<Team, DbError> {
+pub fn create(
+    conn: &mut DbConn,
+    name: &AgentName,
+    member_ids: &[AgentId],
+    pending_rule: Option<&PendingRule>,
+) -> Result<Team, DbError> {
     dialect::write_transaction(conn, |conn| {
         let now = crate::now();
         let id = TeamId::new();
@@ -116,6 +121,7 @@ pub fn create(conn: &mut DbConn, name: &AgentName, member_ids: &[AgentId]) -> Re
                 teams::id.eq(id.to_string()),
                 teams::name.eq(name.as_str()),
                 teams::active.eq(true),
+                teams::pending_rule.eq(pending_rule.map(serde_json::to_string).transpose()?),
                 teams::created_at.eq(to_db(now)),
                 teams::updated_at.eq(to_db(now)),
             ))
