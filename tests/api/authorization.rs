@@ -169,6 +169,12 @@ fn matrix() -> Vec<Endpoint> {
         row(GET,    "/v1/sla-policies",                                   TICKETS_READ,    200, None),
         row(GET,    "/v1/sla-policies/{sla_policy}",                      TICKETS_READ,    200, None),
         row(PATCH,  "/v1/sla-policies/{sla_policy}",                      ADMIN,           200, Some(sla_policy_patch)),
+        row(POST,   "/v1/macros",                                         ADMIN,           201, Some(new_macro)),
+        row(GET,    "/v1/macros",                                         TICKETS_READ,    200, None),
+        row(GET,    "/v1/macros/{macro}",                                 TICKETS_READ,    200, None),
+        row(PATCH,  "/v1/macros/{macro}",                                 ADMIN,           200, Some(macro_patch)),
+        row(DELETE, "/v1/macros/{new_macro}",                             ADMIN,           204, None),
+        row(POST,   "/v1/tickets/{ticket}/macros/{macro}/apply?dry_run=true", TICKETS_WRITE, 200, None),
         row(POST,   "/v1/webhooks",                                       ADMIN,           201, Some(new_webhook)),
         row(GET,    "/v1/webhooks",                                       ADMIN,           200, None),
         row(GET,    "/v1/webhooks/{new_webhook}",                         ADMIN,           200, None),
@@ -183,7 +189,8 @@ fn matrix() -> Vec<Endpoint> {
 }
 
 /// Where each `{new_…}` target is created (as admin), and with what body.
-const NEW_TARGETS: [(&str, &str, BodyFn); 8] = [
+const NEW_TARGETS: [(&str, &str, BodyFn); 9] = [
+    ("{new_macro}", "/v1/macros", new_macro),
     ("{new_site}", "/v1/chat/sites", new_site),
     ("{new_webhook}", "/v1/webhooks", new_webhook),
     ("{new_api_key}", "/v1/api-keys", new_api_key),
@@ -231,6 +238,18 @@ fn new_sla_policy(_: &Fixture) -> Value {
 
 fn sla_policy_patch(_: &Fixture) -> Value {
     json!({"name": "Renamed", "enabled": false})
+}
+
+/// Shared (so any caller sees it), and nothing an API key cannot apply.
+fn new_macro(_: &Fixture) -> Value {
+    json!({"name": "Thanks", "visibility": "shared", "actions": [
+        {"type": "reply", "text": "Thanks, {{customer.first_name | default: \"there\"}}!"},
+        {"type": "add_tags", "tags": ["thanked"]},
+    ]})
+}
+
+fn macro_patch(_: &Fixture) -> Value {
+    json!({"description": "Says thanks"})
 }
 
 fn new_webhook(_: &Fixture) -> Value {
@@ -389,6 +408,8 @@ struct Fixture {
     form: String,
     schedule: String,
     sla_policy: String,
+    /// A shared macro's id.
+    macro_: String,
     /// A connector's name, its key, and one of its customers' external id.
     connector: String,
     connector_key: String,
@@ -413,6 +434,7 @@ impl Fixture {
         fixture.form = created_id(app, &fixture.admin, "/v1/forms", new_form(&fixture)).await;
         fixture.schedule = created_id(app, &fixture.admin, "/v1/schedules", new_schedule(&fixture)).await;
         fixture.sla_policy = created_id(app, &fixture.admin, "/v1/sla-policies", new_sla_policy(&fixture)).await;
+        fixture.macro_ = created_id(app, &fixture.admin, "/v1/macros", new_macro(&fixture)).await;
         let response = app.post_as("/v1/connectors", &fixture.admin, &new_connector(&fixture)).await;
         assert_eq!(response.status(), 201);
         let connector: Value = response.json().await.unwrap();
@@ -457,6 +479,7 @@ impl Fixture {
             .replace("{form}", &self.form)
             .replace("{schedule}", &self.schedule)
             .replace("{sla_policy}", &self.sla_policy)
+            .replace("{macro}", &self.macro_)
             .replace("{connector}", &self.connector)
             // A connector's id for something new each time.
             .replace("{external}", &uuid::Uuid::now_v7().simple().to_string())
@@ -563,6 +586,7 @@ async fn mismatch(response: reqwest::Response, (status, code): (u16, Option<&str
 
 /// `/v1/agents/{id}` and `/v1/agents/{new_agent}` both become `/v1/agents/{}`.
 fn route_pattern(path: &str) -> String {
+    let path = path.split_once('?').map_or(path, |(path, _query)| path);
     path.split('/').map(|part| if part.starts_with('{') { "{}" } else { part }).collect::<Vec<_>>().join("/")
 }
 

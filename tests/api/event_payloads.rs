@@ -242,6 +242,23 @@ async fn every_kind_of_event_carries_the_payload_the_document_gives_it(backend: 
     changed(app.delete_as(&format!("{reminders}/{}", reminder["id"].as_str().unwrap()), &admin).await).await;
     let in_a_second = (chrono::Utc::now() + chrono::Duration::seconds(1)).to_rfc3339();
     created(&app, &admin, &reminders, json!({"due_at": in_a_second})).await;
+    // Macros: made, changed, applied, deleted.
+    let canned = created(
+        &app,
+        &admin,
+        "/v1/macros",
+        json!({"name": "Thanks", "visibility": "shared", "actions": [
+            {"type": "reply", "text": "Thanks, {{customer.first_name | default: \"there\"}}!"},
+            {"type": "note", "text": "Thanked by {{agent.first_name}}"},
+            {"type": "add_tags", "tags": ["thanked"]},
+        ]}),
+    )
+    .await;
+    let canned = format!("/v1/macros/{}", canned["id"].as_str().unwrap());
+    changed(app.patch_as(&canned, &admin, &json!({"description": "Says thanks"})).await).await;
+    let apply = format!("/v1/tickets/{followed}/macros/{}/apply", canned.trim_start_matches("/v1/macros/"));
+    changed(app.post_as(&apply, &admin, &json!({})).await).await;
+    changed(app.delete_as(&canned, &admin).await).await;
     let hook =
         created(&app, &admin, "/v1/webhooks", json!({"url": "http://127.0.0.1:9/hook", "events": ["ticket.*"]})).await;
     let hook = format!("/v1/webhooks/{}", hook["id"].as_str().unwrap());

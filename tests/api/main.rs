@@ -31,6 +31,7 @@ mod events_feed;
 mod follow_ups;
 mod forms;
 mod input;
+mod macros;
 mod operations;
 mod placement;
 mod sessions;

@@ -32,6 +32,9 @@ pub enum ErrorCode {
     CustomerMerged,
     /// A ticket status change the status machine does not allow.
     InvalidStatusTransition,
+    /// A macro's placeholder has neither a value nor a default; `extra.unresolved` lists
+    /// each with its action. Nothing was applied.
+    UnresolvedPlaceholder,
     /// The `Idempotency-Key` was used before with a different request.
     IdempotencyKeyReused,
     /// `If-Match` named a stale version.
@@ -61,6 +64,7 @@ impl ErrorCode {
             Self::BadRequest | Self::InvalidJson => StatusCode::BAD_REQUEST,
             Self::ValidationFailed
             | Self::InvalidStatusTransition
+            | Self::UnresolvedPlaceholder
             | Self::IdempotencyKeyReused
             | Self::SpamSuspected => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
@@ -83,6 +87,7 @@ impl ErrorCode {
             Self::InvalidJson => "invalid_json",
             Self::ValidationFailed => "validation_failed",
             Self::InvalidStatusTransition => "invalid_status_transition",
+            Self::UnresolvedPlaceholder => "unresolved_placeholder",
             Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::Unauthorized => "unauthorized",
             Self::Forbidden => "forbidden",
@@ -325,6 +330,9 @@ mod tests {
             NotFound,
             Conflict,
             CustomerMerged,
+            InvalidStatusTransition,
+            UnresolvedPlaceholder,
+            IdempotencyKeyReused,
             PreconditionFailed,
             CursorExpired,
             PayloadTooLarge,

@@ -43,6 +43,9 @@ pub fn schema_of(kind: EventKind) -> &'static str {
         TicketSnoozed => "TicketView",
         TicketWoke => "TicketWokePayload",
         ReminderCreated | ReminderFired | ReminderCancelled => "ReminderView",
+        MacroCreated | MacroUpdated => "MacroView",
+        MacroDeleted => "MacroDeletedPayload",
+        TicketMacroApplied => "MacroAppliedPayload",
     }
 }
 
@@ -98,6 +101,13 @@ pub fn describe(kind: EventKind) -> &'static str {
         ReminderCreated => "A reminder was set on a ticket for an agent.",
         ReminderFired => "A reminder fell due: tell its agent (`agent_id`).",
         ReminderCancelled => "A reminder was cancelled, by an agent or by the customer's reply.",
+        MacroCreated => "A macro (or canned response) was created.",
+        MacroUpdated => "A macro was changed.",
+        MacroDeleted => "A macro was deleted.",
+        TicketMacroApplied => {
+            "An agent applied a macro to a ticket; what it wrote and changed follows as `message.created` and \
+             `ticket.updated`."
+        }
     }
 }
 
@@ -109,6 +119,32 @@ pub struct TicketWokePayload {
     /// `due`, `customer_replied`, `unsnoozed` or `solved`.
     pub reason: String,
     pub snoozed_until: chrono::DateTime<chrono::Utc>,
+}
+
+/// `macro.deleted`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code, reason = "a schema for the document: events are written by braid-db")]
+pub struct MacroDeletedPayload {
+    #[schema(format = Uuid)]
+    pub id: String,
+}
+
+/// `ticket.macro_applied`: which macro, by whom, what it wrote, and the ticket's version
+/// after it.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code, reason = "a schema for the document: events are written by braid-db")]
+pub struct MacroAppliedPayload {
+    #[schema(format = Uuid)]
+    pub ticket_id: String,
+    #[schema(format = Uuid)]
+    pub macro_id: String,
+    pub macro_name: String,
+    /// `null` when an API key applied it.
+    #[schema(format = Uuid)]
+    pub agent_id: Option<String>,
+    /// The reply and the note it wrote.
+    pub message_ids: Vec<String>,
+    pub ticket_version: i64,
 }
 
 /// `identity.updated`: the identity as it is now, and its trust before.

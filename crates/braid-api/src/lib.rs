@@ -21,6 +21,7 @@ mod follow_ups;
 pub mod forms;
 mod health;
 mod idempotency;
+mod macros;
 mod messages;
 mod metrics;
 mod openapi;
@@ -209,7 +210,13 @@ fn routes(config: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
         .service(follow_ups::unsnooze)
         .service(follow_ups::add_reminder)
         .service(follow_ups::reminders)
-        .service(follow_ups::cancel_reminder);
+        .service(follow_ups::cancel_reminder)
+        .service(macros::create)
+        .service(macros::list)
+        .service(macros::get)
+        .service(macros::update)
+        .service(macros::remove)
+        .service(macros::apply);
 }
 
 /// Every write that succeeded may have appended events: wake the live follower (here and,

@@ -304,39 +304,30 @@ async fn reply(
             if !files.is_empty() {
                 message.details = serde_json::json!({ "attachments": files });
             }
-            let asked = channel;
-            let channel = match asked {
-                Some(channel) => channel,
-                None => messages::last_inbound_channel(conn, id)?.unwrap_or(ticket.channel),
-            };
-            // Only a connector delivers on `api`; the reply keeps the route it was written for.
-            let route = if channel == Channel::Api { braid_db::connectors::route_of(conn, id)? } else { None };
-            let channel = match (channel, route) {
-                (Channel::Api, Some(route)) => {
-                    if let Some(details) = message.details.as_object_mut() {
-                        details.insert("route".into(), serde_json::to_value(route)?);
+            let (channel, route) = match channel {
+                None => messages::default_route(conn, id, ticket.channel)?,
+                // Only a connector delivers on `api`; the reply keeps the route it was written for.
+                Some(Channel::Api) => match braid_db::connectors::route_of(conn, id)? {
+                    Some(route) => (Channel::Api, Some(serde_json::to_value(route)?)),
+                    None => {
+                        return Err(braid_db::DbError::Invalid {
+                            field: "channel".into(),
+                            message: "no connector serves this ticket: its customer never wrote through one".into(),
+                        });
                     }
-                    Channel::Api
-                }
-                // No connector serves this ticket (it was opened through the API): by email,
-                // unless `api` was asked for by name.
-                (Channel::Api, None) if asked.is_none() => Channel::Email,
-                (Channel::Api, None) => {
-                    return Err(braid_db::DbError::Invalid {
-                        field: "channel".into(),
-                        message: "no connector serves this ticket: its customer never wrote through one".into(),
-                    });
-                }
+                },
                 // A web form carries nothing back: its answer goes to the address typed in it.
-                (Channel::WebForm, _) if asked.is_none() => Channel::Email,
-                (Channel::WebForm, _) => {
+                Some(Channel::WebForm) => {
                     return Err(braid_db::DbError::Invalid {
                         field: "channel".into(),
                         message: "a web form carries no replies; answer by email (the default)".into(),
                     });
                 }
-                (channel, _) => channel,
+                Some(other) => (other, None),
             };
+            if let (Some(route), Some(details)) = (route, message.details.as_object_mut()) {
+                details.insert("route".into(), route);
+            }
             messages::reply(conn, message, channel)
         })
         .await

@@ -27,6 +27,8 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
         crate::event_payloads::CustomerNoteDeletedPayload,
         crate::event_payloads::MessageSeenPayload,
         crate::event_payloads::TicketWokePayload,
+        crate::event_payloads::MacroDeletedPayload,
+        crate::event_payloads::MacroAppliedPayload,
     )),
     modifiers(&BearerAuth),
     tags(
@@ -45,6 +47,7 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
         (name = "connectors", description = "The connector channel: integrations that bring their own channel. Their messages, customers and tickets by their own ids, agents' replies as signed callbacks, and delivery reports."),
         (name = "forms", description = "The web form channel: contact forms websites post to (`/forms/v1/{form_key}`, public, origin-checked, rate-limited, spam-checked), and their settings (admin). A typed email is a claim: the message joins that address's customer unverified, and the answer goes there by email."),
         (name = "sla", description = "Service levels: business-hours schedules (versioned: an edit never recounts the past), SLA policies with first-reply, next-reply and resolution targets per priority, and each ticket's clocks explained. Definitions in docs/sla.md."),
+        (name = "macros", description = "Macros and canned responses: typed actions (status, priority, assignee, team, tags, a reply, a note) with placeholders from the ticket, the customer and the agent, shared or personal; tried as a dry run, applied in one transaction. Syntax in docs/macros.md."),
         (name = "events", description = "The sync feed: every event of the log, page by page from a cursor, for connectors and data pipelines."),
         (name = "stream", description = "The live stream for agents and integrations: every event of the log over a WebSocket, resumable from a position."),
         (name = "operations", description = "Health, readiness and metrics."),
@@ -320,8 +323,9 @@ mod tests {
         for (method, path, operation) in operations() {
             let Some(body) = operation.get("requestBody") else {
                 // Actions on a resource that take nothing but the resource.
-                let action =
-                    ["/undo", "/dismiss", "/seen", "/redeliver", "/keys"].iter().any(|verb| path.ends_with(verb));
+                let action = ["/undo", "/dismiss", "/seen", "/redeliver", "/keys", "/apply"]
+                    .iter()
+                    .any(|verb| path.ends_with(verb));
                 assert!(action || !matches!(method.as_str(), "POST" | "PATCH"), "{method} {path} documents no body");
                 continue;
             };

@@ -443,7 +443,7 @@ pub(crate) fn update_error(error: UpdateError) -> ApiError {
 }
 
 /// The version `If-Match` names: `"7"` (or `W/"7"`); `*` means any.
-fn if_match(req: &HttpRequest) -> Result<Option<i64>, ApiError> {
+pub(crate) fn if_match(req: &HttpRequest) -> Result<Option<i64>, ApiError> {
     let Some(value) = req.headers().get(IF_MATCH) else {
         return Ok(None);
     };

@@ -108,6 +108,16 @@ pub enum EventKind {
     ReminderFired,
     #[serde(rename = "reminder.cancelled")]
     ReminderCancelled,
+    #[serde(rename = "macro.created")]
+    MacroCreated,
+    #[serde(rename = "macro.updated")]
+    MacroUpdated,
+    #[serde(rename = "macro.deleted")]
+    MacroDeleted,
+    /// An agent applied a macro: what it changed and wrote follows as `ticket.updated`
+    /// and `message.created`.
+    #[serde(rename = "ticket.macro_applied")]
+    TicketMacroApplied,
 }
 
 text_enum!(EventKind, "kind", {
@@ -139,6 +149,8 @@ text_enum!(EventKind, "kind", {
     TicketSnoozed => "ticket.snoozed", TicketWoke => "ticket.woke",
     ReminderCreated => "reminder.created", ReminderFired => "reminder.fired",
     ReminderCancelled => "reminder.cancelled",
+    MacroCreated => "macro.created", MacroUpdated => "macro.updated", MacroDeleted => "macro.deleted",
+    TicketMacroApplied => "ticket.macro_applied",
 });
 
 impl EventKind {
@@ -198,6 +210,7 @@ mod tests {
                 EventKind::TicketSlaBreached,
                 EventKind::TicketSnoozed,
                 EventKind::TicketWoke,
+                EventKind::TicketMacroApplied,
             ])
         );
         assert_eq!(

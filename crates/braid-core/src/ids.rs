@@ -129,6 +129,10 @@ id_type!(
     /// A service-level policy: which tickets it covers and the targets it sets them.
     SlaPolicyId, "sla_policy_id"
 );
+id_type!(
+    /// A macro: typed actions an agent applies to a ticket in one step.
+    MacroId, "macro_id"
+);
 
 #[cfg(test)]
 mod tests {

@@ -12,6 +12,7 @@ pub mod event;
 pub mod follow_up;
 pub mod form;
 pub mod ids;
+pub mod macros;
 pub mod merge;
 pub mod message;
 pub mod note;
@@ -29,8 +30,8 @@ pub use attribute::{AttributeKey, AttributeKind, AttributeLabel, ListOptions};
 pub use customer::{CustomerName, EmailAddress, IdentityKind, IdentityValue, PhoneNumber, Trust, TrustSource};
 pub use event::EventKind;
 pub use ids::{
-    AgentId, ConnectorId, CustomerId, FormId, IdentityId, MergeId, MessageId, NoteId, OutboxId, ScheduleId, SiteId,
-    SlaPolicyId, SuggestionId, TeamId, ThreadId, TicketId, VisitorId, WebhookId,
+    AgentId, ConnectorId, CustomerId, FormId, IdentityId, MacroId, MergeId, MessageId, NoteId, OutboxId, ScheduleId,
+    SiteId, SlaPolicyId, SuggestionId, TeamId, ThreadId, TicketId, VisitorId, WebhookId,
 };
 pub use message::{AuthorKind, Channel, DeliveryState, Direction};
 pub use note::NoteBody;

@@ -18,6 +18,7 @@ pub mod events;
 pub mod follow_ups;
 pub mod forms;
 pub mod idempotency;
+pub mod macros;
 pub mod messages;
 mod migrate;
 pub mod outbox;

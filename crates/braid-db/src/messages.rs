@@ -467,6 +467,18 @@ pub fn default_route(
     }
 }
 
+/// What a reply written at `at` changes on its ticket (its SLA clocks): the events to
+/// append after the reply's own.
+pub fn after_reply_in(conn: &mut DbConn, ticket: TicketId, at: DateTime<Utc>) -> Result<Vec<NewEvent>, DbError> {
+    let refreshed = crate::sla::refresh(conn, ticket, at)?;
+    let mut written = vec![];
+    if let Some(changed) = &refreshed.changed {
+        written.push(crate::tickets::event(EventKind::TicketUpdated, changed)?);
+    }
+    written.extend(refreshed.events);
+    Ok(written)
+}
+
 fn write_agent_message(
     conn: &mut DbConn,
     message: AgentMessage,
@@ -478,11 +490,7 @@ fn write_agent_message(
         let (stored, event) = store_agent_message(conn, message, direction, channel, now)?;
         let mut written = vec![event];
         if direction == Direction::Outbound {
-            let refreshed = crate::sla::refresh(conn, ticket, now)?;
-            if let Some(changed) = &refreshed.changed {
-                written.push(crate::tickets::event(EventKind::TicketUpdated, changed)?);
-            }
-            written.extend(refreshed.events);
+            written.extend(after_reply_in(conn, ticket, now)?);
         }
         events::append(conn, written)?;
         Ok(stored)

@@ -524,6 +524,23 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    macros (id) {
+        id -> Text,
+        name -> Text,
+        folded_name -> Text,
+        description -> Nullable<Text>,
+        owner_agent_id -> Nullable<Text>,
+        actions -> Text,
+        canned_response -> Bool,
+        created_by -> Nullable<Text>,
+        version -> BigInt,
+        applied_count -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(schedule_versions -> schedules (schedule_id));
 diesel::joinable!(identities -> customers (customer_id));
 diesel::joinable!(threads -> customers (customer_id));
@@ -579,6 +596,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     ticket_slas,
     due_jobs,
     reminders,
+    macros,
 );
 
 // The access-token check reads an agent and their session in one query.

@@ -274,7 +274,7 @@ fn value_of_row((_, key, value, source, updated_at): ValueRow) -> Result<Attribu
 }
 
 /// The customer's values by key, without asking whether the customer is live.
-pub(super) fn stored(conn: &mut DbConn, customer: CustomerId) -> Result<Vec<AttributeValue>, DbError> {
+pub(crate) fn stored(conn: &mut DbConn, customer: CustomerId) -> Result<Vec<AttributeValue>, DbError> {
     customer_attributes::table
         .filter(customer_attributes::customer_id.eq(customer.to_string()))
         .order(customer_attributes::key.asc())
