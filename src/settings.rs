@@ -93,6 +93,11 @@ pub struct Settings {
     pub smtp_ca_file: Option<PathBuf>,
     /// The From address of replies.
     pub support_address: String,
+    /// Where customers reach this Braid from outside: the base of survey links
+    /// (`<public_url>/csat/v1/<token>`).
+    pub public_url: String,
+    /// Survey page requests (views and ratings) per minute per client address.
+    pub csat_requests_per_minute: u32,
     /// The first retry of a failed delivery waits this long, each next one twice as long.
     pub smtp_retry_base_secs: u64,
     /// Attempts before a delivery that keeps failing temporarily is given up.
@@ -192,6 +197,8 @@ impl Default for Settings {
             smtp_url: None,
             smtp_ca_file: None,
             support_address: "support@braid.localhost".into(),
+            public_url: "http://localhost:8080".into(),
+            csat_requests_per_minute: 30,
             smtp_retry_base_secs: 30,
             chat_fallback_delay_secs: 120,
             chat_visitor_token_ttl_secs: 3600,

@@ -51,6 +51,7 @@ impl Application {
         // an HTTP worker.
         tokio::task::spawn_blocking(braid_api::password::dummy_hash).await?;
         let reply_tokens = reply_tokens(&db, settings).await?;
+        let survey_links = survey_links(&db, settings).await?;
         let email = email_delivery(&db, settings, &reply_tokens)?;
         let housekeeping = Housekeeping {
             db: db.clone(),
@@ -75,7 +76,7 @@ impl Application {
             ChatFallback { db: db.clone(), delay: chrono::Duration::seconds(settings.chat_fallback_delay_secs as i64) },
             webhooks,
             connectors,
-            Timers { db: db.clone() },
+            Timers { db: db.clone(), survey_links: survey_links.clone() },
         );
         let live = braid_live::Hub::start(db.clone(), settings.redis_url.as_deref(), workers.stopped())
             .await
@@ -115,6 +116,11 @@ impl Application {
             },
         };
 
+        let csat = braid_api::csat::page::CsatConfig {
+            tokens: survey_links.tokens.clone(),
+            limits: braid_api::csat::page::CsatLimits::new(settings.csat_requests_per_minute, redis.clone()),
+        };
+
         let listener =
             TcpListener::bind(&settings.listen).with_context(|| format!("cannot listen on {}", settings.listen))?;
         let port = listener.local_addr()?.port();
@@ -143,6 +149,7 @@ impl Application {
             forms,
             live,
             webhooks: braid_api::WebhookConfig { allow_private_targets: settings.webhook_allow_private_targets },
+            csat,
         });
         let server = HttpServer::new(move || braid_api::app(state.clone()))
             .listen(listener)?
@@ -260,6 +267,18 @@ async fn reply_tokens(db: &Db, settings: &Settings) -> anyhow::Result<ReplyToken
     let candidate = tokens::random_token();
     let key = db.run(move |conn| braid_db::auth::secret_or_insert(conn, "reply_token_key", &candidate)).await?;
     Ok(ReplyTokens::new(key.as_bytes(), &settings.support_address))
+}
+
+/// Survey links are signed with a key kept in the database, like reply tokens.
+async fn survey_links(db: &Db, settings: &Settings) -> anyhow::Result<braid_db::csat::Links> {
+    let candidate = tokens::random_token();
+    let key = db.run(move |conn| braid_db::auth::secret_or_insert(conn, "csat_token_key", &candidate)).await?;
+    let base_url = settings.public_url.trim_end_matches('/').to_owned();
+    anyhow::ensure!(
+        base_url.starts_with("http://") || base_url.starts_with("https://"),
+        "public_url must be an http(s) URL, not {base_url:?}"
+    );
+    Ok(braid_db::csat::Links { tokens: braid_core::csat::SurveyTokens::new(key.as_bytes()), base_url })
 }
 
 fn email_delivery(db: &Db, settings: &Settings, reply_tokens: &ReplyTokens) -> anyhow::Result<Option<EmailDelivery>> {

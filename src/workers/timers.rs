@@ -1,7 +1,8 @@
 //! Timers: fires due jobs (`braid_db::due_jobs`) within seconds of their time: SLA targets
 //! being reached (`braid_db::sla::fire`, announced once as `ticket.sla_breached` however
 //! many nodes run this), and follow-ups (`braid_db::follow_ups::fire`: snoozes ending,
-//! reminders, teams' pending rules). Runs on every node; a job's lease
+//! reminders, teams' pending rules), and satisfaction surveys (`braid_db::csat::fire`).
+//! Runs on every node; a job's lease
 //! keeps two from taking it, and the ticket's thread lock keeps a breach from being
 //! announced twice even if a lease runs out mid-job.
 
@@ -18,6 +19,8 @@ const EVERY: Duration = Duration::from_secs(2);
 #[derive(Debug, Clone)]
 pub struct Timers {
     pub db: Db,
+    /// How satisfaction surveys' links are made.
+    pub survey_links: braid_db::csat::Links,
 }
 
 impl Timers {
@@ -44,6 +47,14 @@ impl Timers {
                         Ok(breaches) => tracing::info!(%ticket, breaches, "SLA targets breached"),
                         // The lease runs out and another round tries again.
                         Err(error) => tracing::warn!(%ticket, %error, "an SLA timer failed; retrying after its lease"),
+                    }
+                }
+                braid_db::csat::SURVEY => {
+                    let (survey, links) = (job.subject.clone(), self.survey_links.clone());
+                    match self.db.run(move |conn| braid_db::csat::fire(conn, &job, &links, braid_db::now())).await {
+                        Ok("nothing") => {}
+                        Ok(done) => tracing::info!(%survey, done, "a satisfaction survey fell due"),
+                        Err(error) => tracing::warn!(%survey, %error, "a survey failed; retrying after its lease"),
                     }
                 }
                 _ => {

@@ -175,6 +175,9 @@ fn matrix() -> Vec<Endpoint> {
         row(PATCH,  "/v1/macros/{macro}",                                 ADMIN,           200, Some(macro_patch)),
         row(DELETE, "/v1/macros/{new_macro}",                             ADMIN,           204, None),
         row(POST,   "/v1/tickets/{ticket}/macros/{macro}/apply?dry_run=true", TICKETS_WRITE, 200, None),
+        row(GET,    "/v1/csat/settings",                                  TICKETS_READ,    200, None),
+        row(PATCH,  "/v1/csat/settings",                                  ADMIN,           200, Some(csat_settings)),
+        row(GET,    "/v1/tickets/{ticket}/satisfaction",                  TICKETS_READ,    200, None),
         row(POST,   "/v1/webhooks",                                       ADMIN,           201, Some(new_webhook)),
         row(GET,    "/v1/webhooks",                                       ADMIN,           200, None),
         row(GET,    "/v1/webhooks/{new_webhook}",                         ADMIN,           200, None),
@@ -246,6 +249,11 @@ fn new_macro(_: &Fixture) -> Value {
         {"type": "reply", "text": "Thanks, {{customer.first_name | default: \"there\"}}!"},
         {"type": "add_tags", "tags": ["thanked"]},
     ]})
+}
+
+/// Surveys stay off: the matrix's tickets send none.
+fn csat_settings(_: &Fixture) -> Value {
+    json!({"enabled": false, "window_days": 7})
 }
 
 fn macro_patch(_: &Fixture) -> Value {

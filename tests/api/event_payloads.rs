@@ -259,6 +259,13 @@ async fn every_kind_of_event_carries_the_payload_the_document_gives_it(backend: 
     let apply = format!("/v1/tickets/{followed}/macros/{}/apply", canned.trim_start_matches("/v1/macros/"));
     changed(app.post_as(&apply, &admin, &json!({})).await).await;
     changed(app.delete_as(&canned, &admin).await).await;
+    // Satisfaction: the settings, a survey sent on a solve, and its rating.
+    let surveys_on = json!({"enabled": true, "delay_minutes": 0});
+    changed(app.patch_as("/v1/csat/settings", &admin, &surveys_on).await).await;
+    changed(app.patch_as(&format!("/v1/tickets/{followed}"), &admin, &json!({"status": "solved"})).await).await;
+    let link = crate::csat::sent_link(&app, &admin, &followed, 1).await;
+    let rated = reqwest::Client::new().post(app.url(&link)).json(&json!({"rating": "good", "comment": "Quick!"}));
+    changed(rated.send().await.unwrap()).await;
     let hook =
         created(&app, &admin, "/v1/webhooks", json!({"url": "http://127.0.0.1:9/hook", "events": ["ticket.*"]})).await;
     let hook = format!("/v1/webhooks/{}", hook["id"].as_str().unwrap());

@@ -52,10 +52,10 @@ async fn a_macro_replies_notes_and_changes_the_ticket_in_one_step(backend: Backe
     let admin = app.admin_token().await;
     let (bo, bo_token) = agent(&app, &admin, "Bo Berg").await;
     let (customer, ticket) = customer_with_ticket(&app, &admin, Some("Ana María López")).await;
-    let plan =
-        created(&app, &admin, "/v1/attribute-definitions", json!({"key": "plan", "label": "Plan", "kind": "text"}))
-            .await;
-    assert_eq!(plan["key"], "plan");
+    for key in ["plan", "seats"] {
+        let definition = json!({"key": key, "label": key, "kind": "text"});
+        created(&app, &admin, "/v1/attribute-definitions", definition).await;
+    }
     let attributes = format!("/v1/customers/{customer}/attributes");
     let values = app.put_as(&attributes, &admin, &json!({"values": {"plan": "Pro"}})).await;
     assert_eq!(values.status(), 200);
@@ -140,12 +140,29 @@ async fn a_macro_replies_notes_and_changes_the_ticket_in_one_step(backend: Backe
     let found = read(&app, &bo_token, "/v1/macros?q=REFUND").await;
     assert_eq!(found["data"].as_array().unwrap().len(), 1, "the name matches in any case");
     assert_eq!(read(&app, &bo_token, "/v1/macros?q=100%25").await["data"], json!([]), "% is no wildcard");
+    assert_eq!(logged(&app, "macro.created").await.len(), 2, "shared macros are events");
+
+    // A key without `customers:read` applies a macro without the customer's details.
+    let contact = json!({"name": "Contact", "visibility": "shared", "actions": [
+        {"type": "note", "text": "Write to {{customer.email}} ({{customer.attributes.plan}})"},
+    ]});
+    let contact = created(&app, &admin, "/v1/macros", contact).await["id"].as_str().unwrap().to_owned();
+    let key = app.api_key(&["tickets:write"]).await;
+    let (status, tried) = apply(&app, &key, &ticket, &contact, true).await;
+    assert_eq!(status, 200, "{tried}");
+    let unresolved: Vec<&str> =
+        tried["unresolved"].as_array().unwrap().iter().map(|u| u["field"].as_str().unwrap()).collect();
+    assert_eq!(unresolved, vec!["customer.attributes.plan", "customer.email"], "{tried}");
+    let (_, tried) = apply(&app, &admin, &ticket, &contact, true).await;
+    assert_eq!(tried["unresolved"], json!([]), "{tried}");
 }
 
 async fn an_unfilled_placeholder_blocks_the_macro_and_writes_nothing(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let admin = app.admin_token().await;
     let (_, ticket) = customer_with_ticket(&app, &admin, None).await;
+    let order = json!({"key": "order_id", "label": "Order", "kind": "text"});
+    created(&app, &admin, "/v1/attribute-definitions", order).await;
     let bare = created(
         &app,
         &admin,
@@ -238,8 +255,10 @@ async fn personal_macros_are_their_owners_alone(backend: Backend) {
     assert_eq!(app.delete_as(&path, &ana_token).await.status(), 204);
     assert_eq!(app.get_as(&path, &ana_token).await.status(), 404);
     for kind in ["macro.created", "macro.updated", "macro.deleted"] {
-        assert_eq!(logged(&app, kind).await.len(), 1, "{kind}");
+        assert!(logged(&app, kind).await.is_empty(), "a personal macro makes no {kind}: the log is everyone's");
     }
+    let applied = logged(&app, "ticket.macro_applied").await;
+    assert_eq!(applied[0]["payload"]["macro_name"], Value::Null, "nor does its name travel");
 }
 
 async fn macros_refuse_what_cannot_be_meant(backend: Backend) {
@@ -255,6 +274,7 @@ async fn macros_refuse_what_cannot_be_meant(backend: Backend) {
         (json!([]), "actions", "1 to"),
         (json!([{"type": "set_assignee", "agent_id": uuid::Uuid::now_v7()}]), "actions", "no active agent"),
         (json!([{"type": "set_team", "team_id": uuid::Uuid::now_v7()}]), "actions", "no active team"),
+        (json!([{"type": "reply", "text": "Your plan: {{customer.attributes.plna}}"}]), "actions", "nobody defined"),
     ];
     for (actions, field, words) in refused {
         let body = json!({"name": "Bad", "visibility": "shared", "actions": actions});
@@ -274,6 +294,10 @@ async fn macros_refuse_what_cannot_be_meant(backend: Backend) {
     let key = app.api_key(&["tickets:write"]).await;
     let (status, problem) = apply(&app, &key, &ticket, &mine, false).await;
     assert_eq!((status, problem["code"].as_str()), (422, Some("validation_failed")), "{problem}");
+    let empty = json!({"name": "Empty", "visibility": "shared", "actions": [{"type": "reply", "text": "{{customer.phone | default: \"\"}}"}]});
+    let empty = created(&app, &admin, "/v1/macros", empty).await["id"].as_str().unwrap().to_owned();
+    let (status, problem) = apply(&app, &admin, &ticket, &empty, false).await;
+    assert_eq!((status, problem["code"].as_str()), (422, Some("validation_failed")), "an empty reply: {problem}");
 
     // A stale If-Match, an unknown macro or ticket, a closed ticket, an impossible status.
     let path = format!("/v1/tickets/{ticket}/macros/{mine}/apply");

@@ -14,6 +14,7 @@ mod chat;
 mod chat_nodes;
 mod connectors;
 mod conventions;
+mod csat;
 mod customer_attributes;
 mod customer_context;
 mod customer_merges;

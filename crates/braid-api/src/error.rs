@@ -42,6 +42,8 @@ pub enum ErrorCode {
     /// A feed cursor points into events the log no longer keeps; `extra.restart_cursor`
     /// says where the kept log starts (reload state, then follow from there).
     CursorExpired,
+    /// A satisfaction survey's window closed: its rating is locked.
+    SurveyClosed,
     /// The body is larger than the limit.
     PayloadTooLarge,
     /// The body's content type is not one this route takes.
@@ -72,7 +74,7 @@ impl ErrorCode {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict | Self::CustomerMerged => StatusCode::CONFLICT,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
-            Self::CursorExpired => StatusCode::GONE,
+            Self::CursorExpired | Self::SurveyClosed => StatusCode::GONE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
@@ -96,6 +98,7 @@ impl ErrorCode {
             Self::CustomerMerged => "customer_merged",
             Self::PreconditionFailed => "precondition_failed",
             Self::CursorExpired => "cursor_expired",
+            Self::SurveyClosed => "survey_closed",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::RateLimited => "rate_limited",
@@ -335,6 +338,7 @@ mod tests {
             IdempotencyKeyReused,
             PreconditionFailed,
             CursorExpired,
+            SurveyClosed,
             PayloadTooLarge,
             UnsupportedMediaType,
             RateLimited,

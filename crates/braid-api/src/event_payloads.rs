@@ -46,6 +46,8 @@ pub fn schema_of(kind: EventKind) -> &'static str {
         MacroCreated | MacroUpdated => "MacroView",
         MacroDeleted => "MacroDeletedPayload",
         TicketMacroApplied => "MacroAppliedPayload",
+        SurveySent | SurveyRated => "SurveyView",
+        CsatSettingsUpdated => "CsatSettingsView",
     }
 }
 
@@ -101,13 +103,16 @@ pub fn describe(kind: EventKind) -> &'static str {
         ReminderCreated => "A reminder was set on a ticket for an agent.",
         ReminderFired => "A reminder fell due: tell its agent (`agent_id`).",
         ReminderCancelled => "A reminder was cancelled, by an agent or by the customer's reply.",
-        MacroCreated => "A macro (or canned response) was created.",
-        MacroUpdated => "A macro was changed.",
-        MacroDeleted => "A macro was deleted.",
+        MacroCreated => "A shared macro (or canned response) was created. Personal macros make no events.",
+        MacroUpdated => "A shared macro was changed.",
+        MacroDeleted => "A shared macro was deleted.",
         TicketMacroApplied => {
             "An agent applied a macro to a ticket; what it wrote and changed follows as `message.created` and \
              `ticket.updated`."
         }
+        SurveySent => "A satisfaction survey went to the customer on the ticket's channel.",
+        SurveyRated => "The customer rated a survey, or changed the rating or comment.",
+        CsatSettingsUpdated => "The satisfaction survey settings changed.",
     }
 }
 
@@ -138,7 +143,8 @@ pub struct MacroAppliedPayload {
     pub ticket_id: String,
     #[schema(format = Uuid)]
     pub macro_id: String,
-    pub macro_name: String,
+    /// `null` for a personal macro: its name is its owner's business.
+    pub macro_name: Option<String>,
     /// `null` when an API key applied it.
     #[schema(format = Uuid)]
     pub agent_id: Option<String>,

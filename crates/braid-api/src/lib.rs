@@ -12,6 +12,7 @@ pub mod client;
 pub mod connectors;
 mod cors;
 pub mod cpu;
+pub mod csat;
 mod customers;
 mod email;
 mod error;
@@ -194,6 +195,7 @@ fn routes(config: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
         .service(widget::socket::connect);
     config.service(web_forms::create).service(web_forms::list).service(web_forms::get).service(web_forms::update);
     config.service(forms::token).service(forms::submissions::submit);
+    config.service(csat::page::show).service(csat::page::rate);
     config
         .service(schedules::create)
         .service(schedules::list)
@@ -216,7 +218,10 @@ fn routes(config: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
         .service(macros::get)
         .service(macros::update)
         .service(macros::remove)
-        .service(macros::apply);
+        .service(macros::apply)
+        .service(csat::of_ticket)
+        .service(csat::settings)
+        .service(csat::update_settings);
 }
 
 /// Every write that succeeded may have appended events: wake the live follower (here and,

@@ -411,7 +411,8 @@ pub struct MacroResult {
 /// transaction; `ticket.macro_applied` records it. A placeholder with neither a value nor
 /// a default refuses the whole macro (`unresolved_placeholder`, naming each), so a
 /// customer never reads `{{customer.first_name}}`. Send the ticket's `ETag` as `If-Match`
-/// to apply only to the version you saw.
+/// to apply only to the version you saw. Without `customers:read`, the customer's fields
+/// stay unfilled.
 #[utoipa::path(
     tag = "macros",
     operation_id = "applyMacro",
@@ -422,7 +423,7 @@ pub struct MacroResult {
         ("If-Match" = Option<String>, Header, description = "The ticket's `ETag` as you saw it."),
     ),
     responses(
-        (status = 200, description = "Applied, or on a dry run what it would do.", body = MacroResult),
+        (status = 200, description = "Applied (with the ticket's new `ETag`), or on a dry run what it would do.", body = MacroResult, headers(("etag" = Option<String>))),
         responses::Auth, responses::NotFound, responses::BadQuery,
         (status = 409, description = "The ticket is closed (`conflict`).", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 412, description = "The ticket changed since that `ETag` (`precondition_failed`).", body = crate::error::Problem, content_type = "application/problem+json"),
@@ -439,7 +440,10 @@ async fn apply(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::TicketsWrite)?;
     let expected = crate::tickets::if_match(&req)?;
-    let ((ticket, macro_id), agent, dry_run) = (path.into_inner(), caller.agent_id(), query.dry_run.unwrap_or(false));
+    let (ticket, macro_id) = path.into_inner();
+    let dry_run = query.dry_run.unwrap_or(false);
+    let agent =
+        macros::Caller { agent: caller.agent_id(), reads_customers: caller.require(Scope::CustomersRead).is_ok() };
     let applied = state
         .db
         .run(move |conn| Ok(macros::apply(conn, ticket, macro_id, agent, expected, dry_run)))
@@ -461,7 +465,11 @@ async fn apply(
         .into_iter()
         .map(|(action, field)| UnresolvedView { action, field: field.to_string() })
         .collect();
-    Ok(HttpResponse::Ok().json(MacroResult {
+    let mut response = HttpResponse::Ok();
+    if !dry_run {
+        response.insert_header((actix_web::http::header::ETAG, format!("\"{}\"", applied.ticket.version)));
+    }
+    Ok(response.json(MacroResult {
         dry_run,
         macro_id: applied.macro_.id,
         ticket: applied.ticket.into(),

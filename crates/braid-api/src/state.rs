@@ -87,6 +87,8 @@ pub struct AppState {
     pub forms: crate::forms::FormsConfig,
     /// Outbound webhooks: which targets may be registered.
     pub webhooks: crate::WebhookConfig,
+    /// Satisfaction surveys: how links are checked, and their rates.
+    pub csat: crate::csat::page::CsatConfig,
 }
 
 impl std::fmt::Debug for AppState {

@@ -118,6 +118,14 @@ pub enum EventKind {
     /// and `message.created`.
     #[serde(rename = "ticket.macro_applied")]
     TicketMacroApplied,
+    /// A satisfaction survey went to the customer.
+    #[serde(rename = "survey.sent")]
+    SurveySent,
+    /// The customer rated (or changed their rating).
+    #[serde(rename = "survey.rated")]
+    SurveyRated,
+    #[serde(rename = "csat_settings.updated")]
+    CsatSettingsUpdated,
 }
 
 text_enum!(EventKind, "kind", {
@@ -151,6 +159,7 @@ text_enum!(EventKind, "kind", {
     ReminderCancelled => "reminder.cancelled",
     MacroCreated => "macro.created", MacroUpdated => "macro.updated", MacroDeleted => "macro.deleted",
     TicketMacroApplied => "ticket.macro_applied",
+    SurveySent => "survey.sent", SurveyRated => "survey.rated", CsatSettingsUpdated => "csat_settings.updated",
 });
 
 impl EventKind {

@@ -133,6 +133,10 @@ id_type!(
     /// A macro: typed actions an agent applies to a ticket in one step.
     MacroId, "macro_id"
 );
+id_type!(
+    /// A satisfaction survey: one per solve of a ticket.
+    SurveyId, "survey_id"
+);
 
 #[cfg(test)]
 mod tests {

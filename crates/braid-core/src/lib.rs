@@ -7,6 +7,7 @@ pub mod agent;
 pub mod attribute;
 pub mod chat;
 pub mod connector;
+pub mod csat;
 pub mod customer;
 pub mod event;
 pub mod follow_up;
@@ -31,7 +32,7 @@ pub use customer::{CustomerName, EmailAddress, IdentityKind, IdentityValue, Phon
 pub use event::EventKind;
 pub use ids::{
     AgentId, ConnectorId, CustomerId, FormId, IdentityId, MacroId, MergeId, MessageId, NoteId, OutboxId, ScheduleId,
-    SiteId, SlaPolicyId, SuggestionId, TeamId, ThreadId, TicketId, VisitorId, WebhookId,
+    SiteId, SlaPolicyId, SuggestionId, SurveyId, TeamId, ThreadId, TicketId, VisitorId, WebhookId,
 };
 pub use message::{AuthorKind, Channel, DeliveryState, Direction};
 pub use note::NoteBody;

@@ -452,6 +452,12 @@ impl Actions {
 
 fn filled(template: &Template, values: &Values, field: &'static str) -> Result<Rendered, PlanError> {
     let rendered = template.render(values);
+    if rendered.text.trim().is_empty() {
+        return Err(PlanError::Invalid(InvalidValue::new(
+            field,
+            format!("filled in, the {field} would be empty: give its placeholders defaults with text"),
+        )));
+    }
     if rendered.text.chars().count() > MAX_TEXT_CHARS {
         return Err(PlanError::Invalid(InvalidValue::new(
             field,

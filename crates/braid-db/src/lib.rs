@@ -10,6 +10,7 @@ pub mod auth;
 pub mod chat;
 mod connection;
 pub mod connectors;
+pub mod csat;
 pub mod customers;
 pub mod dialect;
 pub mod due_jobs;

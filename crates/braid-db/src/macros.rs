@@ -101,6 +101,33 @@ pub struct NewMacro {
     pub created_by: Option<AgentId>,
 }
 
+/// The attributes a macro's placeholders read must be defined: a misspelt key is a
+/// mistake to refuse when the macro is saved, not a placeholder left unfilled later.
+fn check_attributes(conn: &mut DbConn, actions: &Actions) -> Result<(), DbError> {
+    let read: Vec<String> = actions
+        .as_slice()
+        .iter()
+        .filter_map(|action| match action {
+            Action::Reply { text } | Action::Note { text } => Some(text),
+            _ => None,
+        })
+        .flat_map(|text| text.placeholders())
+        .filter_map(|p| p.field.as_str().strip_prefix("customer.attributes.").map(str::to_owned))
+        .collect();
+    if read.is_empty() {
+        return Ok(());
+    }
+    let defined: Vec<String> =
+        crate::customers::attributes::list(conn)?.into_iter().map(|d| d.key.to_string()).collect();
+    match read.iter().find(|key| !defined.contains(key)) {
+        Some(key) => Err(DbError::Invalid {
+            field: "actions".into(),
+            message: format!("customer.attributes.{key} reads an attribute nobody defined"),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// The agents and teams a macro names must exist and take tickets.
 fn check_references(conn: &mut DbConn, actions: &Actions) -> Result<(), DbError> {
     for action in actions.as_slice() {
@@ -129,6 +156,8 @@ fn check_references(conn: &mut DbConn, actions: &Actions) -> Result<(), DbError>
 
 pub fn create(conn: &mut DbConn, new: NewMacro) -> Result<Macro, DbError> {
     dialect::write_transaction(conn, |conn| {
+        // Counted under a lock: concurrent creates cannot pass the cap together.
+        dialect::lock_key(conn, "macros")?;
         let owner = new.owner_agent_id.map(|id| id.to_string());
         let (count, max) = match &owner {
             Some(owner) => {
@@ -142,6 +171,7 @@ pub fn create(conn: &mut DbConn, new: NewMacro) -> Result<Macro, DbError> {
             return Err(DbError::OverLimit { field: "macros", max: max as usize });
         }
         check_references(conn, &new.actions)?;
+        check_attributes(conn, &new.actions)?;
         let (id, at) = (MacroId::new(), crate::now());
         diesel::insert_into(macros::table)
             .values((
@@ -160,7 +190,7 @@ pub fn create(conn: &mut DbConn, new: NewMacro) -> Result<Macro, DbError> {
             ))
             .execute(conn)?;
         let created = get(conn, id)?;
-        events::append(conn, vec![NewEvent::new(EventKind::MacroCreated, id, &created.shown(), at)?])?;
+        announce(conn, EventKind::MacroCreated, &created, at)?;
         Ok(created)
     })
 }
@@ -237,6 +267,7 @@ pub fn update(conn: &mut DbConn, id: MacroId, changes: &MacroChanges) -> Result<
         let before = get(conn, id)?;
         if let Some(actions) = &changes.actions {
             check_references(conn, actions)?;
+            check_attributes(conn, actions)?;
         }
         let name = changes.name.clone().unwrap_or(before.name);
         let description = changes.description.clone().unwrap_or(before.description);
@@ -259,7 +290,7 @@ pub fn update(conn: &mut DbConn, id: MacroId, changes: &MacroChanges) -> Result<
             return Err(DbError::Refused("the macro changed meanwhile; read it again".into()));
         }
         let after = get(conn, id)?;
-        events::append(conn, vec![NewEvent::new(EventKind::MacroUpdated, id, &after.shown(), at)?])?;
+        announce(conn, EventKind::MacroUpdated, &after, at)?;
         Ok(after)
     })
 }
@@ -268,9 +299,21 @@ pub fn delete(conn: &mut DbConn, id: MacroId) -> Result<(), DbError> {
     dialect::write_transaction(conn, |conn| {
         let gone = get(conn, id)?;
         diesel::delete(macros::table.find(id.to_string())).execute(conn)?;
+        if gone.owner_agent_id.is_some() {
+            return Ok(());
+        }
         let at = crate::now();
         events::append(conn, vec![NewEvent::new(EventKind::MacroDeleted, id, &serde_json::json!({"id": gone.id}), at)?])
     })
+}
+
+/// A shared macro's change is an event. A personal one's is not: the log is read by
+/// every agent and integration, and a personal macro is its owner's alone.
+fn announce(conn: &mut DbConn, kind: EventKind, changed: &Macro, at: DateTime<Utc>) -> Result<(), DbError> {
+    if changed.owner_agent_id.is_some() {
+        return Ok(());
+    }
+    events::append(conn, vec![NewEvent::new(kind, changed.id, &changed.shown(), at)?])
 }
 
 /// Why a macro was not applied.
@@ -311,6 +354,15 @@ pub struct Applied {
     pub messages: Vec<Message>,
 }
 
+/// Who applies a macro: the agent (`None` for an API key), and whether they may read
+/// the customer's contact details and attributes (`customers:read`). Without it those
+/// placeholders stay unfilled.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller {
+    pub agent: Option<AgentId>,
+    pub reads_customers: bool,
+}
+
 /// Applies `macro_id` to `ticket_id` for `caller` (an agent; `None` for an API key): the
 /// reply and the note are written first, then the ticket's fields change, all in one
 /// transaction under the ticket's lock, with `ticket.macro_applied` last. A placeholder
@@ -319,7 +371,7 @@ pub fn apply(
     conn: &mut DbConn,
     ticket_id: TicketId,
     macro_id: MacroId,
-    caller: Option<AgentId>,
+    caller: Caller,
     expected_version: Option<i64>,
     dry_run: bool,
 ) -> Result<Applied, ApplyError> {
@@ -352,7 +404,7 @@ pub fn apply(
             ticket: ticket.id,
             customer,
             thread,
-            author_agent_id: caller,
+            author_agent_id: caller.agent,
             text: text.to_owned(),
             details: details.clone(),
         };
@@ -395,8 +447,9 @@ pub fn apply(
         let record = AppliedRecord {
             ticket_id: ticket.id,
             macro_id: macro_.id,
-            macro_name: &macro_.name,
-            agent_id: caller,
+            // A personal macro's name is its owner's business.
+            macro_name: macro_.owner_agent_id.is_none().then_some(macro_.name.as_str()),
+            agent_id: caller.agent,
             message_ids: messages.iter().map(|m| m.id.to_string()).collect(),
             ticket_version: ticket.version,
         };
@@ -413,7 +466,7 @@ pub fn apply(
 struct AppliedRecord<'a> {
     ticket_id: TicketId,
     macro_id: MacroId,
-    macro_name: &'a str,
+    macro_name: Option<&'a str>,
     agent_id: Option<AgentId>,
     message_ids: Vec<String>,
     ticket_version: i64,
@@ -424,7 +477,7 @@ fn prepare(
     conn: &mut DbConn,
     ticket: &Ticket,
     macro_id: MacroId,
-    caller: Option<AgentId>,
+    caller: Caller,
     expected_version: Option<i64>,
 ) -> Result<(Macro, Plan), ApplyError> {
     if let Some(expected) = expected_version
@@ -432,7 +485,7 @@ fn prepare(
     {
         return Err(UpdateError::Stale { expected, actual: ticket.version }.into());
     }
-    let macro_ = match visible(conn, macro_id, caller) {
+    let macro_ = match visible(conn, macro_id, caller.agent) {
         Err(DbError::NotFound) => return Err(ApplyError::MacroNotFound),
         other => other?,
     };
@@ -448,7 +501,7 @@ fn prepare(
         tags: ticket.tags.clone(),
     };
     let values = values(conn, ticket, caller)?;
-    let plan = macro_.actions.plan(&state, caller, &values)?;
+    let plan = macro_.actions.plan(&state, caller.agent, &values)?;
     Ok((macro_, plan))
 }
 
@@ -462,9 +515,10 @@ fn preview(mut ticket: Ticket, plan: &Plan) -> Ticket {
     ticket
 }
 
-/// What placeholders can read: the ticket, its customer (name, best email and phone,
-/// attributes, preferences) and the agent applying the macro.
-fn values(conn: &mut DbConn, ticket: &Ticket, caller: Option<AgentId>) -> Result<Values, DbError> {
+/// What placeholders can read: the ticket, the agent applying the macro, and (for a
+/// caller who may read customers) its customer: name, best email and phone, attributes,
+/// preferences.
+fn values(conn: &mut DbConn, ticket: &Ticket, caller: Caller) -> Result<Values, DbError> {
     let mut values = Values::default();
     values.set("ticket.id", ticket.id.to_string());
     values.set("ticket.number", ticket.number.get().to_string());
@@ -472,6 +526,14 @@ fn values(conn: &mut DbConn, ticket: &Ticket, caller: Option<AgentId>) -> Result
     values.set("ticket.status", ticket.status.as_str());
     values.set("ticket.priority", ticket.priority.as_str());
     values.set("ticket.channel", ticket.channel.as_str());
+    if let Some(agent) = caller.agent {
+        let agent = crate::agents::get(conn, agent)?;
+        values.set_name("agent", agent.name.as_str());
+        values.set("agent.email", agent.email.as_str());
+    }
+    if !caller.reads_customers {
+        return Ok(values);
+    }
     let customer = crate::customers::get(conn, ticket.customer_id)?;
     if let Some(name) = &customer.name {
         values.set_name("customer", name);
@@ -490,11 +552,6 @@ fn values(conn: &mut DbConn, ticket: &Ticket, caller: Option<AgentId>) -> Result
     }
     for (preference, value) in crate::customers::preferences::of(conn, customer.id)? {
         values.set(format!("customer.preferences.{}", preference.as_str()), value.value);
-    }
-    if let Some(agent) = caller {
-        let agent = crate::agents::get(conn, agent)?;
-        values.set_name("agent", agent.name.as_str());
-        values.set("agent.email", agent.email.as_str());
     }
     Ok(values)
 }

@@ -541,6 +541,38 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    surveys (id) {
+        id -> Text,
+        ticket_id -> Text,
+        customer_id -> Text,
+        cycle -> Integer,
+        state -> Text,
+        send_at -> Timestamp,
+        sent_at -> Nullable<Timestamp>,
+        expires_at -> Nullable<Timestamp>,
+        message_id -> Nullable<Text>,
+        assignee_id -> Nullable<Text>,
+        team_id -> Nullable<Text>,
+        rating -> Nullable<Text>,
+        comment -> Nullable<Text>,
+        first_rated_at -> Nullable<Timestamp>,
+        rated_at -> Nullable<Timestamp>,
+        loop_closed_at -> Nullable<Timestamp>,
+        follow_up_ticket_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    settings (name) {
+        name -> Text,
+        value -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(schedule_versions -> schedules (schedule_id));
 diesel::joinable!(identities -> customers (customer_id));
 diesel::joinable!(threads -> customers (customer_id));
@@ -597,6 +629,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     due_jobs,
     reminders,
     macros,
+    surveys,
+    settings,
 );
 
 // The access-token check reads an agent and their session in one query.

@@ -310,7 +310,9 @@ pub fn on_new_message(
             crate::due_jobs::schedule(conn, crate::follow_ups::PENDING_REMIND, &id, None)?;
             crate::due_jobs::schedule(conn, crate::follow_ups::PENDING_SOLVE, &id, None)?;
         }
-        written.push(event(EventKind::TicketUpdated, &get(conn, ticket.id)?)?);
+        let changed = get(conn, ticket.id)?;
+        crate::csat::on_status_change(conn, ticket.status, &changed, at)?;
+        written.push(event(EventKind::TicketUpdated, &changed)?);
     }
     if follow_ups && person_wrote {
         written.extend(crate::follow_ups::on_customer_message(conn, ticket.id, crate::now())?);
@@ -600,6 +602,9 @@ pub fn update_in(
         let breaches = crate::sla::refresh(conn, id, now)?.events;
         let ticket = get(conn, id)?;
         let woke = crate::follow_ups::on_ticket_change(conn, Some(&before), &ticket, now)?;
+        if ticket.status != before.status {
+            crate::csat::on_status_change(conn, before.status, &ticket, now)?;
+        }
         let ticket = if woke.is_empty() { ticket } else { get(conn, id)? };
         let mut events = vec![event(EventKind::TicketUpdated, &ticket)?];
         events.extend(woke);

@@ -76,6 +76,8 @@ pub struct CustomerContext {
     #[schema(example = json!({"email": 12, "chat": 3}))]
     pub tickets_by_channel: BTreeMap<String, i64>,
     pub tickets_total: i64,
+    /// Their latest satisfaction ratings, newest first (at most 5).
+    pub ratings: Vec<crate::csat::SurveyView>,
 }
 
 impl From<Context> for CustomerContext {
@@ -91,9 +93,13 @@ impl From<Context> for CustomerContext {
             last_message_at: c.last_message_at,
             tickets_by_channel: c.tickets_by_channel,
             tickets_total: c.tickets_total,
+            ratings: vec![],
         }
     }
 }
+
+/// Ratings the context shows.
+const RATINGS: i64 = 5;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -105,7 +111,7 @@ pub struct ContextQuery {
 
 /// Everything an agent needs before answering, in one call: identities with trust,
 /// attributes, preferences, the newest notes, open tickets, the latest tickets on every
-/// channel, first contact, and tickets by channel.
+/// channel, first contact, tickets by channel, and the latest satisfaction ratings.
 ///
 /// Needs `customers:read` and `tickets:read`.
 #[utoipa::path(
@@ -131,6 +137,16 @@ async fn get(
             .with_extra(serde_json::json!({ "field": "recent" })));
     }
     let id = id.into_inner();
-    let found = state.db.run(move |conn| context::of(conn, id, recent)).await.map_err(customer_not_found)?;
-    Ok(HttpResponse::Ok().json(CustomerContext::from(found)))
+    let (found, ratings) = state
+        .db
+        .run(move |conn| {
+            let found = context::of(conn, id, recent)?;
+            let ratings = braid_db::csat::rated_of_customer(conn, id, RATINGS)?;
+            Ok((found, ratings))
+        })
+        .await
+        .map_err(customer_not_found)?;
+    let mut shown = CustomerContext::from(found);
+    shown.ratings = ratings.into_iter().map(crate::csat::SurveyView::from).collect();
+    Ok(HttpResponse::Ok().json(shown))
 }
