@@ -1,7 +1,8 @@
 //! Timers: fires due jobs (`braid_db::due_jobs`) within seconds of their time: SLA targets
 //! being reached (`braid_db::sla::fire`, announced once as `ticket.sla_breached` however
 //! many nodes run this), and follow-ups (`braid_db::follow_ups::fire`: snoozes ending,
-//! reminders, teams' pending rules), and satisfaction surveys (`braid_db::csat::fire`).
+//! reminders, teams' pending rules), satisfaction surveys (`braid_db::csat::fire`), and
+//! offline agents' tickets re-queued (`braid_db::routing::requeue`).
 //! Runs on every node; a job's lease
 //! keeps two from taking it, and the ticket's thread lock keeps a breach from being
 //! announced twice even if a lease runs out mid-job.
@@ -47,6 +48,14 @@ impl Timers {
                         Ok(breaches) => tracing::info!(%ticket, breaches, "SLA targets breached"),
                         // The lease runs out and another round tries again.
                         Err(error) => tracing::warn!(%ticket, %error, "an SLA timer failed; retrying after its lease"),
+                    }
+                }
+                braid_db::routing::REQUEUE => {
+                    let agent = job.subject.clone();
+                    match self.db.run(move |conn| braid_db::routing::requeue(conn, &job, braid_db::now())).await {
+                        Ok(0) => {}
+                        Ok(moved) => tracing::info!(%agent, moved, "an offline agent's tickets were re-queued"),
+                        Err(error) => tracing::warn!(%agent, %error, "a re-queue failed; retrying after its lease"),
                     }
                 }
                 braid_db::csat::SURVEY => {

@@ -178,6 +178,9 @@ fn matrix() -> Vec<Endpoint> {
         row(GET,    "/v1/csat/settings",                                  TICKETS_READ,    200, None),
         row(PATCH,  "/v1/csat/settings",                                  ADMIN,           200, Some(csat_settings)),
         row(GET,    "/v1/tickets/{ticket}/satisfaction",                  TICKETS_READ,    200, None),
+        row(PUT,    "/v1/presence",                                       ADMIN,           200, Some(presence)),
+        row(GET,    "/v1/presence",                                       TICKETS_READ,    200, None),
+        row(GET,    "/v1/tickets/{ticket}/routing",                       TICKETS_READ,    200, None),
         row(POST,   "/v1/webhooks",                                       ADMIN,           201, Some(new_webhook)),
         row(GET,    "/v1/webhooks",                                       ADMIN,           200, None),
         row(GET,    "/v1/webhooks/{new_webhook}",                         ADMIN,           200, None),
@@ -249,6 +252,12 @@ fn new_macro(_: &Fixture) -> Value {
         {"type": "reply", "text": "Thanks, {{customer.first_name | default: \"there\"}}!"},
         {"type": "add_tags", "tags": ["thanked"]},
     ]})
+}
+
+/// Another agent's presence (away: the matrix's agent is routed nothing), which needs
+/// `admin`; an agent setting their own is in tests/api/routing.rs.
+fn presence(fixture: &Fixture) -> Value {
+    json!({"status": "away", "agent_id": fixture.agent})
 }
 
 /// Surveys stay off: the matrix's tickets send none.

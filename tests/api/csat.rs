@@ -137,14 +137,23 @@ async fn a_solve_sends_one_survey_and_the_customer_rates_it_until_it_locks(backe
     assert_eq!(follow_up["tags"], json!(["csat:bad"]));
     let notes = read(&app, &admin, &format!("/v1/tickets/{}/messages", follow_up["id"].as_str().unwrap())).await;
     assert!(notes["data"][0]["text"].as_str().unwrap().contains("It broke again."), "{notes}");
+    // A comment added after the loop closed reaches the follow-up.
+    let (status, _) = rate_json(&app, &link, json!({"rating": "bad", "comment": "And the strap too."})).await;
+    assert_eq!(status, 200);
+    let notes = read(&app, &admin, &format!("/v1/tickets/{}/messages", follow_up["id"].as_str().unwrap())).await;
+    assert!(notes["data"][1]["text"].as_str().unwrap().contains("And the strap too."), "{notes}");
     let (status, _) = rate_json(&app, &link, json!({"rating": "good"})).await;
     assert_eq!(status, 200);
     let (status, view) = rate_json(&app, &link, json!({"rating": "bad"})).await;
-    assert_eq!((status, view["comment"].as_str()), (200, Some("It broke again.")), "a rating alone keeps the comment");
+    assert_eq!(
+        (status, view["comment"].as_str()),
+        (200, Some("And the strap too.")),
+        "a rating alone keeps the comment"
+    );
     let tickets =
         read(&app, &admin, &format!("/v1/tickets?customer={customer}&status=open,pending,on_hold,solved")).await;
     assert_eq!(tickets["data"].as_array().unwrap().len(), 2, "one follow-up however often it turns bad: {tickets}");
-    assert_eq!(logged(&app, "survey.rated").await.len(), 4);
+    assert_eq!(logged(&app, "survey.rated").await.len(), 5);
     assert_eq!(logged(&app, "survey.sent").await.len(), 1);
 
     // The customer's context shows the rating.
@@ -212,11 +221,37 @@ async fn a_reopen_before_the_survey_goes_out_cancels_it_and_each_solve_has_its_o
         .collect();
     assert_eq!(sent.len(), 1, "{sent:#?}");
 
+    // Closed before its time: it never goes out (a closed ticket takes no messages).
+    set_status(&app, &admin, &ticket, "open").await;
+    set_status(&app, &admin, &ticket, "solved").await;
+    set_status(&app, &admin, &ticket, "closed").await;
+    let third = satisfaction(&app, &admin, &ticket).await["surveys"][2]["id"].as_str().unwrap().to_owned();
+    app.with_db({
+        let third = third.clone();
+        move |conn| braid_db::due_jobs::schedule(conn, braid_db::csat::SURVEY, &third, Some(braid_db::now()))
+    })
+    .await;
+    let mut state = Value::Null;
+    for _ in 0..100 {
+        state = satisfaction(&app, &admin, &ticket).await["surveys"][2]["state"].clone();
+        if state == "cancelled" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(state, "cancelled");
+    assert_eq!(
+        app.with_db(|conn| braid_db::due_jobs::count(conn, braid_db::csat::SURVEY)).await,
+        0,
+        "no retrying forever"
+    );
+    let (ticket, ..) = self::ticket(&app, &admin).await;
+
     // Off: solves schedule nothing.
     settings(&app, &admin, json!({"enabled": false})).await;
     set_status(&app, &admin, &ticket, "open").await;
     set_status(&app, &admin, &ticket, "solved").await;
-    assert_eq!(satisfaction(&app, &admin, &ticket).await["surveys"].as_array().unwrap().len(), 2);
+    assert_eq!(satisfaction(&app, &admin, &ticket).await["surveys"], json!([]));
 }
 
 async fn a_bad_rating_reopens_the_ticket_when_set_so(backend: Backend) {

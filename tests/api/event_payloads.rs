@@ -259,6 +259,18 @@ async fn every_kind_of_event_carries_the_payload_the_document_gives_it(backend: 
     let apply = format!("/v1/tickets/{followed}/macros/{}/apply", canned.trim_start_matches("/v1/macros/"));
     changed(app.post_as(&apply, &admin, &json!({})).await).await;
     changed(app.delete_as(&canned, &admin).await).await;
+    // Routing: presence, and a ticket routed through a team.
+    let me: Value = app.put_as("/v1/presence", &admin, &json!({"status": "online"})).await.json().await.unwrap();
+    let routed_team =
+        json!({"name": unique("Routed"), "member_ids": [me["agent_id"]], "routing": {"mode": "least_loaded"}});
+    let routed_team = created(&app, &admin, "/v1/teams", routed_team).await;
+    created(
+        &app,
+        &admin,
+        "/v1/tickets",
+        json!({"customer_id": ana, "subject": "Routed", "team_id": routed_team["id"]}),
+    )
+    .await;
     // Satisfaction: the settings, a survey sent on a solve, and its rating.
     let surveys_on = json!({"enabled": true, "delay_minutes": 0});
     changed(app.patch_as("/v1/csat/settings", &admin, &surveys_on).await).await;

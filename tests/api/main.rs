@@ -35,6 +35,7 @@ mod input;
 mod macros;
 mod operations;
 mod placement;
+mod routing;
 mod sessions;
 mod sla;
 mod smtp;

@@ -48,6 +48,8 @@ pub fn schema_of(kind: EventKind) -> &'static str {
         TicketMacroApplied => "MacroAppliedPayload",
         SurveySent | SurveyRated => "SurveyView",
         CsatSettingsUpdated => "CsatSettingsView",
+        TicketRouted => "RoutedView",
+        AgentPresenceChanged => "PresenceChangedPayload",
     }
 }
 
@@ -113,6 +115,10 @@ pub fn describe(kind: EventKind) -> &'static str {
         SurveySent => "A satisfaction survey went to the customer on the ticket's channel.",
         SurveyRated => "The customer rated a survey, or changed the rating or comment.",
         CsatSettingsUpdated => "The satisfaction survey settings changed.",
+        TicketRouted => {
+            "A team's routing chose an agent for a ticket, found nobody, or took it from an offline agent; with the reason."
+        }
+        AgentPresenceChanged => "An agent came online, or set themselves away or offline.",
     }
 }
 
@@ -124,6 +130,17 @@ pub struct TicketWokePayload {
     /// `due`, `customer_replied`, `unsnoozed` or `solved`.
     pub reason: String,
     pub snoozed_until: chrono::DateTime<chrono::Utc>,
+}
+
+/// `agent.presence_changed`: what the agent is now.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code, reason = "a schema for the document: events are written by braid-db")]
+pub struct PresenceChangedPayload {
+    #[schema(format = Uuid)]
+    pub agent_id: String,
+    /// `online`, `away` or `offline`.
+    pub status: String,
+    pub lease_until: chrono::DateTime<chrono::Utc>,
 }
 
 /// `macro.deleted`.

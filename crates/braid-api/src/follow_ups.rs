@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::responses;
-use crate::tickets::{ticket_not_found, with_etag};
+use crate::tickets::{read_of_ticket, ticket_not_found, with_etag};
 use crate::{ApiError, AppState, ErrorCode, Principal};
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -226,14 +226,7 @@ async fn reminders(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::TicketsRead)?;
     let id = id.into_inner();
-    let reminders = state
-        .db
-        .run(move |conn| {
-            braid_db::tickets::get(conn, id)?;
-            follow_ups::reminders_of(conn, id)
-        })
-        .await
-        .map_err(ticket_not_found)?;
+    let reminders = read_of_ticket(&state, id, move |conn| follow_ups::reminders_of(conn, id)).await?;
     Ok(HttpResponse::Ok().json(reminders.into_iter().map(ReminderView::from).collect::<Vec<_>>()))
 }
 

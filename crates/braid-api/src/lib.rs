@@ -31,6 +31,7 @@ pub mod password;
 mod principal;
 pub mod rates;
 mod request_id;
+mod routing;
 mod schedules;
 mod sessions;
 mod sla;
@@ -221,7 +222,10 @@ fn routes(config: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
         .service(macros::apply)
         .service(csat::of_ticket)
         .service(csat::settings)
-        .service(csat::update_settings);
+        .service(csat::update_settings)
+        .service(routing::set)
+        .service(routing::list)
+        .service(routing::of_ticket);
 }
 
 /// Every write that succeeded may have appended events: wake the live follower (here and,

@@ -77,12 +77,7 @@ pub struct Author {
 }
 
 impl From<Message> for MessageView {
-    fn from(mut m: Message) -> Self {
-        // A survey's links are the customer's to use: agents read the message without
-        // them, so nobody rates their own work (the public page refuses agents too).
-        if m.details["automated"] == "csat_survey" {
-            m.text = braid_core::csat::hide_tokens(&m.text).into_owned();
-        }
+    fn from(m: Message) -> Self {
         Self {
             id: m.id,
             thread_id: m.thread_id,
@@ -111,6 +106,16 @@ pub(crate) const LISTED_TEXT_BYTES: usize = 64 * 1024;
 pub(crate) const PAGE_BYTES: usize = 4 * 1024 * 1024;
 
 impl MessageView {
+    /// As agents read it: a survey's links are the customer's to use, so an agent reading
+    /// the thread gets them cut (`csat1.…`) and cannot rate their own work. Connector
+    /// callbacks, which carry the message to the customer, keep them whole.
+    fn for_agents(mut self) -> Self {
+        if self.details["automated"] == "csat_survey" {
+            self.text = braid_core::csat::hide_tokens(&self.text).into_owned();
+        }
+        self
+    }
+
     /// The message as a list shows it: long parts cut (see `truncated`).
     fn listed(m: Message) -> Self {
         let mut view = Self::from(m);
@@ -177,7 +182,7 @@ pub(crate) fn listed_page(page: Page<Message>, addresses: bool) -> Paged<Message
     let (mut data, mut bytes, mut next) = (Vec::with_capacity(total), 0, page.next);
     for message in page.items {
         let key = Cursor { at: message.created_at, id: message.id.to_string() };
-        let view = MessageView::listed(message);
+        let view = MessageView::listed(message).for_agents();
         let view = if addresses { view } else { without_addresses(view) };
         bytes += view.weight();
         data.push(view);
@@ -426,7 +431,7 @@ async fn get(
     caller.require(Scope::TicketsRead)?;
     let id = id.into_inner();
     let message = state.db.run(move |conn| messages::get(conn, id)).await.map_err(message_not_found)?;
-    let view = MessageView::from(message);
+    let view = MessageView::from(message).for_agents();
     Ok(HttpResponse::Ok().json(if shows_addresses(&caller) { view } else { without_addresses(view) }))
 }
 
@@ -500,6 +505,40 @@ mod tests {
     };
 
     use super::*;
+
+    /// A survey's links stay whole for the customer's channels (a connector's callback
+    /// carries `MessageView`) and are cut where agents read.
+    #[test]
+    fn agents_read_survey_messages_without_working_links() {
+        let token = braid_core::csat::SurveyTokens::new(b"k").sign(&braid_core::csat::Claims {
+            survey: braid_core::SurveyId::new(),
+            ticket: TicketId::new(),
+            customer: braid_core::CustomerId::new(),
+            cycle: 1,
+            expires: 0,
+        });
+        let message = braid_db::messages::Message {
+            id: MessageId::new(),
+            thread_id: ThreadId::new(),
+            ticket_id: Some(TicketId::new()),
+            channel: Channel::Api,
+            direction: Direction::Outbound,
+            author_kind: AuthorKind::System,
+            author_agent_id: None,
+            text: braid_core::csat::message_text("How did we do?", &format!("https://help.example/csat/v1/{token}")),
+            html: None,
+            channel_ref: None,
+            delivery_state: Some(DeliveryState::Queued),
+            sent_via: None,
+            sent_to: None,
+            placement: vec![],
+            details: serde_json::json!({"automated": "csat_survey"}),
+            identity_id: None,
+            created_at: chrono::Utc::now(),
+        };
+        assert!(MessageView::from(message.clone()).text.contains(&token), "the customer's copy works");
+        assert!(!MessageView::from(message).for_agents().text.contains(&token));
+    }
 
     /// Events carry a message as braid-db writes it (`messages::shown`); the API shows it
     /// through `MessageView`. Both must be the same JSON, every field set.

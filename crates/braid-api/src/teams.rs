@@ -2,6 +2,7 @@
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use braid_core::follow_up::PendingRule;
+use braid_core::routing::Routing;
 use braid_core::{AgentId, AgentName, Scope, TeamId};
 use braid_db::teams::{self, Team, TeamChanges};
 use chrono::{DateTime, Utc};
@@ -24,6 +25,9 @@ pub struct TeamView {
     /// What happens to the team's tickets left pending; `null`: nothing.
     #[schema(value_type = Option<PendingRuleView>)]
     pub pending_rule: Option<PendingRule>,
+    /// How the team's new, moved and reopened tickets find an agent.
+    #[schema(value_type = RoutingView)]
+    pub routing: Routing,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -44,6 +48,29 @@ pub struct PendingRuleView {
     pub reminder_text: String,
 }
 
+/// A team's routing: `manual` (the default: nobody is chosen), `round_robin` (in turn), or
+/// `least_loaded` (the fewest unsolved tickets on the ticket's channel). Only online agents
+/// with room under their capacity on that channel take tickets. An agent offline for
+/// `grace_minutes` has their open tickets reassigned, unassigned or kept
+/// (`offline_policy`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoutingView {
+    #[schema(example = "least_loaded")]
+    pub mode: Option<String>,
+    /// Per channel: `{"chat": 3, "email": 20}`; channels left out take `default_capacity`.
+    #[schema(value_type = Option<Object>, example = json!({"chat": 3}))]
+    pub capacity: Option<std::collections::BTreeMap<String, u32>>,
+    /// 20 when left out.
+    #[schema(minimum = 0, maximum = 1000)]
+    pub default_capacity: Option<u32>,
+    /// `reassign` (the default), `unassign` or `keep`.
+    #[schema(example = "reassign")]
+    pub offline_policy: Option<String>,
+    /// 15 when left out.
+    #[schema(minimum = 0, maximum = 1440)]
+    pub grace_minutes: Option<u32>,
+}
+
 impl From<Team> for TeamView {
     fn from(team: Team) -> Self {
         Self {
@@ -52,6 +79,7 @@ impl From<Team> for TeamView {
             active: team.active,
             member_ids: team.member_ids,
             pending_rule: team.pending_rule,
+            routing: team.routing,
             created_at: team.created_at,
             updated_at: team.updated_at,
         }
@@ -68,6 +96,8 @@ pub struct NewTeam {
     pub member_ids: Vec<AgentId>,
     #[schema(value_type = Option<PendingRuleView>)]
     pub pending_rule: Option<PendingRule>,
+    #[schema(value_type = Option<RoutingView>)]
+    pub routing: Option<Routing>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -83,6 +113,9 @@ pub struct TeamPatch {
     #[serde(default, deserialize_with = "crate::tickets::double_option")]
     #[schema(value_type = Option<PendingRuleView>)]
     pub pending_rule: Option<Option<PendingRule>>,
+    /// Replaces the routing.
+    #[schema(value_type = Option<RoutingView>)]
+    pub routing: Option<Routing>,
 }
 
 /// A pending rule's schedule must exist.
@@ -123,14 +156,15 @@ async fn create(
     body: web::Json<NewTeam>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::Admin)?;
-    let NewTeam { name, member_ids, pending_rule } = body.into_inner();
+    let NewTeam { name, member_ids, pending_rule, routing } = body.into_inner();
     let name = AgentName::parse(&name)?;
     let pending_rule = pending_rule.map(PendingRule::check).transpose()?;
+    let routing = routing.map(Routing::check).transpose()?;
     let team = state
         .db
         .run(move |conn| {
             known_schedule(conn, pending_rule.as_ref())?;
-            teams::create(conn, &name, &member_ids, pending_rule.as_ref())
+            teams::create(conn, &name, &member_ids, pending_rule.as_ref(), routing.as_ref())
         })
         .await
         .map_err(db_error)?;
@@ -173,7 +207,7 @@ async fn get(state: web::Data<AppState>, caller: Principal, id: web::Path<TeamId
     Ok(HttpResponse::Ok().json(TeamView::from(team)))
 }
 
-/// Update a team: name, active, members.
+/// Update a team: name, active, members, pending rule, routing.
 #[utoipa::path(
     tag = "teams",
     operation_id = "updateTeam",
@@ -196,6 +230,7 @@ async fn update(
         active: body.active,
         member_ids: body.member_ids,
         pending_rule: body.pending_rule.map(|rule| rule.map(PendingRule::check).transpose()).transpose()?,
+        routing: body.routing.map(Routing::check).transpose()?,
     };
     let id = id.into_inner();
     let team = state

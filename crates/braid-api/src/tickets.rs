@@ -85,6 +85,23 @@ pub(crate) fn with_etag(mut response: actix_web::HttpResponseBuilder, ticket: Ti
     response.insert_header((ETAG, etag(&ticket))).json(TicketView::from(ticket))
 }
 
+/// Reads something of a ticket (its reminders, surveys, routing): 404 when the ticket
+/// does not exist, rather than an empty list.
+pub(crate) async fn read_of_ticket<T: Send + 'static>(
+    state: &AppState,
+    id: TicketId,
+    read: impl FnOnce(&mut braid_db::DbConn) -> Result<T, braid_db::DbError> + Send + 'static,
+) -> Result<T, ApiError> {
+    state
+        .db
+        .run(move |conn| {
+            tickets::get(conn, id)?;
+            read(conn)
+        })
+        .await
+        .map_err(ticket_not_found)
+}
+
 pub(crate) fn ticket_not_found(error: braid_db::DbError) -> ApiError {
     match error {
         braid_db::DbError::NotFound => ApiError::not_found("ticket with this id"),

@@ -126,6 +126,12 @@ pub enum EventKind {
     SurveyRated,
     #[serde(rename = "csat_settings.updated")]
     CsatSettingsUpdated,
+    /// A team's routing chose an agent for a ticket, or found nobody, and why.
+    #[serde(rename = "ticket.routed")]
+    TicketRouted,
+    /// An agent came online, went away or offline.
+    #[serde(rename = "agent.presence_changed")]
+    AgentPresenceChanged,
 }
 
 text_enum!(EventKind, "kind", {
@@ -160,6 +166,7 @@ text_enum!(EventKind, "kind", {
     MacroCreated => "macro.created", MacroUpdated => "macro.updated", MacroDeleted => "macro.deleted",
     TicketMacroApplied => "ticket.macro_applied",
     SurveySent => "survey.sent", SurveyRated => "survey.rated", CsatSettingsUpdated => "csat_settings.updated",
+    TicketRouted => "ticket.routed", AgentPresenceChanged => "agent.presence_changed",
 });
 
 impl EventKind {
@@ -220,6 +227,7 @@ mod tests {
                 EventKind::TicketSnoozed,
                 EventKind::TicketWoke,
                 EventKind::TicketMacroApplied,
+                EventKind::TicketRouted,
             ])
         );
         assert_eq!(

@@ -19,6 +19,7 @@ pub mod message;
 pub mod note;
 pub mod placement;
 pub mod preferences;
+pub mod routing;
 pub mod schedule;
 pub mod sla;
 pub mod text;

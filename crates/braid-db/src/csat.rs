@@ -105,9 +105,16 @@ pub fn settings(conn: &mut DbConn) -> Result<Settings, DbError> {
     })
 }
 
-pub fn set_settings(conn: &mut DbConn, new: &Settings) -> Result<Settings, DbError> {
+/// Changes the settings: `change` gets them as they are, inside the transaction that
+/// writes them (the row is locked first), so two admins' edits never undo each other.
+pub fn change_settings(
+    conn: &mut DbConn,
+    change: impl FnOnce(Settings) -> Result<Settings, DbError>,
+) -> Result<Settings, DbError> {
     dialect::write_transaction(conn, |conn| {
-        let (value, at) = (serde_json::to_string(new)?, crate::now());
+        dialect::lock_key(conn, "settings:csat")?;
+        let new = change(settings(conn)?)?;
+        let (value, at) = (serde_json::to_string(&new)?, crate::now());
         let updated = diesel::update(settings::table.find(SETTINGS))
             .set((settings::value.eq(&value), settings::updated_at.eq(to_db(at))))
             .execute(conn)?;
@@ -116,8 +123,8 @@ pub fn set_settings(conn: &mut DbConn, new: &Settings) -> Result<Settings, DbErr
                 .values((settings::name.eq(SETTINGS), settings::value.eq(&value), settings::updated_at.eq(to_db(at))))
                 .execute(conn)?;
         }
-        events::append(conn, vec![NewEvent::new(EventKind::CsatSettingsUpdated, SETTINGS, new, at)?])?;
-        Ok(new.clone())
+        events::append(conn, vec![NewEvent::new(EventKind::CsatSettingsUpdated, SETTINGS, &new, at)?])?;
+        Ok(new)
     })
 }
 
@@ -191,14 +198,27 @@ pub fn fire(conn: &mut DbConn, job: &Due, links: &Links, now: DateTime<Utc>) -> 
             other => other?,
         };
         let ticket = crate::tickets::get(conn, survey.ticket_id)?;
+        let ticket_customer = ticket.customer_id;
         let thread = crate::customers::thread_of(conn, ticket.customer_id)?;
         crate::customers::lock_thread(conn, thread)?;
         let survey = get(conn, id)?;
         let ticket = crate::tickets::get(conn, survey.ticket_id)?;
+        if ticket.customer_id != ticket_customer {
+            // A merge's undo moved the ticket while we waited: the next round retries.
+            return Err(DbError::Moved);
+        }
         if survey.state != "scheduled" || ticket.status.is_unsolved() {
             return Ok("nothing");
         }
         let settings = settings(conn)?;
+        // Turned off since, or closed meanwhile (a closed ticket takes no more messages):
+        // this survey will not go out.
+        if !settings.enabled || ticket.status == TicketStatus::Closed {
+            diesel::update(surveys::table.find(id.to_string()))
+                .set((surveys::state.eq("cancelled"), surveys::updated_at.eq(to_db(now))))
+                .execute(conn)?;
+            return Ok("survey cancelled");
+        }
         let expires_at = now + chrono::Duration::days(settings.window_days.into());
         let claims = Claims {
             survey: id,
@@ -302,16 +322,28 @@ pub fn rate(
                 surveys::updated_at.eq(to_db(now)),
             ))
             .execute(conn)?;
-        if rating == Rating::Bad && found.loop_closed_at.is_none() {
-            close_loop(conn, &found, comment.as_deref(), now)?;
-        }
         let rated = get(conn, found.id)?;
-        let ticket = crate::tickets::get(conn, rated.ticket_id)?;
         let record = NewEvent::new(EventKind::SurveyRated, rated.id, &rated, now)?
             .customer(ticket.customer_id)
             .ticket(ticket.id);
+        // The rating first, then what it set off.
         events::append(conn, vec![record])?;
-        Ok(rated)
+        if rating == Rating::Bad && found.loop_closed_at.is_none() {
+            close_loop(conn, &found, comment.as_deref(), now)?;
+        } else if found.loop_closed_at.is_some()
+            && let Some(added) = comment.as_deref().filter(|c| Some(*c) != found.comment.as_deref())
+        {
+            // The comment came after the loop closed (the click records before the
+            // customer types): the team reads it where they work on the complaint.
+            let target = match found.follow_up_ticket_id {
+                Some(follow_up) => crate::tickets::get(conn, follow_up)?,
+                None => ticket.clone(),
+            };
+            if target.status != TicketStatus::Closed {
+                note(conn, &target, &format!("The customer added to their rating:\n\n{added}"), now)?;
+            }
+        }
+        Ok(get(conn, found.id)?)
     })
 }
 

@@ -45,7 +45,7 @@ struct WokePayload<'a> {
 }
 
 /// Locks the ticket's thread (the lock every change to a ticket takes first) and reads it.
-fn lock_ticket(conn: &mut DbConn, id: TicketId) -> Result<Ticket, DbError> {
+pub(crate) fn lock_ticket(conn: &mut DbConn, id: TicketId) -> Result<Ticket, DbError> {
     let customer: String = tickets::table.find(id.to_string()).select(tickets::customer_id).first(conn)?;
     let thread = crate::customers::thread_of(conn, customer.parse()?)?;
     crate::customers::lock_thread(conn, thread)?;

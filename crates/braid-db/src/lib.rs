@@ -25,6 +25,7 @@ mod migrate;
 pub mod outbox;
 mod page;
 pub mod placement;
+pub mod routing;
 pub mod schema;
 pub mod sla;
 pub mod teams;

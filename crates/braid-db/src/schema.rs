@@ -22,6 +22,8 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         pending_rule -> Nullable<Text>,
+        routing -> Nullable<Text>,
+        last_routed_agent_id -> Nullable<Text>,
     }
 }
 
@@ -573,6 +575,29 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    agent_presence (agent_id) {
+        agent_id -> Text,
+        status -> Text,
+        lease_until -> Timestamp,
+        changed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    ticket_routings (id) {
+        id -> Text,
+        ticket_id -> Text,
+        team_id -> Nullable<Text>,
+        agent_id -> Nullable<Text>,
+        previous_agent_id -> Nullable<Text>,
+        mode -> Text,
+        trigger -> Text,
+        reason -> Text,
+        at -> Timestamp,
+    }
+}
+
 diesel::joinable!(schedule_versions -> schedules (schedule_id));
 diesel::joinable!(identities -> customers (customer_id));
 diesel::joinable!(threads -> customers (customer_id));
@@ -631,6 +656,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     macros,
     surveys,
     settings,
+    agent_presence,
+    ticket_routings,
 );
 
 // The access-token check reads an agent and their session in one query.

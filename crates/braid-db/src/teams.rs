@@ -1,6 +1,7 @@
 //! Teams: named groups of agents that tickets can be routed to.
 
 use braid_core::follow_up::PendingRule;
+use braid_core::routing::Routing;
 use braid_core::{AgentId, AgentName, EventKind, TeamId};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use std::collections::HashMap;
@@ -20,6 +21,8 @@ pub struct Team {
     pub member_ids: Vec<AgentId>,
     /// What happens to the team's tickets left pending (see `follow_ups`).
     pub pending_rule: Option<PendingRule>,
+    /// How the team's tickets find an agent (see `routing`); `manual` when unset.
+    pub routing: Routing,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -33,6 +36,7 @@ struct TeamRow {
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
     pending_rule: Option<String>,
+    routing: Option<String>,
 }
 
 impl TeamRow {
@@ -43,6 +47,7 @@ impl TeamRow {
             active: self.active,
             member_ids,
             pending_rule: self.pending_rule.map(|rule| serde_json::from_str(&rule)).transpose()?,
+            routing: self.routing.map(|r| serde_json::from_str(&r)).transpose()?.unwrap_or_default(),
             created_at: from_db(self.created_at),
             updated_at: from_db(self.updated_at),
         })
@@ -105,6 +110,7 @@ pub struct TeamChanges {
     pub member_ids: Option<Vec<AgentId>>,
     /// `Some(None)` removes it.
     pub pending_rule: Option<Option<PendingRule>>,
+    pub routing: Option<Routing>,
 }
 
 pub fn create(
@@ -112,6 +118,7 @@ pub fn create(
     name: &AgentName,
     member_ids: &[AgentId],
     pending_rule: Option<&PendingRule>,
+    routing: Option<&Routing>,
 ) -> Result<Team, DbError> {
     dialect::write_transaction(conn, |conn| {
         let now = crate::now();
@@ -122,6 +129,7 @@ pub fn create(
                 teams::name.eq(name.as_str()),
                 teams::active.eq(true),
                 teams::pending_rule.eq(pending_rule.map(serde_json::to_string).transpose()?),
+                teams::routing.eq(routing.map(serde_json::to_string).transpose()?),
                 teams::created_at.eq(to_db(now)),
                 teams::updated_at.eq(to_db(now)),
             ))
@@ -139,6 +147,7 @@ struct TeamChangeset<'a> {
     name: Option<&'a str>,
     active: Option<bool>,
     pending_rule: Option<Option<String>>,
+    routing: Option<String>,
     updated_at: NaiveDateTime,
 }
 
@@ -155,6 +164,7 @@ pub fn update(conn: &mut DbConn, id: TeamId, changes: &TeamChanges) -> Result<Te
                     .as_ref()
                     .map(|r| r.as_ref().map(serde_json::to_string).transpose())
                     .transpose()?,
+                routing: changes.routing.as_ref().map(serde_json::to_string).transpose()?,
                 updated_at: to_db(now),
             })
             .execute(conn)?;

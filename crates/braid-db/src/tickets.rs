@@ -313,6 +313,7 @@ pub fn on_new_message(
         let changed = get(conn, ticket.id)?;
         crate::csat::on_status_change(conn, ticket.status, &changed, at)?;
         written.push(event(EventKind::TicketUpdated, &changed)?);
+        written.extend(crate::routing::on_ticket_change(conn, Some((ticket.status, changed.team_id)), &changed, at)?);
     }
     if follow_ups && person_wrote {
         written.extend(crate::follow_ups::on_customer_message(conn, ticket.id, crate::now())?);
@@ -609,6 +610,9 @@ pub fn update_in(
         let mut events = vec![event(EventKind::TicketUpdated, &ticket)?];
         events.extend(woke);
         events.extend(breaches);
+        let routed = crate::routing::on_ticket_change(conn, Some((before.status, before.team_id)), &ticket, now)?;
+        let ticket = if routed.is_empty() { ticket } else { get(conn, id)? };
+        events.extend(routed);
         events::append(conn, events)?;
         Ok(ticket)
     }
@@ -632,12 +636,14 @@ pub fn open(conn: &mut DbConn, new: NewTicket) -> Result<Ticket, DbError> {
         // merge's record of what it moves and the move.
         crate::customers::lock_live(conn, new.customer_id)?;
         let created = create(conn, new)?;
-        let breaches = crate::sla::refresh(conn, created.id, crate::now())?.events;
+        let now = crate::now();
+        let breaches = crate::sla::refresh(conn, created.id, now)?.events;
         let ticket = get(conn, created.id)?;
         let mut events = vec![event(EventKind::TicketCreated, &ticket)?];
         events.extend(breaches);
+        events.extend(crate::routing::on_ticket_change(conn, None, &ticket, now)?);
         events::append(conn, events)?;
-        Ok(ticket)
+        get(conn, created.id)
     })
 }
 
@@ -689,15 +695,17 @@ pub fn open_with_message(
             },
         )?;
         crate::customers::touch_thread(conn, thread, at)?;
-        let breaches = crate::sla::refresh(conn, ticket.id, crate::now())?.events;
+        let now = crate::now();
+        let breaches = crate::sla::refresh(conn, ticket.id, now)?.events;
         let ticket = get(conn, ticket.id)?;
         let mut events = vec![
             event(EventKind::TicketCreated, &ticket)?,
             crate::messages::created_event(&message, ticket.customer_id)?,
         ];
         events.extend(breaches);
+        events.extend(crate::routing::on_ticket_change(conn, None, &ticket, now)?);
         events::append(conn, events)?;
-        Ok((ticket, message))
+        Ok((get(conn, ticket.id)?, message))
     })
 }
 

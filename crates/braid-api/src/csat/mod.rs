@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::responses;
-use crate::tickets::ticket_not_found;
+use crate::tickets::read_of_ticket;
 use crate::{ApiError, AppState, Principal};
 
 /// One survey: the solve it asks about, whether and when it went out, and the rating.
@@ -102,14 +102,7 @@ async fn of_ticket(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::TicketsRead)?;
     let id = id.into_inner();
-    let surveys = state
-        .db
-        .run(move |conn| {
-            braid_db::tickets::get(conn, id)?;
-            csat::of_ticket(conn, id)
-        })
-        .await
-        .map_err(ticket_not_found)?;
+    let surveys = read_of_ticket(&state, id, move |conn| csat::of_ticket(conn, id)).await?;
     let rating = surveys.iter().filter(|s| s.rated_at.is_some()).max_by_key(|s| s.rated_at).and_then(|s| s.rating);
     Ok(HttpResponse::Ok().json(Satisfaction { rating, surveys: surveys.into_iter().map(SurveyView::from).collect() }))
 }
@@ -188,17 +181,17 @@ async fn update_settings(
     let changed = state
         .db
         .run(move |conn| {
-            let now = csat::settings(conn)?;
-            let new = Settings {
-                enabled: body.enabled.unwrap_or(now.enabled),
-                delay_minutes: body.delay_minutes.unwrap_or(now.delay_minutes),
-                window_days: body.window_days.unwrap_or(now.window_days),
-                on_bad_rating: body.on_bad_rating.unwrap_or(now.on_bad_rating),
-                question: body.question.unwrap_or(now.question),
-            }
-            .check()
-            .map_err(|e| braid_db::DbError::Invalid { field: e.field.into(), message: e.message })?;
-            csat::set_settings(conn, &new)
+            csat::change_settings(conn, |now| {
+                Settings {
+                    enabled: body.enabled.unwrap_or(now.enabled),
+                    delay_minutes: body.delay_minutes.unwrap_or(now.delay_minutes),
+                    window_days: body.window_days.unwrap_or(now.window_days),
+                    on_bad_rating: body.on_bad_rating.unwrap_or(now.on_bad_rating),
+                    question: body.question.unwrap_or(now.question),
+                }
+                .check()
+                .map_err(|e| braid_db::DbError::Invalid { field: e.field.into(), message: e.message })
+            })
         })
         .await?;
     Ok(HttpResponse::Ok().json(CsatSettingsView::from(changed)))

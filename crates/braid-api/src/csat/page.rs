@@ -78,7 +78,6 @@ fn rated_view(survey: &Survey) -> RatedView {
 
 /// The link's claims and its open survey, or the answer for a bad or closed one.
 async fn open(state: &AppState, request: &HttpRequest, token: &str) -> Result<(Claims, Survey), ApiError> {
-    state.csat.limits.admit(request, state).await?;
     if request.headers().contains_key(header::AUTHORIZATION)
         && let Ok(crate::Principal::Agent { .. }) = crate::principal::authenticate(state, request.headers()).await
     {
@@ -128,6 +127,7 @@ async fn show(
     token: web::Path<String>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    state.csat.limits.admit(&request, &state).await?;
     let (_, survey) = open(&state, &request, &token).await?;
     let question = state.db.run(csat::settings).await?.question;
     Ok(page(&question, &survey, query.rating, None))
@@ -158,21 +158,26 @@ async fn rate(
     state: web::Data<AppState>,
     request: HttpRequest,
     token: web::Path<String>,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    if body.len() > MAX_BODY_BYTES {
-        return Err(ApiError::new(ErrorCode::PayloadTooLarge, format!("a rating is at most {MAX_BODY_BYTES} bytes")));
-    }
-    let kind = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let form = kind.starts_with("application/x-www-form-urlencoded");
+    // Counted and bounded before anything is read or parsed.
+    state.csat.limits.admit(&request, &state).await?;
+    let essence = match actix_web::HttpMessage::mime_type(&request) {
+        Ok(Some(mime)) => mime.essence_str().to_ascii_lowercase(),
+        _ => String::new(),
+    };
+    let form = match essence.as_str() {
+        "application/x-www-form-urlencoded" => true,
+        "application/json" => false,
+        _ => return Err(ApiError::new(ErrorCode::UnsupportedMediaType, "send JSON or a form")),
+    };
+    let body = crate::email::read_limited(payload, MAX_BODY_BYTES).await?;
     let parsed: RatingBody = if form {
         serde_urlencoded::from_bytes(&body)
             .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("the form is not a rating: {e}")))?
-    } else if kind.starts_with("application/json") {
+    } else {
         serde_json::from_slice(&body)
             .map_err(|e| ApiError::new(ErrorCode::InvalidJson, format!("invalid JSON: {e}")))?
-    } else {
-        return Err(ApiError::new(ErrorCode::UnsupportedMediaType, "send JSON or a form"));
     };
     let comment = match parsed.comment.as_deref() {
         // The page always posts its comment box: an empty one keeps what was written.
