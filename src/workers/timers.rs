@@ -58,6 +58,18 @@ impl Timers {
                         Err(error) => tracing::warn!(%agent, %error, "a re-queue failed; retrying after its lease"),
                     }
                 }
+                braid_db::routing::DRAIN => {
+                    let agent = job.subject.clone();
+                    match self.db.run(move |conn| braid_db::routing::drain(conn, &job, braid_db::now())).await {
+                        Ok(0) => {}
+                        Ok(routed) => {
+                            tracing::info!(%agent, routed, "an agent came online; their teams' queues were routed")
+                        }
+                        Err(error) => {
+                            tracing::warn!(%agent, %error, "routing the queues failed; retrying after its lease")
+                        }
+                    }
+                }
                 braid_db::csat::SURVEY => {
                     let (survey, links) = (job.subject.clone(), self.survey_links.clone());
                     match self.db.run(move |conn| braid_db::csat::fire(conn, &job, &links, braid_db::now())).await {

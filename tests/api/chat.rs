@@ -21,6 +21,7 @@ both_backends!(
     visitors_are_rate_limited_with_retry_after,
     an_anonymous_visitor_who_signs_in_is_merged_into_the_user_and_notes_stay_internal,
     the_fallback_email_carries_every_unseen_reply_and_its_answer_lands_in_the_ticket,
+    a_solved_chat_is_surveyed_with_rating_buttons_the_visitor_can_use,
 );
 
 pub const ORIGIN: &str = "http://shop.test:8000";
@@ -597,4 +598,38 @@ async fn the_fallback_email_carries_every_unseen_reply_and_its_answer_lands_in_t
         assert_eq!(reply["sent_via"], "email");
         assert_eq!(reply["delivery_state"], "sent", "{reply}");
     }
+}
+
+async fn a_solved_chat_is_surveyed_with_rating_buttons_the_visitor_can_use(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token().await;
+    let surveys = json!({"enabled": true, "delay_minutes": 0});
+    json_of(app.patch_as("/v1/csat/settings", &admin, &surveys).await, 200).await;
+    let shop = site(&app, &admin, "surveyed", false).await;
+    let visitor = visitor(&app, &shop).await;
+    let token = visitor["visitor_token"].as_str().unwrap();
+    let said = widget_post(&app, token, "/widget/v1/messages", json!({"client_msg_id": "c-1", "text": "Thanks!"}));
+    assert_eq!(said.await.status(), 201);
+    let ticket = chat_ticket(&app, &admin).await;
+    json_of(app.patch_as(&format!("/v1/tickets/{ticket}"), &admin, &json!({"status": "solved"})).await, 200).await;
+
+    let mut survey = Value::Null;
+    for _ in 0..100 {
+        let listed = widget_get(&app, token, "/widget/v1/messages").await;
+        let frames = listed["data"].as_array().unwrap();
+        if let Some(found) = frames.iter().find(|frame| frame["message"]["survey"].is_object()) {
+            survey = found["message"].clone();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(survey["channel"], "chat", "on the ticket's own channel: {survey}");
+    let good = survey["survey"]["good"].as_str().expect("rating buttons");
+    assert!(good.starts_with("http://localhost:8080/csat/v1/csat1.") && good.ends_with("?rating=good"), "{good}");
+    // The visitor's link works: rated through it, on this app.
+    let path = &good["http://localhost:8080".len()..good.len() - "?rating=good".len()];
+    let rated = app.client.post(app.url(path)).json(&json!({"rating": "good"})).send().await.unwrap();
+    assert_eq!(rated.status(), 200);
+    let satisfaction = json_of(app.get_as(&format!("/v1/tickets/{ticket}/satisfaction"), &admin).await, 200).await;
+    assert_eq!(satisfaction["rating"], "good");
 }

@@ -400,4 +400,32 @@ describe('the chat widget in a browser', () => {
       await stranger.close();
     }
   });
+
+  scenario('a solved chat shows its survey as rating buttons, and the survey page records the click', async (context) => {
+    const page = await visit(context);
+    await say(page, 'h: all sorted, thanks');
+    await waitShown(page, 'h: all sorted, thanks', 'inbound');
+    const ticket = await agent.findTicketByText('h: all sorted, thanks');
+    await agent.request('PATCH', '/v1/csat/settings', { enabled: true, delay_minutes: 0 });
+    try {
+      await agent.request('PATCH', `/v1/tickets/${ticket.id}`, { status: 'solved' });
+      const good = page.locator('[data-testid=survey] [data-testid=rate-good]');
+      await good.waitFor({ timeout: 15000 });
+      const href = await good.getAttribute('href');
+      assert.match(href, /\/csat\/v1\/csat1\.[^?]+\?rating=good$/);
+      assert.equal(await good.getAttribute('target'), '_blank');
+      assert.equal(await page.locator('[data-testid=survey] [data-testid=rate-bad]').count(), 1);
+
+      // The link's page, in a real browser: its one script posts the clicked rating (a
+      // scanner that only fetches the page rates nothing).
+      const link = new URL(href);
+      const survey = await context.newPage();
+      await survey.goto(`${agent.baseUrl}${link.pathname}${link.search}`);
+      await eventually('the rating recorded', async () =>
+        (await agent.request('GET', `/v1/tickets/${ticket.id}/satisfaction`)).rating === 'good');
+      await survey.locator('text=Thank you').waitFor();
+    } finally {
+      await agent.request('PATCH', '/v1/csat/settings', { enabled: false });
+    }
+  });
 });

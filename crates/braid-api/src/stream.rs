@@ -164,7 +164,7 @@ async fn run(
     }
     let agent = caller.agent_id();
     presence(&state, agent, true);
-    heartbeat(&state, agent).await;
+    heartbeat(&state, agent);
     let mut beat = tokio::time::interval(sockets::PING_EVERY);
     beat.tick().await;
     let why = loop {
@@ -214,7 +214,7 @@ async fn run(
                 if authorized(&state, &credentials).await.is_err() {
                     break (sockets::UNAUTHORIZED, "the credentials ended; sign in and reconnect with after");
                 }
-                heartbeat(&state, agent).await;
+                heartbeat(&state, agent);
             }
         }
     };
@@ -233,13 +233,17 @@ fn event_frame(event: &Event) -> Value {
     frame
 }
 
-/// An open stream keeps its agent's presence lease (the status they set stays).
-async fn heartbeat(state: &AppState, agent: Option<braid_core::AgentId>) {
+/// An open stream keeps its agent's presence lease (the status they set stays), off the
+/// socket's loop so events never wait for it.
+fn heartbeat(state: &Arc<AppState>, agent: Option<braid_core::AgentId>) {
     let Some(agent) = agent else { return };
-    let result = state.db.run(move |conn| braid_db::routing::heartbeat(conn, agent, None, braid_db::now())).await;
-    if let Err(error) = result {
-        tracing::warn!(%agent, %error, "the stream could not renew the agent's presence");
-    }
+    let state = Arc::clone(state);
+    tokio::spawn(async move {
+        let result = state.db.run(move |conn| braid_db::routing::heartbeat(conn, agent, None, braid_db::now())).await;
+        if let Err(error) = result {
+            tracing::warn!(%agent, %error, "the stream could not renew the agent's presence");
+        }
+    });
 }
 
 fn presence(state: &AppState, agent: Option<braid_core::AgentId>, online: bool) {

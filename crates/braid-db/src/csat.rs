@@ -389,6 +389,8 @@ fn close_loop(conn: &mut DbConn, survey: &Survey, comment: Option<&str>, now: Da
             let follow_up = crate::tickets::get(conn, created.id)?;
             let mut written = vec![crate::tickets::event(EventKind::TicketCreated, &follow_up)?];
             written.extend(breaches);
+            // On the team, unassigned: the team's routing gives it to someone online.
+            written.extend(crate::routing::on_ticket_change(conn, None, &follow_up, now)?);
             events::append(conn, written)?;
             note(conn, &follow_up, &format!("Follow-up to #{}. {said}", ticket.number.get()), now)?;
             Some(follow_up.id)

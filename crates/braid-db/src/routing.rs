@@ -22,6 +22,8 @@ use crate::{DbConn, DbError, dialect, from_db, to_db};
 
 /// The timer that re-queues an offline agent's tickets; its subject is the agent's id.
 pub const REQUEUE: &str = "requeue";
+/// The timer that routes the queues of an agent's teams when they come online.
+pub const DRAIN: &str = "drain";
 /// Tickets one re-queue or one drain moves at most; a timer comes back for the rest.
 const BATCH: i64 = 100;
 
@@ -90,8 +92,18 @@ pub fn heartbeat(
     status: Option<Presence>,
     now: DateTime<Utc>,
 ) -> Result<AgentPresence, DbError> {
+    let id = agent.to_string();
+    // Most heartbeats change nothing but the lease: while more than half of it is left,
+    // they write nothing (a stream pings every 20 s; the lease is 90).
+    if let Some(held) = presence_of(conn, std::slice::from_ref(&id), now)?.pop()
+        && status.is_none_or(|s| s == held.set_status)
+        && held.lease_until - now > rules::LEASE / 2
+    {
+        return Ok(held);
+    }
     dialect::write_transaction(conn, |conn| {
-        let id = agent.to_string();
+        // One agent's heartbeats take turns (two sockets' first beats would both insert).
+        dialect::lock_key(conn, &format!("presence:{id}"))?;
         let before = presence_of(conn, std::slice::from_ref(&id), now)?.pop();
         let was = before.as_ref().map_or(Presence::Offline, |p| p.status);
         let set = status.or(before.as_ref().map(|p| p.set_status)).unwrap_or(Presence::Online);
@@ -124,7 +136,9 @@ pub fn heartbeat(
         }
         events::append(conn, written)?;
         if now_is == Presence::Online && was != Presence::Online {
-            drain(conn, agent, now)?;
+            // The team queues are routed by a timer, a ticket per transaction, each
+            // taking its thread's lock before the team's as every ticket change does.
+            due_jobs::schedule(conn, DRAIN, &id, Some(now))?;
         }
         Ok(AgentPresence { agent_id: agent, status: now_is, set_status: set, lease_until: lease, changed_at })
     })
@@ -333,17 +347,14 @@ pub(crate) fn on_ticket_change(
     now: DateTime<Utc>,
 ) -> Result<Vec<NewEvent>, DbError> {
     let reopened = before.is_some_and(|(status, _)| !status.is_unsolved()) && after.status.is_unsolved();
-    if reopened && let Some(assignee) = after.assignee_id {
-        let present = presence_of(conn, &[assignee.to_string()], now)?.pop().map_or(Presence::Offline, |p| p.status);
-        if present == Presence::Online {
+    // Reopened in a team that routes, while its assignee is offline (by their presence:
+    // an installation that never uses presence keeps its assignees): routed again.
+    if reopened && let (Some(assignee), Some(team)) = (after.assignee_id, after.team_id) {
+        let Some(present) = presence_of(conn, &[assignee.to_string()], now)?.pop() else { return Ok(vec![]) };
+        if present.status != Presence::Offline || crate::teams::get(conn, team)?.routing.mode == Mode::Manual {
             return Ok(vec![]);
         }
-        return match after.team_id {
-            Some(_) => route(conn, after, Trigger::Reopened, now),
-            // No team to route through: back to nobody, so it is seen, not left with
-            // someone who is not there.
-            None => record(conn, after, "none", Trigger::Reopened, None, "the assignee is not online", now),
-        };
+        return route(conn, after, Trigger::Reopened, now);
     }
     let joined = after.team_id.is_some() && before.is_none_or(|(_, team)| team != after.team_id);
     if joined && after.assignee_id.is_none() && after.status.is_unsolved() {
@@ -353,88 +364,144 @@ pub(crate) fn on_ticket_change(
     Ok(vec![])
 }
 
-/// An agent came online: their teams' queues (unassigned, unsolved tickets, oldest first)
-/// are routed again, a batch at a time.
-fn drain(conn: &mut DbConn, agent: AgentId, now: DateTime<Utc>) -> Result<(), DbError> {
+/// An agent came online: the queues of their teams that route (unassigned, unsolved
+/// tickets, oldest first) are routed again, each ticket in its own transaction, until a
+/// team's decision finds nobody able to take more.
+pub fn drain(conn: &mut DbConn, job: &due_jobs::Due, now: DateTime<Utc>) -> Result<usize, DbError> {
     use crate::schema::team_members;
-    let team_ids: Vec<String> = team_members::table
-        .filter(team_members::agent_id.eq(agent.to_string()))
-        .select(team_members::team_id)
-        .load(conn)?;
+    due_jobs::schedule(conn, DRAIN, &job.subject, None)?;
+    let team_ids: Vec<String> =
+        team_members::table.filter(team_members::agent_id.eq(&job.subject)).select(team_members::team_id).load(conn)?;
     let unsolved = [TicketStatus::Open, TicketStatus::Pending, TicketStatus::OnHold].map(TicketStatus::as_str);
-    let queued: Vec<String> = tickets::table
-        .filter(tickets::team_id.eq_any(&team_ids))
-        .filter(dialect::planned_each_time())
-        .filter(tickets::assignee_id.is_null())
-        .filter(tickets::status.eq_any(unsolved))
-        .order((tickets::created_at.asc(), tickets::id.asc()))
-        .limit(BATCH)
-        .select(tickets::id)
-        .load(conn)?;
-    for id in queued {
-        let ticket = crate::follow_ups::lock_ticket(conn, id.parse()?)?;
-        if ticket.assignee_id.is_some() {
+    let mut routed = 0;
+    for team_id in team_ids {
+        let team = crate::teams::get(conn, team_id.parse()?)?;
+        if team.routing.mode == Mode::Manual || !team.active {
             continue;
         }
-        let written = route(conn, &ticket, Trigger::AgentOnline, now)?;
-        events::append(conn, written)?;
+        let mut after: Option<(NaiveDateTime, String)> = None;
+        'team: loop {
+            let mut page = tickets::table
+                .filter(tickets::team_id.eq(&team_id))
+                .filter(tickets::assignee_id.is_null())
+                .filter(tickets::status.eq_any(unsolved))
+                .order((tickets::created_at.asc(), tickets::id.asc()))
+                .limit(BATCH)
+                .select((tickets::id, tickets::created_at))
+                .into_boxed();
+            if let Some((at, id)) = &after {
+                page = page.filter(
+                    tickets::created_at.ge(*at).and(tickets::created_at.gt(*at).or(tickets::id.gt(id.clone()))),
+                );
+            }
+            let queued: Vec<(String, NaiveDateTime)> = page.load(conn)?;
+            for (id, at) in &queued {
+                let taken = dialect::write_transaction(conn, |conn| -> Result<bool, DbError> {
+                    let ticket = crate::follow_ups::lock_ticket(conn, id.parse()?)?;
+                    if ticket.assignee_id.is_some() || !ticket.status.is_unsolved() || ticket.team_id != Some(team.id) {
+                        return Ok(true);
+                    }
+                    let written = route(conn, &ticket, Trigger::AgentOnline, now)?;
+                    let taken = crate::tickets::get(conn, ticket.id)?.assignee_id.is_some();
+                    // Nobody could take it: nothing changed, so nothing is recorded again.
+                    if taken {
+                        events::append(conn, written)?;
+                    } else {
+                        return Err(DbError::Refused("nobody can take more".into()));
+                    }
+                    Ok(taken)
+                });
+                match taken {
+                    Ok(true) => routed += 1,
+                    Ok(false) | Err(DbError::Refused(_)) => break 'team,
+                    Err(other) => return Err(other),
+                }
+                after = Some((*at, id.clone()));
+            }
+            if (queued.len() as i64) < BATCH {
+                break;
+            }
+        }
     }
-    Ok(())
+    Ok(routed)
 }
 
 /// The re-queue timer: an agent offline past their teams' grace has their open tickets
-/// reassigned or unassigned as each ticket's team says. An agent back online keeps them.
+/// (the ones waiting on us) reassigned or unassigned as each ticket's team says, each in
+/// its own transaction under its thread's lock. An agent back online keeps them.
 pub fn requeue(conn: &mut DbConn, job: &due_jobs::Due, now: DateTime<Utc>) -> Result<usize, DbError> {
-    dialect::write_transaction(conn, |conn| {
-        due_jobs::schedule(conn, REQUEUE, &job.subject, None)?;
-        let Some(presence) = presence_of(conn, std::slice::from_ref(&job.subject), now)?.pop() else { return Ok(0) };
-        if presence.status != Presence::Offline {
-            return Ok(0);
-        }
-        let offline_at = match presence.set_status {
+    due_jobs::schedule(conn, REQUEUE, &job.subject, None)?;
+    let offline_since = |conn: &mut DbConn| -> Result<Option<DateTime<Utc>>, DbError> {
+        let Some(presence) = presence_of(conn, std::slice::from_ref(&job.subject), now)?.pop() else { return Ok(None) };
+        Ok((presence.status == Presence::Offline).then(|| match presence.set_status {
             Presence::Offline => presence.changed_at,
             _ => presence.lease_until + rules::OFFLINE_AFTER_LAPSE,
-        };
-        let theirs: Vec<String> = tickets::table
+        }))
+    };
+    if offline_since(conn)?.is_none() {
+        return Ok(0);
+    }
+    let (mut moved, mut later, mut after) = (0, None::<DateTime<Utc>>, None::<(NaiveDateTime, String)>);
+    loop {
+        let mut page = tickets::table
             .filter(tickets::assignee_id.eq(&job.subject))
             .filter(tickets::status.eq(TicketStatus::Open.as_str()))
             .order((tickets::created_at.asc(), tickets::id.asc()))
             .limit(BATCH)
-            .select(tickets::id)
-            .load(conn)?;
-        let (mut moved, mut later) = (0, None::<DateTime<Utc>>);
-        for id in &theirs {
-            let ticket = crate::follow_ups::lock_ticket(conn, id.parse()?)?;
-            if ticket.assignee_id.map(|a| a.to_string()).as_deref() != Some(job.subject.as_str()) {
-                continue;
-            }
-            let Some(team) = ticket.team_id else { continue };
-            let routing = crate::teams::get(conn, team)?.routing;
-            let due = offline_at + chrono::Duration::minutes(routing.grace_minutes.into());
-            if due > now {
-                later = Some(later.map_or(due, |l| l.min(due)));
-                continue;
-            }
-            let written = match routing.offline_policy {
-                OfflinePolicy::Keep => continue,
-                OfflinePolicy::Reassign if routing.mode != Mode::Manual => {
-                    route(conn, &ticket, Trigger::AgentOffline, now)?
-                }
-                OfflinePolicy::Reassign | OfflinePolicy::Unassign => {
-                    let grace = routing.grace_minutes;
-                    let reason = format!("the assignee was offline for more than {grace} minutes: back to the queue");
-                    record(conn, &ticket, routing.mode.as_str(), Trigger::AgentOffline, None, &reason, now)?
-                }
-            };
-            events::append(conn, written)?;
-            moved += 1;
+            .select((tickets::id, tickets::created_at))
+            .into_boxed();
+        if let Some((at, id)) = &after {
+            page = page
+                .filter(tickets::created_at.ge(*at).and(tickets::created_at.gt(*at).or(tickets::id.gt(id.clone()))));
         }
-        let more = (theirs.len() as i64 == BATCH).then_some(now);
-        if let Some(next) = more.or(later) {
-            due_jobs::schedule(conn, REQUEUE, &job.subject, Some(next))?;
+        let theirs: Vec<(String, NaiveDateTime)> = page.load(conn)?;
+        for (id, at) in &theirs {
+            after = Some((*at, id.clone()));
+            let done =
+                dialect::write_transaction(conn, |conn| -> Result<Option<Result<(), DateTime<Utc>>>, DbError> {
+                    let ticket = crate::follow_ups::lock_ticket(conn, id.parse()?)?;
+                    // Checked again under the lock: back online, or the ticket moved on.
+                    let Some(offline_at) = offline_since(conn)? else { return Ok(None) };
+                    let still_theirs =
+                        ticket.assignee_id.map(|a| a.to_string()).as_deref() == Some(job.subject.as_str());
+                    let Some(team) = ticket.team_id.filter(|_| still_theirs && ticket.status == TicketStatus::Open)
+                    else {
+                        return Ok(None);
+                    };
+                    let routing = crate::teams::get(conn, team)?.routing;
+                    let due = offline_at + chrono::Duration::minutes(routing.grace_minutes.into());
+                    if due > now {
+                        return Ok(Some(Err(due)));
+                    }
+                    let written = match routing.offline_policy {
+                        OfflinePolicy::Keep => return Ok(None),
+                        OfflinePolicy::Reassign if routing.mode != Mode::Manual => {
+                            route(conn, &ticket, Trigger::AgentOffline, now)?
+                        }
+                        OfflinePolicy::Reassign | OfflinePolicy::Unassign => {
+                            let grace = routing.grace_minutes;
+                            let reason =
+                                format!("the assignee was offline for more than {grace} minutes: back to the queue");
+                            record(conn, &ticket, routing.mode.as_str(), Trigger::AgentOffline, None, &reason, now)?
+                        }
+                    };
+                    events::append(conn, written)?;
+                    Ok(Some(Ok(())))
+                })?;
+            match done {
+                Some(Ok(())) => moved += 1,
+                Some(Err(due)) => later = Some(later.map_or(due, |l| l.min(due))),
+                None => {}
+            }
         }
-        Ok(moved)
-    })
+        if (theirs.len() as i64) < BATCH {
+            break;
+        }
+    }
+    if let Some(next) = later {
+        due_jobs::schedule(conn, REQUEUE, &job.subject, Some(next))?;
+    }
+    Ok(moved)
 }
 
 /// A ticket's routing decisions, oldest first.

@@ -203,6 +203,26 @@ fn ticket_of(value: &Value) -> Option<TicketId> {
 /// What a visitor sees of a message (as events carry it): no placement reasons, no
 /// envelope, no internals.
 fn view(message: &Value, agent_name: Option<String>) -> Value {
+    let mut shown = base_view(message, agent_name);
+    if message["details"]["automated"] == "csat_survey"
+        && let Some(link) = message["text"].as_str().and_then(survey_link)
+    {
+        // The widget shows a survey as two rating buttons.
+        shown["survey"] = json!({"good": format!("{link}?rating=good"), "bad": format!("{link}?rating=bad")});
+    }
+    shown
+}
+
+/// The survey page's address in a survey message: `http(s)://…/csat/v1/<token>`.
+fn survey_link(text: &str) -> Option<&str> {
+    let at = text.find("/csat/v1/")?;
+    let start = text[..at].rfind(char::is_whitespace).map_or(0, |i| i + 1);
+    let end = at + text[at..].find(|c: char| c.is_whitespace() || c == '?').unwrap_or(text.len() - at);
+    let link = &text[start..end];
+    (link.starts_with("https://") || link.starts_with("http://")).then_some(link)
+}
+
+fn base_view(message: &Value, agent_name: Option<String>) -> Value {
     let client_msg_id = message["channel_ref"]
         .as_str()
         .filter(|_| message["direction"] == "inbound" && message["channel"] == "chat")

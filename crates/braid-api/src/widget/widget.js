@@ -388,6 +388,7 @@
     'li{max-width:80%;margin:4px 0;padding:6px 10px;border-radius:10px;white-space:pre-wrap;overflow-wrap:anywhere}' +
     'li[data-direction=inbound]{margin-left:auto;background:#2b5cd6;color:#fff}' +
     'li[data-direction=outbound]{background:#eef0f4}li[data-pending]{opacity:.6}li[data-failed]{background:#c33}' +
+    '.r a{display:inline-block;margin:6px 6px 0 0;padding:4px 10px;border:1px solid #bbb;border-radius:6px;color:inherit;text-decoration:none}' +
     'li small{display:block;font-size:11px;opacity:.75}.t{padding:0 12px 4px;font-size:12px;color:#666}' +
     'form{display:flex;border-top:1px solid #ddd}textarea{flex:1;border:0;padding:10px;resize:none;height:44px}' +
     'form button{border:0;background:none;color:#2b5cd6;font-weight:600;padding:0 14px;cursor:pointer}';
@@ -438,6 +439,14 @@
     if (cid) { li.setAttribute('data-client-msg-id', cid); li.setAttribute('data-pending', ''); }
     if (m.direction === 'outbound' && m.author && m.author.name) li.append(el('small', {}, m.author.name));
     li.append(el('span', { 'data-testid': 'message-text' }, String(m.text || '')));
+    // A satisfaction survey: two rating buttons, each opening the survey page.
+    if (m.survey && /^https?:\/\//.test(m.survey.good) && /^https?:\/\//.test(m.survey.bad)) {
+      var rate = el('div', { class: 'r', 'data-testid': 'survey' });
+      rate.append(
+        el('a', { href: m.survey.good, target: '_blank', rel: 'noopener noreferrer', 'data-testid': 'rate-good' }, '👍 Good'),
+        el('a', { href: m.survey.bad, target: '_blank', rel: 'noopener noreferrer', 'data-testid': 'rate-bad' }, '👎 Bad'));
+      li.append(rate);
+    }
     if (m.direction === 'inbound') li.append(el('small', { 'data-testid': 'seen-tick', hidden: '' }, '✓✓ Seen'));
     list.append(li);
     list.scrollTop = list.scrollHeight;
