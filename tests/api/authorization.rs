@@ -181,6 +181,8 @@ fn matrix() -> Vec<Endpoint> {
         row(PUT,    "/v1/presence",                                       ADMIN,           200, Some(presence)),
         row(GET,    "/v1/presence",                                       TICKETS_READ,    200, None),
         row(GET,    "/v1/tickets/{ticket}/routing",                       TICKETS_READ,    200, None),
+        row(GET,    "/v1/routing/settings",                               TICKETS_READ,    200, None),
+        row(PATCH,  "/v1/routing/settings",                               ADMIN,           200, Some(routing_settings)),
         row(POST,   "/v1/webhooks",                                       ADMIN,           201, Some(new_webhook)),
         row(GET,    "/v1/webhooks",                                       ADMIN,           200, None),
         row(GET,    "/v1/webhooks/{new_webhook}",                         ADMIN,           200, None),
@@ -258,6 +260,11 @@ fn new_macro(_: &Fixture) -> Value {
 /// `admin`; an agent setting their own is in tests/api/routing.rs.
 fn presence(fixture: &Fixture) -> Value {
     json!({"status": "away", "agent_id": fixture.agent})
+}
+
+/// No default teams: the matrix's tickets keep to themselves.
+fn routing_settings(_: &Fixture) -> Value {
+    json!({"default_teams": {}})
 }
 
 /// Surveys stay off: the matrix's tickets send none.

@@ -271,6 +271,7 @@ async fn every_kind_of_event_carries_the_payload_the_document_gives_it(backend: 
         json!({"customer_id": ana, "subject": "Routed", "team_id": routed_team["id"]}),
     )
     .await;
+    changed(app.patch_as("/v1/routing/settings", &admin, &json!({"default_teams": {}})).await).await;
     // Satisfaction: the settings, a survey sent on a solve, and its rating.
     let surveys_on = json!({"enabled": true, "delay_minutes": 0});
     changed(app.patch_as("/v1/csat/settings", &admin, &surveys_on).await).await;

@@ -18,6 +18,7 @@ both_backends!(
     an_offline_agents_open_tickets_are_requeued_after_the_grace_period,
     a_reopened_ticket_leaves_an_assignee_who_is_not_there,
     presence_is_kept_by_heartbeats_and_lapses_without_them,
+    a_channels_default_team_routes_what_arrives_on_it,
 );
 
 /// `n` agents: (id, token) each, in creation order.
@@ -287,4 +288,31 @@ async fn presence_is_kept_by_heartbeats_and_lapses_without_them(backend: Backend
     assert_eq!(app.put_as("/v1/presence", token, &json!({"status": "busy"})).await.status(), 400);
     let bad = json!({"name": "Bad", "routing": {"mode": "least_loaded", "grace_minutes": 100000}});
     assert_eq!(app.post_as("/v1/teams", &admin, &bad).await.status(), 422);
+}
+
+async fn a_channels_default_team_routes_what_arrives_on_it(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin_token().await;
+    let members = agents(&app, &admin, 1).await;
+    set_presence(&app, &members[0].1, "online").await;
+    let team = team(&app, &admin, &members, json!({"mode": "least_loaded"})).await;
+    let unknown = json!({"default_teams": {"api": uuid::Uuid::now_v7()}});
+    assert_eq!(app.patch_as("/v1/routing/settings", &admin, &unknown).await.status(), 422);
+    let set = json!({"default_teams": {"api": team}});
+    let answered = app.patch_as("/v1/routing/settings", &admin, &set).await;
+    assert_eq!(answered.status(), 200);
+    assert_eq!(read(&app, &admin, "/v1/routing/settings").await, set);
+
+    // A connector's customer writes: the new ticket joins the channel's team and is routed.
+    let connector = created(&app, &admin, "/v1/connectors", json!({"name": "sms"})).await;
+    let key = connector["key"].as_str().unwrap();
+    let message = json!({"external_id": "m-1", "customer": {"external_id": "+4915100000009"}, "text": "Hello?"});
+    let placed = created(&app, key, "/v1/connectors/sms/messages", message).await;
+    let ticket = read(&app, &admin, &format!("/v1/tickets/{}", placed["ticket_id"].as_str().unwrap())).await;
+    assert_eq!(
+        (ticket["team_id"].as_str(), ticket["assignee_id"].as_str()),
+        (Some(team.as_str()), Some(members[0].0.as_str()))
+    );
+    let decisions = read(&app, &admin, &format!("/v1/tickets/{}/routing", ticket["id"].as_str().unwrap())).await;
+    assert_eq!(decisions[0]["trigger"], "created");
 }

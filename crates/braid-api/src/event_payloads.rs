@@ -50,6 +50,7 @@ pub fn schema_of(kind: EventKind) -> &'static str {
         CsatSettingsUpdated => "CsatSettingsView",
         TicketRouted => "RoutedView",
         AgentPresenceChanged => "PresenceChangedPayload",
+        RoutingSettingsUpdated => "RoutingSettingsView",
     }
 }
 
@@ -119,6 +120,7 @@ pub fn describe(kind: EventKind) -> &'static str {
             "A team's routing chose an agent for a ticket, found nobody, or took it from an offline agent; with the reason."
         }
         AgentPresenceChanged => "An agent came online, or set themselves away or offline.",
+        RoutingSettingsUpdated => "The routing settings changed (the default team of a channel).",
     }
 }
 

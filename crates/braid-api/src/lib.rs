@@ -225,7 +225,9 @@ fn routes(config: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
         .service(csat::update_settings)
         .service(routing::set)
         .service(routing::list)
-        .service(routing::of_ticket);
+        .service(routing::of_ticket)
+        .service(routing::settings)
+        .service(routing::update_settings);
 }
 
 /// Every write that succeeded may have appended events: wake the live follower (here and,

@@ -2,8 +2,10 @@
 //! ticket's routing decisions with their reasons. Teams set their routing on
 //! `/v1/teams`; the rules are in `docs/routing.md`.
 
-use actix_web::{HttpResponse, get, put, web};
-use braid_core::routing::Presence;
+use std::collections::BTreeMap;
+
+use actix_web::{HttpResponse, get, patch, put, web};
+use braid_core::routing::{Presence, RoutingSettings};
 use braid_core::{AgentId, Scope, TeamId, TicketId};
 use braid_db::routing::{self, AgentPresence, Routed};
 use chrono::{DateTime, Utc};
@@ -180,4 +182,51 @@ async fn of_ticket(
     let id = id.into_inner();
     let decisions = read_of_ticket(&state, id, move |conn| routing::of_ticket(conn, id)).await?;
     Ok(HttpResponse::Ok().json(decisions.into_iter().map(RoutedView::from).collect::<Vec<_>>()))
+}
+
+/// Which team a new ticket joins by the channel it came on (`email`, `chat`, `web_form`,
+/// `api`); that team's routing then gives it to someone online.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"default_teams": {"email": "0190f5c4-0000-7000-8000-000000000001"}}))]
+pub struct RoutingSettingsView {
+    /// Channel → team id; a channel left out opens tickets with no team.
+    #[schema(value_type = Object)]
+    pub default_teams: BTreeMap<braid_core::Channel, TeamId>,
+}
+
+/// The routing settings.
+#[utoipa::path(
+    tag = "routing",
+    operation_id = "getRoutingSettings",
+    responses((status = 200, description = "The settings.", body = RoutingSettingsView), responses::Auth),
+    security(("bearer" = [])),
+)]
+#[get("/v1/routing/settings")]
+async fn settings(state: web::Data<AppState>, caller: Principal) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::TicketsRead)?;
+    let now = state.db.run(routing::settings).await?;
+    Ok(HttpResponse::Ok().json(RoutingSettingsView { default_teams: now.default_teams }))
+}
+
+/// Set the default team of each channel (the whole map: channels left out get none). New
+/// tickets take it from then on.
+#[utoipa::path(
+    tag = "routing",
+    operation_id = "updateRoutingSettings",
+    request_body = RoutingSettingsView,
+    responses((status = 200, description = "The settings as changed.", body = RoutingSettingsView), responses::Auth, responses::BadInput),
+    security(("bearer" = [])),
+)]
+#[patch("/v1/routing/settings")]
+async fn update_settings(
+    state: web::Data<AppState>,
+    caller: Principal,
+    body: web::Json<RoutingSettingsView>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::Admin)?;
+    let default_teams = body.into_inner().default_teams;
+    let changed =
+        state.db.run(move |conn| routing::change_settings(conn, |_| Ok(RoutingSettings { default_teams }))).await?;
+    Ok(HttpResponse::Ok().json(RoutingSettingsView { default_teams: changed.default_teams }))
 }

@@ -132,6 +132,8 @@ pub enum EventKind {
     /// An agent came online, went away or offline.
     #[serde(rename = "agent.presence_changed")]
     AgentPresenceChanged,
+    #[serde(rename = "routing_settings.updated")]
+    RoutingSettingsUpdated,
 }
 
 text_enum!(EventKind, "kind", {
@@ -167,6 +169,7 @@ text_enum!(EventKind, "kind", {
     TicketMacroApplied => "ticket.macro_applied",
     SurveySent => "survey.sent", SurveyRated => "survey.rated", CsatSettingsUpdated => "csat_settings.updated",
     TicketRouted => "ticket.routed", AgentPresenceChanged => "agent.presence_changed",
+    RoutingSettingsUpdated => "routing_settings.updated",
 });
 
 impl EventKind {

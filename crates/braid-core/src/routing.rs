@@ -98,6 +98,15 @@ impl Routing {
     }
 }
 
+/// The installation's routing: which team a new ticket joins by the channel it came on,
+/// so tickets that arrive by email, chat, a form or a connector are routed too.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingSettings {
+    #[serde(default)]
+    pub default_teams: BTreeMap<Channel, crate::TeamId>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Presence {

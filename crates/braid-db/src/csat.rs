@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::due_jobs::{self, Due};
 use crate::events::{self, NewEvent};
-use crate::schema::{settings, surveys, ticket_statuses, tickets};
+use crate::schema::{surveys, ticket_statuses, tickets};
 use crate::tickets::{Ticket, TicketChanges};
 use crate::{DbConn, DbError, dialect, from_db, to_db};
 
@@ -98,34 +98,15 @@ fn get(conn: &mut DbConn, id: SurveyId) -> Result<Survey, DbError> {
 
 /// The settings, or their defaults (surveys off) until an admin sets them.
 pub fn settings(conn: &mut DbConn) -> Result<Settings, DbError> {
-    let stored: Option<String> = settings::table.find(SETTINGS).select(settings::value).first(conn).optional()?;
-    Ok(match stored {
-        Some(json) => serde_json::from_str(&json)?,
-        None => Settings::default(),
-    })
+    crate::settings::get(conn, SETTINGS)
 }
 
-/// Changes the settings: `change` gets them as they are, inside the transaction that
-/// writes them (the row is locked first), so two admins' edits never undo each other.
+/// Changes the settings (see `settings::change`).
 pub fn change_settings(
     conn: &mut DbConn,
     change: impl FnOnce(Settings) -> Result<Settings, DbError>,
 ) -> Result<Settings, DbError> {
-    dialect::write_transaction(conn, |conn| {
-        dialect::lock_key(conn, "settings:csat")?;
-        let new = change(settings(conn)?)?;
-        let (value, at) = (serde_json::to_string(&new)?, crate::now());
-        let updated = diesel::update(settings::table.find(SETTINGS))
-            .set((settings::value.eq(&value), settings::updated_at.eq(to_db(at))))
-            .execute(conn)?;
-        if updated == 0 {
-            diesel::insert_into(settings::table)
-                .values((settings::name.eq(SETTINGS), settings::value.eq(&value), settings::updated_at.eq(to_db(at))))
-                .execute(conn)?;
-        }
-        events::append(conn, vec![NewEvent::new(EventKind::CsatSettingsUpdated, SETTINGS, &new, at)?])?;
-        Ok(new)
-    })
+    crate::settings::change(conn, SETTINGS, EventKind::CsatSettingsUpdated, |_, now| change(now))
 }
 
 /// A ticket's status changed (inside its writer's transaction, under its lock): a solve

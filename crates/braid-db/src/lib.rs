@@ -27,6 +27,7 @@ mod page;
 pub mod placement;
 pub mod routing;
 pub mod schema;
+pub mod settings;
 pub mod sla;
 pub mod teams;
 pub mod tickets;

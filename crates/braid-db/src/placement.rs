@@ -260,6 +260,7 @@ fn place_once(conn: &mut DbConn, inbound: &Inbound, policy: &PlacementPolicy) ->
             (Some(TicketSnapshot { status, ..ticket }), false)
         }
         TicketChoice::New => {
+            let team_id = crate::routing::default_team(conn, inbound.channel)?;
             let ticket = tickets::create(
                 conn,
                 NewTicket {
@@ -268,12 +269,16 @@ fn place_once(conn: &mut DbConn, inbound: &Inbound, policy: &PlacementPolicy) ->
                     priority: Priority::default(),
                     channel: inbound.channel,
                     assignee_id: None,
-                    team_id: None,
+                    team_id,
                     tags: vec![],
                     at,
                 },
             )?;
             events.push(tickets::event(EventKind::TicketCreated, &ticket)?);
+            // The channel's team, when one is set, routes it to someone online.
+            let routed = crate::routing::on_ticket_change(conn, None, &ticket, at)?;
+            let ticket = if routed.is_empty() { ticket } else { tickets::get(conn, ticket.id)? };
+            events.extend(routed);
             (Some(ticket.snapshot()), true)
         }
         TicketChoice::ThreadOnly => (None, false),

@@ -166,6 +166,38 @@ fn shortest_grace(conn: &mut DbConn, agent: &str) -> Result<Option<chrono::Durat
     Ok(shortest)
 }
 
+const SETTINGS: &str = "routing";
+
+/// The installation's routing settings (no default teams until an admin sets them).
+pub fn settings(conn: &mut DbConn) -> Result<rules::RoutingSettings, DbError> {
+    crate::settings::get(conn, SETTINGS)
+}
+
+/// Changes the routing settings; every default team must exist and be active.
+pub fn change_settings(
+    conn: &mut DbConn,
+    change: impl FnOnce(rules::RoutingSettings) -> Result<rules::RoutingSettings, DbError>,
+) -> Result<rules::RoutingSettings, DbError> {
+    crate::settings::change(conn, SETTINGS, EventKind::RoutingSettingsUpdated, |conn, now| {
+        let new = change(now)?;
+        for (channel, team) in &new.default_teams {
+            if !crate::teams::is_active(conn, *team)? {
+                return Err(DbError::Invalid {
+                    field: "default_teams".into(),
+                    message: format!("{channel}: {team} is no active team"),
+                });
+            }
+        }
+        Ok(new)
+    })
+}
+
+/// The team a new ticket on `channel` joins, when one is set and still active.
+pub fn default_team(conn: &mut DbConn, channel: braid_core::Channel) -> Result<Option<TeamId>, DbError> {
+    let Some(team) = settings(conn)?.default_teams.get(&channel).copied() else { return Ok(None) };
+    Ok(crate::teams::is_active(conn, team)?.then_some(team))
+}
+
 /// Why a routing ran, as recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trigger {
